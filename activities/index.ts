@@ -1,0 +1,16 @@
+import { createAgentActivities } from './agents.js';
+import type { ActivityDeps } from './deps.js';
+import { createRunActivities } from './runs.js';
+
+export type { ActivityDeps } from './deps.js';
+export type { AgentReply, AgentUsage } from './agents.js';
+
+/** Builds every activity around its dependencies (the samples' dependency-injection shape). */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createRunActivities(deps),
+    ...createAgentActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,40 @@
+import type { Client } from '@temporalio/client';
+import type { ParameterizedContext } from 'koa';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config.js';
+import type { Database } from '../db/schema.js';
+import type { Logger } from '../logger.js';
+
+export interface AuthContext {
+  orgId: string;
+  keyId: string;
+  /** Set for agent-scoped keys: they see and act on this agent only. */
+  agentId: string | null;
+  scopes: readonly string[];
+}
+
+export interface AppState {
+  requestId: string;
+  log: Logger;
+  auth?: AuthContext;
+  /** Parsed JSON body (undefined when the request had none). */
+  body?: unknown;
+  rawBody?: Buffer;
+}
+
+export interface ReadinessChecks {
+  database(): Promise<boolean>;
+  temporal(): Promise<boolean>;
+}
+
+/** Everything the API needs, built by the composition root (main, dev launcher, tests). */
+export interface AppDeps {
+  config: Config;
+  db: Kysely<Database>;
+  temporal: Client;
+  log: Logger;
+  readiness: ReadinessChecks;
+  clock?: () => Date;
+}
+
+export type AppContext = ParameterizedContext<AppState>;

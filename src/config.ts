@@ -1,0 +1,112 @@
+import { z } from 'zod';
+
+/**
+ * The whole process configuration, parsed once from the environment at start-up.
+ * Tests build a `Config` with `testConfig()`-style helpers instead of mutating `process.env`.
+ */
+const ConfigSchema = z.object({
+  /** `production` requires HTTPS targets and is the default for `api` and `worker`. */
+  APP_ENV: z.enum(['production', 'development']),
+  PORT: z.coerce
+    .number({ error: 'must be a whole number between 1 and 65535' })
+    .int('must be a whole number between 1 and 65535')
+    .min(1, 'must be a whole number between 1 and 65535')
+    .max(65535, 'must be a whole number between 1 and 65535'),
+  HOST: z.string().min(1),
+  /** Base URL used to build absolute links (status_url, webhook_url). Defaults to http://localhost:PORT. */
+  PUBLIC_URL: z.url({ error: 'must be an absolute http(s) URL' }).optional(),
+  DATA_DIR: z.string().min(1),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. localhost:7233')
+    .optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1),
+  TEMPORAL_TASK_QUEUE: z.string().min(1),
+  /** Base URL of the Temporal Web UI, for links to runs. */
+  TEMPORAL_UI_URL: z.url({ error: 'must be an absolute http(s) URL' }).optional(),
+  /** gRPC and Web UI ports of the embedded dev server (`npm run dev` without TEMPORAL_ADDRESS). */
+  TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535),
+  TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535),
+  /** Explicit path to a `temporal` CLI for the embedded dev server. */
+  TEMPORAL_CLI: z.string().min(1).optional(),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /** Largest accepted request body, in bytes. */
+  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024),
+  /** How long a graceful shutdown may take before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600),
+});
+
+export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+
+type Env = Record<string, string | undefined>;
+
+const baseDefaults: Env = {
+  APP_ENV: 'production',
+  PORT: '3000',
+  HOST: '0.0.0.0',
+  DATA_DIR: '.dev',
+  DATABASE_POOL_SIZE: '10',
+  TEMPORAL_NAMESPACE: 'default',
+  TEMPORAL_TASK_QUEUE: 'agent-webhooks',
+  TEMPORAL_DEV_PORT: '7233',
+  TEMPORAL_UI_PORT: '8233',
+  LOG_LEVEL: 'info',
+  BODY_LIMIT_BYTES: String(1024 * 1024),
+  SHUTDOWN_TIMEOUT_SECONDS: '30',
+};
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly problem: string,
+  ) {
+    super(`invalid configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses configuration from `env`. Empty strings count as unset, so `FOO=` in a .env file
+ * falls back to the default instead of failing on an empty value.
+ */
+export function parseConfig(env: Env, defaults: Env = {}): Config {
+  const merged: Env = { ...baseDefaults, ...defaults };
+  for (const [key, value] of Object.entries(env)) {
+    if (key in ConfigSchema.shape && value !== undefined && value !== '') merged[key] = value;
+  }
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    const got = merged[variable];
+    const shown = variable === 'ADMIN_TOKEN' || variable === 'DATABASE_URL' ? '' : ` (got "${got}")`;
+    throw new ConfigError(variable, `${issue.message}${got === undefined ? '' : shown}`);
+  }
+  return Object.freeze(result.data);
+}
+
+/**
+ * For process entry points: parse or exit with a single line naming the variable.
+ * A config error is an operator's typo, not a crash: no stack trace.
+ */
+export function loadConfigOrExit(defaults: Env = {}): Config {
+  try {
+    return parseConfig(process.env, defaults);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+}
+
+export function publicUrl(config: Config): string {
+  return (config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/+$/, '');
+}

@@ -1,0 +1,145 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { AgentProvider, Database, NewRun, Run, RunStatus } from './schema.js';
+
+/** Repositories: plain functions taking the database (or a transaction) first. */
+type Db = Kysely<Database> | Transaction<Database>;
+
+export async function insertOrg(db: Db, org: { id: string; name: string }) {
+  return db.insertInto('orgs').values(org).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function findOrg(db: Db, id: string) {
+  return db.selectFrom('orgs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function insertApiKey(
+  db: Db,
+  key: { id: string; orgId: string; agentId: string | null; name: string; prefix: string; hash: string; scopes: readonly string[] },
+) {
+  return db
+    .insertInto('api_keys')
+    .values({
+      id: key.id,
+      org_id: key.orgId,
+      agent_id: key.agentId,
+      name: key.name,
+      prefix: key.prefix,
+      key_hash: key.hash,
+      scopes: [...key.scopes],
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function findActiveApiKeyByHash(db: Db, hash: string) {
+  return db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('key_hash', '=', hash)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+}
+
+/** Recorded at most once a minute per key, so authentication is not a write per request. */
+export async function touchApiKey(db: Db, id: string, now: Date) {
+  const staleBefore = new Date(now.getTime() - 60_000);
+  await db
+    .updateTable('api_keys')
+    .set({ last_used_at: now })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', staleBefore)]))
+    .execute();
+}
+
+export async function insertAgent(
+  db: Db,
+  agent: { id: string; orgId: string; name: string; instructions?: string; provider: AgentProvider; metadata?: Record<string, unknown> },
+) {
+  const now = new Date();
+  return db
+    .insertInto('agents')
+    .values({
+      id: agent.id,
+      org_id: agent.orgId,
+      name: agent.name,
+      instructions: agent.instructions ?? '',
+      provider: JSON.stringify(agent.provider),
+      metadata: JSON.stringify(agent.metadata ?? {}),
+      updated_at: now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** An org's live agent; deleted agents and other orgs' agents are simply not found. */
+export async function findAgent(db: Db, orgId: string, id: string) {
+  return db
+    .selectFrom('agents')
+    .selectAll()
+    .where('id', '=', id)
+    .where('org_id', '=', orgId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+}
+
+export async function findAgentById(db: Db, id: string) {
+  return db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function insertRun(db: Db, run: NewRun) {
+  return db.insertInto('runs').values(run).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function deleteRun(db: Db, id: string) {
+  await db.deleteFrom('runs').where('id', '=', id).execute();
+}
+
+export async function findRun(db: Db, orgId: string, id: string) {
+  return db.selectFrom('runs').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();
+}
+
+export async function findRunById(db: Db, id: string): Promise<Run | undefined> {
+  return db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Idempotent: a retried activity finds the run already started and changes nothing. */
+export async function markRunStarted(db: Db, id: string, now: Date) {
+  await db
+    .updateTable('runs')
+    .set({ started_at: now })
+    .where('id', '=', id)
+    .where('started_at', 'is', null)
+    .execute();
+}
+
+/**
+ * Moves a run to a terminal state exactly once. Returns false when the run already ended,
+ * so a retried activity (or a worker that died after the write) never stores a second result.
+ */
+export async function finishRun(
+  db: Db,
+  id: string,
+  outcome: {
+    status: Exclude<RunStatus, 'processing'>;
+    result?: string | null;
+    error?: string | null;
+    inputTokens?: number | null;
+    outputTokens?: number | null;
+    now: Date;
+  },
+): Promise<boolean> {
+  const updated = await db
+    .updateTable('runs')
+    .set({
+      status: outcome.status,
+      result: outcome.result ?? null,
+      error: outcome.error ?? null,
+      input_tokens: outcome.inputTokens ?? null,
+      output_tokens: outcome.outputTokens ?? null,
+      completed_at: outcome.now,
+    })
+    .where('id', '=', id)
+    .where('status', '=', 'processing')
+    .executeTakeFirst();
+  return Number(updated.numUpdatedRows) === 1;
+}

@@ -1,0 +1,89 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** A timestamptz column: read as Date, written as Date or ISO string, defaulted by the database. */
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** jsonb: always written as a JSON string so pg and PGlite encode it the same way. */
+type Json<T> = ColumnType<T, string, string>;
+type JsonDefault<T> = ColumnType<T, string | undefined, string>;
+
+export type RunStatus = 'processing' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
+export type RunSource = 'api' | 'webhook' | 'trigger';
+
+export interface EchoProvider {
+  kind: 'echo';
+  /** Simulated thinking time; lets demos and tests hold a run in flight. */
+  delay_ms?: number;
+}
+export type AgentProvider = EchoProvider;
+
+export interface OrgsTable {
+  id: string;
+  name: string;
+  created_at: CreatedAt;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  org_id: string;
+  /** null = org-wide key. */
+  agent_id: string | null;
+  name: string;
+  /** First 8 hex characters of the secret part, shown in lists. */
+  prefix: string;
+  /** SHA-256 (hex) of the whole key; the key itself is never stored. */
+  key_hash: string;
+  scopes: string[];
+  created_at: CreatedAt;
+  last_used_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface AgentsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  instructions: ColumnType<string, string | undefined, string>;
+  provider: Json<AgentProvider>;
+  allow_callback_urls: ColumnType<boolean, boolean | undefined, boolean>;
+  run_timeout_seconds: ColumnType<number, number | undefined, number>;
+  metadata: JsonDefault<Record<string, unknown>>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface RunsTable {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  source: RunSource;
+  status: RunStatus;
+  message: string;
+  result: string | null;
+  error: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  credits_used: ColumnType<number, number | undefined, number>;
+  metadata: JsonDefault<unknown>;
+  created_at: CreatedAt;
+  started_at: NullableTimestamp;
+  completed_at: NullableTimestamp;
+}
+
+export interface Database {
+  orgs: OrgsTable;
+  api_keys: ApiKeysTable;
+  agents: AgentsTable;
+  runs: RunsTable;
+}
+
+export type Org = Selectable<OrgsTable>;
+export type ApiKey = Selectable<ApiKeysTable>;
+export type NewApiKey = Insertable<ApiKeysTable>;
+export type Agent = Selectable<AgentsTable>;
+export type NewAgent = Insertable<AgentsTable>;
+export type AgentUpdate = Updateable<AgentsTable>;
+export type Run = Selectable<RunsTable>;
+export type NewRun = Insertable<RunsTable>;

@@ -1,0 +1,186 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import { NativeConnection } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
+import type { Kysely } from 'kysely';
+import { createApp } from './api/index.js';
+import { loadConfigOrExit, publicUrl, type Config } from './config.js';
+import { migrateToLatest, openDatabase } from './db/connect.js';
+import { databaseReachable } from './db/health.js';
+import { findActiveApiKeyByHash, findAgent } from './db/queries.js';
+import type { Database } from './db/schema.js';
+import { hashSecret } from './domain/apiKeys.js';
+import { createLogger, type Logger } from './logger.js';
+import { onShutdown } from './process.js';
+import { createEchoAgent, createOrgWithKey } from './services/orgs.js';
+import { findTemporalCli } from './temporal/cli.js';
+import { temporalReachable } from './temporal/client.js';
+import { startTemporalDevServer, type DevServer } from './temporal/devServer.js';
+import { createWorker, installRuntime } from './temporal/worker.js';
+
+/**
+ * `npm run dev`: the whole stack in one process tree for a newcomer — the Temporal dev
+ * server (unless TEMPORAL_ADDRESS is set), migrations, a demo org, the worker and the API.
+ */
+export interface Credentials {
+  api_url: string;
+  api_key: string;
+  org_id: string;
+  agent_id: string;
+  temporal_address: string;
+  temporal_ui_url: string | null;
+}
+
+const config = loadConfigOrExit({ APP_ENV: 'development', HOST: '127.0.0.1' });
+const log = createLogger(config.LOG_LEVEL, 'dev');
+const dataDir = resolve(config.DATA_DIR);
+mkdirSync(dataDir, { recursive: true });
+installRuntime(log);
+
+const cleanups: Array<() => Promise<void>> = [];
+const cleanup = async () => {
+  for (const step of cleanups.reverse()) await step().catch((err) => log.error({ err }, 'cleanup step failed'));
+};
+onShutdown(config, log, cleanup);
+
+try {
+  await main();
+} catch (err) {
+  log.fatal({ err }, 'dev stack failed to start');
+  await cleanup();
+  process.exit(1);
+}
+
+async function main() {
+  let temporalAddress = config.TEMPORAL_ADDRESS;
+  let temporalUi = config.TEMPORAL_UI_URL ?? null;
+  if (!temporalAddress) {
+    const cli = await findTemporalCli({
+      explicitPath: config.TEMPORAL_CLI,
+      toolsDir: resolve('.tools'),
+      log: (line) => log.info(line),
+    });
+    const server: DevServer = await startTemporalDevServer({
+      cli,
+      port: config.TEMPORAL_DEV_PORT,
+      uiPort: config.TEMPORAL_UI_PORT,
+      dbFilename: join(dataDir, 'temporal.sqlite'),
+      namespace: config.TEMPORAL_NAMESPACE,
+    });
+    cleanups.push(() => server.stop());
+    temporalAddress = server.address;
+    temporalUi = server.uiUrl;
+  }
+  const runtimeConfig: Config = Object.freeze({ ...config, TEMPORAL_UI_URL: temporalUi ?? undefined });
+
+  const database = await openDatabase({
+    url: config.DATABASE_URL,
+    pgliteDir: join(dataDir, 'pglite'),
+    poolSize: config.DATABASE_POOL_SIZE,
+  });
+  cleanups.push(() => database.close());
+  await migrateToLatest(database.db);
+
+  const connection = await NativeConnection.connect({ address: temporalAddress });
+  cleanups.push(() => connection.close());
+  const worker = await createWorker({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    deps: { db: database.db, clock: () => new Date(), log: log.child({ component: 'worker' }) },
+  });
+  const running = worker.run();
+  cleanups.push(async () => {
+    worker.shutdown();
+    await running;
+  });
+  running.catch((err) => {
+    log.fatal({ err }, 'worker stopped with an error');
+    process.kill(process.pid, 'SIGTERM');
+  });
+
+  // The worker's native connection serves the client too (one connection, eager start possible).
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const app = createApp({
+    config: runtimeConfig,
+    db: database.db,
+    temporal,
+    log: log.child({ component: 'api' }),
+    readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
+  });
+  const server: Server = await new Promise((resolveServer, reject) => {
+    const s = app.listen(config.PORT, config.HOST, () => resolveServer(s));
+    s.once('error', reject);
+  });
+  cleanups.push(
+    () =>
+      new Promise<void>((resolveClose) => {
+        server.close(() => resolveClose());
+        server.closeIdleConnections();
+      }),
+  );
+
+  const apiUrl = publicUrl(runtimeConfig);
+  const credentials = await demoCredentials(database.db, {
+    api_url: apiUrl,
+    temporal_address: temporalAddress,
+    temporal_ui_url: temporalUi,
+  });
+  printBanner(log, credentials, database.location);
+}
+
+/** Reuses the demo org from an earlier start when its key still works; creates it otherwise. */
+async function demoCredentials(
+  db: Kysely<Database>,
+  endpoints: Pick<Credentials, 'api_url' | 'temporal_address' | 'temporal_ui_url'>,
+): Promise<Credentials> {
+  const file = join(dataDir, 'credentials.json');
+  let credentials: Credentials | undefined;
+  if (existsSync(file)) {
+    try {
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as Credentials;
+      const key = await findActiveApiKeyByHash(db, hashSecret(saved.api_key));
+      const agent = key ? await findAgent(db, key.org_id, saved.agent_id) : undefined;
+      if (key && agent) credentials = { ...saved, ...endpoints, org_id: key.org_id };
+    } catch (err) {
+      log.warn({ err }, `ignoring unreadable ${file}`);
+    }
+  }
+  if (!credentials) {
+    const created = await createOrgWithKey(db, { name: 'Demo org' });
+    const agent = await createEchoAgent(db, created.org.id, 'Echo agent');
+    credentials = { ...endpoints, api_key: created.apiKey, org_id: created.org.id, agent_id: agent.id };
+    log.info({ org_id: created.org.id, agent_id: agent.id }, 'created the demo org, agent and API key');
+  }
+  // Written only once everything answers: scripts wait for this file as the ready signal.
+  writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return credentials;
+}
+
+function printBanner(logger: Logger, c: Credentials, databaseLocation: string) {
+  const lines = [
+    '',
+    '  Agent Webhooks dev stack is ready',
+    '',
+    `  API           ${c.api_url}`,
+    `  Temporal      ${c.temporal_address}`,
+    `  Temporal UI   ${c.temporal_ui_url ?? '(external Temporal: set TEMPORAL_UI_URL for links)'}`,
+    `  Database      ${databaseLocation}`,
+    `  Credentials   ${join(dataDir, 'credentials.json')}`,
+    '',
+    '  Start a run of the demo echo agent:',
+    '',
+    `  curl -s -X POST ${c.api_url}/v1/agents/${c.agent_id}/runs \\`,
+    `    -H "Authorization: Bearer ${c.api_key}" \\`,
+    `    -H "Content-Type: application/json" \\`,
+    `    -d '{"message": "Hello, agent!"}'`,
+    '',
+    '  then poll the status_url it returns with the same Authorization header.',
+    '  Ctrl-C stops everything.',
+    '',
+  ];
+  logger.info({ api_url: c.api_url }, 'ready');
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,37 @@
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { createApp } from './api/index.js';
+import { loadConfigOrExit } from './config.js';
+import { openDatabase } from './db/connect.js';
+import { createLogger } from './logger.js';
+import { onShutdown, requireDatabaseUrl } from './process.js';
+import { databaseReachable } from './db/health.js';
+import { temporalReachable } from './temporal/client.js';
+
+/** `npm run api`: the HTTP API alone, against external Postgres and Temporal. */
+const config = loadConfigOrExit();
+const log = createLogger(config.LOG_LEVEL, 'api');
+const database = await openDatabase({ url: requireDatabaseUrl(config, 'npm run api'), poolSize: config.DATABASE_POOL_SIZE });
+// Lazy: the API comes up (and /readyz says why it is not ready) even while Temporal is down.
+const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS ?? 'localhost:7233' });
+const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+
+const app = createApp({
+  config,
+  db: database.db,
+  temporal,
+  log,
+  readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
+});
+const server: Server = app.listen(config.PORT, config.HOST, () => {
+  log.info({ port: config.PORT, host: config.HOST, database: database.location }, 'api listening');
+});
+
+onShutdown(config, log, async () => {
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve()); // stops accepting, waits for in-flight requests
+    server.closeIdleConnections();
+  });
+  await connection.close();
+  await database.close();
+});

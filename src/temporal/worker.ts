@@ -1,0 +1,51 @@
+import { fileURLToPath } from 'node:url';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../../activities/index.js';
+import type { Logger } from '../logger.js';
+
+export const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+let runtimeInstalled = false;
+
+/** Routes the SDK's own logs into ours. The Core runtime may be installed once per process. */
+export function installRuntime(log: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const level = (log.level === 'debug' || log.level === 'trace' ? 'INFO' : 'WARN') as LogLevel;
+  Runtime.install({
+    // Composition roots own signals, so the worker drains in order with the API and the DB.
+    shutdownSignals: [],
+    logger: new DefaultLogger(level, (entry) => {
+      const fields = { ...entry.meta, sdk: true };
+      const line = entry.message;
+      if (entry.level === 'ERROR') log.error(fields, line);
+      else if (entry.level === 'WARN') log.warn(fields, line);
+      else log.info(fields, line);
+    }),
+  });
+}
+
+/** Bundling takes a second or two; tests and the dev stack do it once and share it. */
+export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+}
+
+export interface WorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  workflowBundle?: WorkflowBundleWithSourceMap;
+}
+
+export async function createWorker(options: WorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    activities: createActivities(options.deps),
+    // Drain in-flight activities on shutdown instead of abandoning them to a timeout.
+    shutdownGraceTime: '10 seconds',
+  });
+}

@@ -1,0 +1,3 @@
+// Deterministic workflow code only: activities are reached through proxyActivities with type imports.
+export { agentRun } from './agentRun.js';
+export type { AgentRunInput, AgentRunResult } from './agentRun.js';
