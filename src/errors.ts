@@ -18,6 +18,24 @@ export type ErrorCode =
   | 'SERVICE_UNAVAILABLE'
   | 'INTERNAL_ERROR';
 
+/** What each code means, for the error reference at /docs/errors. */
+export const ERROR_CODES: Record<ErrorCode, string> = {
+  VALIDATION_FAILED: 'The body, query or path did not match the schema; `details` maps each bad field to a message.',
+  MALFORMED_JSON: 'The body is not valid JSON (or not UTF-8).',
+  UNSUPPORTED_MEDIA_TYPE: 'Send bodies as application/json.',
+  PAYLOAD_TOO_LARGE: 'The body is larger than the server accepts.',
+  UNAUTHORIZED: 'No API key, or one that is unknown or revoked.',
+  FORBIDDEN: 'The API key lacks a scope the route requires, or the action is not open to agent-scoped keys.',
+  NOT_FOUND: 'No such route, or no such resource in your organization.',
+  METHOD_NOT_ALLOWED: 'The route exists but not with this method.',
+  CONFLICT: 'The resource already exists or changed concurrently.',
+  LIMIT_EXCEEDED: 'An organization limit was reached.',
+  INSUFFICIENT_CREDITS: 'The organization has no credits left for a run.',
+  RATE_LIMITED: 'Too many requests; wait for Retry-After seconds.',
+  SERVICE_UNAVAILABLE: 'A dependency (database or workflow engine) is unavailable; retry after Retry-After seconds.',
+  INTERNAL_ERROR: 'A bug on our side; it was logged with the request id.',
+};
+
 export class AppError extends Error {
   constructor(
     readonly status: number,

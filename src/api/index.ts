@@ -1,14 +1,33 @@
-import Koa from 'koa';
 import Router from '@koa/router';
-import { agentsRouter } from './agents/router.js';
+import Koa from 'koa';
+import { adminRoutes } from './admin/router.js';
+import { agentRoutes } from './agents/router.js';
+import { apiKeyRoutes } from './apiKeys/router.js';
 import type { AppDeps, AppState } from './context.js';
-import { healthRouter } from './health/router.js';
+import { creditRoutes } from './credits/router.js';
+import { docsRoutes } from './docs/router.js';
+import { healthRoutes } from './health/router.js';
 import { jsonBody } from './middleware/body.js';
 import { problemResponses } from './middleware/errors.js';
 import { requestContext } from './middleware/requestId.js';
-import { runsRouter } from './runs/router.js';
+import { mountRoutes, type RouteSpec } from './route.js';
+import { runRoutes } from './runs/router.js';
 
 export type { AppDeps } from './context.js';
+
+/** Every route of the API; the router and the OpenAPI document are both built from this list. */
+export function apiRoutes(deps: AppDeps): RouteSpec[] {
+  const routes: RouteSpec[] = [
+    ...healthRoutes(deps),
+    ...agentRoutes(deps),
+    ...apiKeyRoutes(deps),
+    ...runRoutes(deps),
+    ...creditRoutes(deps),
+    ...adminRoutes(deps),
+  ];
+  routes.push(...docsRoutes(deps, () => routes));
+  return routes;
+}
 
 /** Builds the API without listening: main.ts, the dev launcher and tests all use this. */
 export function createApp(deps: AppDeps): Koa<AppState> {
@@ -18,11 +37,9 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.use(problemResponses());
   app.use(jsonBody(deps.config.BODY_LIMIT_BYTES));
 
-  const root = new Router<AppState>();
-  for (const router of [healthRouter(deps), agentsRouter(deps), runsRouter(deps)]) {
-    root.use(router.routes());
-  }
-  app.use(root.routes());
-  app.use(root.allowedMethods({ throw: true }));
+  const router = new Router<AppState>();
+  mountRoutes(router, deps, apiRoutes(deps));
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
   return app;
 }

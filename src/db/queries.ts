@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { AgentProvider, Database, NewRun, Run, RunStatus } from './schema.js';
+import type { AgentProvider, CreditEntryKind, Database, NewRun, Run, RunStatus } from './schema.js';
 
 /** Repositories: plain functions taking the database (or a transaction) first. */
 type Db = Kysely<Database> | Transaction<Database>;
@@ -53,7 +53,16 @@ export async function touchApiKey(db: Db, id: string, now: Date) {
 
 export async function insertAgent(
   db: Db,
-  agent: { id: string; orgId: string; name: string; instructions?: string; provider: AgentProvider; metadata?: Record<string, unknown> },
+  agent: {
+    id: string;
+    orgId: string;
+    name: string;
+    instructions?: string;
+    provider: AgentProvider;
+    allow_callback_urls?: boolean;
+    run_timeout_seconds?: number;
+    metadata?: Record<string, unknown>;
+  },
 ) {
   const now = new Date();
   return db
@@ -63,6 +72,8 @@ export async function insertAgent(
       org_id: agent.orgId,
       name: agent.name,
       instructions: agent.instructions ?? '',
+      allow_callback_urls: agent.allow_callback_urls,
+      run_timeout_seconds: agent.run_timeout_seconds,
       provider: JSON.stringify(agent.provider),
       metadata: JSON.stringify(agent.metadata ?? {}),
       updated_at: now,
@@ -142,4 +153,153 @@ export async function finishRun(
     .where('status', '=', 'processing')
     .executeTakeFirst();
   return Number(updated.numUpdatedRows) === 1;
+}
+
+export interface Page {
+  page: number;
+  limit: number;
+}
+
+/** Runs a filtered list query twice: once counted, once for the page, newest first. */
+async function pageOf<T>(
+  count: () => Promise<{ n: string | number | bigint } | undefined>,
+  rows: (offset: number, limit: number) => Promise<T[]>,
+  page: Page,
+): Promise<{ rows: T[]; total: number }> {
+  const [counted, data] = await Promise.all([count(), rows((page.page - 1) * page.limit, page.limit)]);
+  return { rows: data, total: Number(counted?.n ?? 0) };
+}
+
+export async function listAgents(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
+  let base = db.selectFrom('agents').where('org_id', '=', orgId).where('deleted_at', 'is', null);
+  if (filter.agentId) base = base.where('id', '=', filter.agentId);
+  return pageOf(
+    () => base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirst(),
+    (offset, limit) => base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset(offset).limit(limit).execute(),
+    page,
+  );
+}
+
+export async function updateAgent(
+  db: Db,
+  orgId: string,
+  id: string,
+  patch: {
+    name?: string;
+    instructions?: string;
+    provider?: AgentProvider;
+    allow_callback_urls?: boolean;
+    run_timeout_seconds?: number;
+    metadata?: Record<string, unknown>;
+  },
+  now: Date,
+) {
+  const { provider, metadata, ...plain } = patch;
+  return db
+    .updateTable('agents')
+    .set({
+      ...plain,
+      ...(provider ? { provider: JSON.stringify(provider) } : {}),
+      ...(metadata ? { metadata: JSON.stringify(metadata) } : {}),
+      updated_at: now,
+    })
+    .where('id', '=', id)
+    .where('org_id', '=', orgId)
+    .where('deleted_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/**
+ * Soft delete: the agent disappears from the API and its triggers stop working, while its
+ * runs stay readable. Keys scoped to it are revoked with it: they could reach nothing else.
+ */
+export async function softDeleteAgent(db: Kysely<Database>, orgId: string, id: string, now: Date): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const deleted = await trx
+      .updateTable('agents')
+      .set({ deleted_at: now, updated_at: now })
+      .where('id', '=', id)
+      .where('org_id', '=', orgId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(deleted.numUpdatedRows) !== 1) return false;
+    await trx.updateTable('api_keys').set({ revoked_at: now }).where('agent_id', '=', id).where('revoked_at', 'is', null).execute();
+    return true;
+  });
+}
+
+export async function listApiKeys(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
+  let base = db.selectFrom('api_keys').where('org_id', '=', orgId);
+  if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
+  return pageOf(
+    () => base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirst(),
+    (offset, limit) => base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset(offset).limit(limit).execute(),
+    page,
+  );
+}
+
+export async function findApiKey(db: Db, orgId: string, id: string) {
+  return db.selectFrom('api_keys').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();
+}
+
+/** Idempotent: revoking a revoked key keeps its first revocation time. */
+export async function revokeApiKey(db: Db, orgId: string, id: string, now: Date) {
+  await db
+    .updateTable('api_keys')
+    .set({ revoked_at: now })
+    .where('id', '=', id)
+    .where('org_id', '=', orgId)
+    .where('revoked_at', 'is', null)
+    .execute();
+}
+
+export interface RunFilter {
+  agentId?: string | null;
+  status?: RunStatus;
+  createdAfter?: Date;
+  createdBefore?: Date;
+}
+
+export async function listRuns(db: Db, orgId: string, filter: RunFilter, page: Page) {
+  let base = db.selectFrom('runs').where('org_id', '=', orgId);
+  if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
+  if (filter.status) base = base.where('status', '=', filter.status);
+  if (filter.createdAfter) base = base.where('created_at', '>=', filter.createdAfter);
+  if (filter.createdBefore) base = base.where('created_at', '<', filter.createdBefore);
+  return pageOf(
+    () => base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirst(),
+    (offset, limit) => base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset(offset).limit(limit).execute(),
+    page,
+  );
+}
+
+export async function insertCreditEntry(
+  db: Db,
+  entry: { id: string; orgId: string; kind: CreditEntryKind; amount: number; reason: string; runId?: string | null },
+) {
+  return db
+    .insertInto('credit_entries')
+    .values({ id: entry.id, org_id: entry.orgId, kind: entry.kind, amount: entry.amount, reason: entry.reason, run_id: entry.runId ?? null })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The balance is the sum of the ledger: no second number to keep in step. */
+export async function creditBalance(db: Db, orgId: string): Promise<number> {
+  const row = await db
+    .selectFrom('credit_entries')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('amount'), eb.lit(0)).as('balance'))
+    .where('org_id', '=', orgId)
+    .executeTakeFirst();
+  return Number(row?.balance ?? 0);
+}
+
+export async function listCreditEntries(db: Db, orgId: string, page: Page) {
+  const base = db.selectFrom('credit_entries').where('org_id', '=', orgId);
+  return pageOf(
+    () => base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirst(),
+    (offset, limit) => base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset(offset).limit(limit).execute(),
+    page,
+  );
 }

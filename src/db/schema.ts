@@ -16,7 +16,25 @@ export interface EchoProvider {
   /** Simulated thinking time; lets demos and tests hold a run in flight. */
   delay_ms?: number;
 }
-export type AgentProvider = EchoProvider;
+export interface OpenAiProvider {
+  kind: 'openai';
+  /** Any OpenAI-compatible chat-completions API (OpenAI, Ollama, vLLM, LiteLLM …). */
+  base_url: string;
+  model: string;
+  /** Name of the environment variable holding the API key; the key itself is never stored. */
+  api_key_env?: string;
+  temperature?: number;
+  max_tokens?: number;
+}
+export interface HttpProvider {
+  kind: 'http';
+  /** The user's own agent service. */
+  url: string;
+  /** Extra request headers; values are write-only (masked when read back). */
+  headers?: Record<string, string>;
+  timeout_seconds?: number;
+}
+export type AgentProvider = EchoProvider | OpenAiProvider | HttpProvider;
 
 export interface OrgsTable {
   id: string;
@@ -72,11 +90,25 @@ export interface RunsTable {
   completed_at: NullableTimestamp;
 }
 
+export type CreditEntryKind = 'grant' | 'charge' | 'adjustment';
+
+export interface CreditEntriesTable {
+  id: string;
+  org_id: string;
+  kind: CreditEntryKind;
+  /** bigint: pg returns it as a string; read through Number() where shown. */
+  amount: ColumnType<string, number | bigint | string, never>;
+  reason: string;
+  run_id: string | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   orgs: OrgsTable;
   api_keys: ApiKeysTable;
   agents: AgentsTable;
   runs: RunsTable;
+  credit_entries: CreditEntriesTable;
 }
 
 export type Org = Selectable<OrgsTable>;
@@ -87,3 +119,4 @@ export type NewAgent = Insertable<AgentsTable>;
 export type AgentUpdate = Updateable<AgentsTable>;
 export type Run = Selectable<RunsTable>;
 export type NewRun = Insertable<RunsTable>;
+export type CreditEntry = Selectable<CreditEntriesTable>;

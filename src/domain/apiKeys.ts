@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 export const SCOPES = [
   'agents:read',
   'agents:write',
+  'keys:read',
   'keys:write',
   'runs:read',
   'runs:write',

@@ -1,20 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { insertAgent, insertApiKey, insertOrg } from '../db/queries.js';
-import type { Agent, Database, Org } from '../db/schema.js';
+import { insertAgent, insertApiKey, insertCreditEntry, insertOrg } from '../db/queries.js';
+import type { Agent, ApiKey, Database, Org } from '../db/schema.js';
 import { generateApiKey, SCOPES, type Scope } from '../domain/apiKeys.js';
 
 export interface CreatedOrg {
   org: Org;
   /** The first key's full secret: returned once, never stored. */
   apiKey: string;
-  apiKeyId: string;
+  apiKeyRow: ApiKey;
 }
 
-/** An org and its first org-wide key with every scope, in one transaction. */
-export async function createOrgWithKey(db: Kysely<Database>, input: { name: string }): Promise<CreatedOrg> {
+/** An org, its first org-wide key with every scope and its opening credit grant, in one transaction. */
+export async function createOrgWithKey(db: Kysely<Database>, input: { name: string; credits?: number }): Promise<CreatedOrg> {
   return db.transaction().execute(async (trx) => {
     const org = await insertOrg(trx, { id: randomUUID(), name: input.name });
+    if (input.credits) {
+      await insertCreditEntry(trx, { id: randomUUID(), orgId: org.id, kind: 'grant', amount: input.credits, reason: 'Opening grant' });
+    }
     const key = generateApiKey();
     const row = await insertApiKey(trx, {
       id: randomUUID(),
@@ -25,7 +28,7 @@ export async function createOrgWithKey(db: Kysely<Database>, input: { name: stri
       hash: key.hash,
       scopes: SCOPES as readonly Scope[],
     });
-    return { org, apiKey: key.key, apiKeyId: row.id };
+    return { org, apiKey: key.key, apiKeyRow: row };
   });
 }
 

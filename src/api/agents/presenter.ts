@@ -1,11 +1,19 @@
-import type { Agent } from '../../db/schema.js';
+import type { z } from 'zod';
+import type { Agent, AgentProvider } from '../../db/schema.js';
+import type { AgentSchema } from './schema.js';
 
-export function presentAgent(agent: Agent) {
+/** Header values of an http provider may be credentials: never read back. */
+function maskProvider(provider: AgentProvider): Record<string, unknown> {
+  if (provider.kind !== 'http' || !provider.headers) return { ...provider };
+  return { ...provider, headers: Object.fromEntries(Object.keys(provider.headers).map((name) => [name, '***'])) };
+}
+
+export function presentAgent(agent: Agent): z.input<typeof AgentSchema> {
   return {
     id: agent.id,
     name: agent.name,
     instructions: agent.instructions,
-    provider: agent.provider,
+    provider: maskProvider(agent.provider),
     allow_callback_urls: agent.allow_callback_urls,
     run_timeout_seconds: agent.run_timeout_seconds,
     metadata: agent.metadata,

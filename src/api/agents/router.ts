@@ -1,37 +1,105 @@
 import { randomUUID } from 'node:crypto';
-import Router from '@koa/router';
-import { findAgent, insertAgent } from '../../db/queries.js';
+import { findAgent, insertAgent, listAgents, softDeleteAgent, updateAgent } from '../../db/queries.js';
 import { AppError, notFound } from '../../errors.js';
-import type { AppDeps, AppState } from '../context.js';
-import { authOf, canSeeAgent, requireApiKey } from '../middleware/auth.js';
-import { resourceId, validated } from '../validate.js';
+import type { AppContext, AppDeps } from '../context.js';
+import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { route, type RouteSpec } from '../route.js';
+import { paginated, pagination } from '../schemas.js';
+import { resourceId } from '../validate.js';
 import { presentAgent } from './presenter.js';
-import { CreateAgentBody } from './schema.js';
+import { AgentSchema, CreateAgentBody, ListAgentsQuery, UpdateAgentBody } from './schema.js';
 
-export function agentsRouter(deps: AppDeps): Router<AppState> {
-  const router = new Router<AppState>();
+/** The caller's live agent by path id; anything it may not see is simply not found. */
+export async function agentInScope(deps: AppDeps, ctx: AppContext, rawId: string | undefined) {
+  const auth = authOf(ctx);
+  const id = resourceId(rawId, 'Agent');
+  const agent = canSeeAgent(auth, id) ? await findAgent(deps.db, auth.orgId, id) : undefined;
+  if (!agent) throw notFound('Agent');
+  return agent;
+}
+
+export function agentRoutes(deps: AppDeps): RouteSpec[] {
   const clock = deps.clock ?? (() => new Date());
-
-  router.post(
-    '/v1/agents',
-    requireApiKey(deps.db, 'agents:write', clock),
-    validated({ body: CreateAgentBody }, async (ctx, { body }) => {
-      const auth = authOf(ctx);
-      if (auth.agentId) throw new AppError(403, 'FORBIDDEN', 'An agent-scoped API key cannot create agents');
-      const agent = await insertAgent(deps.db, { id: randomUUID(), orgId: auth.orgId, ...body });
-      ctx.status = 201;
-      ctx.set('Location', `/v1/agents/${agent.id}`);
-      ctx.body = presentAgent(agent);
+  const tag = 'Agents';
+  return [
+    route({
+      method: 'post',
+      path: '/v1/agents',
+      operationId: 'createAgent',
+      summary: 'Create an agent',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:write' },
+      body: CreateAgentBody,
+      responses: { 201: { description: 'The agent', schema: AgentSchema, headers: { Location: 'URL of the agent' } } },
+      async handler(ctx, { body }) {
+        const auth = authOf(ctx);
+        if (auth.agentId) throw new AppError(403, 'FORBIDDEN', 'An agent-scoped API key cannot create agents');
+        const agent = await insertAgent(deps.db, { id: randomUUID(), orgId: auth.orgId, ...body });
+        ctx.status = 201;
+        ctx.set('Location', `/v1/agents/${agent.id}`);
+        ctx.body = presentAgent(agent);
+      },
     }),
-  );
-
-  router.get('/v1/agents/:id', requireApiKey(deps.db, 'agents:read', clock), async (ctx) => {
-    const auth = authOf(ctx);
-    const id = resourceId(ctx.params.id, 'Agent');
-    const agent = canSeeAgent(auth, id) ? await findAgent(deps.db, auth.orgId, id) : undefined;
-    if (!agent) throw notFound('Agent');
-    ctx.body = presentAgent(agent);
-  });
-
-  return router;
+    route({
+      method: 'get',
+      path: '/v1/agents',
+      operationId: 'listAgents',
+      summary: 'List agents, newest first',
+      description: 'An agent-scoped key sees only its own agent.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:read' },
+      query: ListAgentsQuery,
+      responses: { 200: { description: 'A page of agents', schema: paginated(AgentSchema) } },
+      async handler(ctx, { query }) {
+        const auth = authOf(ctx);
+        const { rows, total } = await listAgents(deps.db, auth.orgId, { agentId: auth.agentId }, query);
+        ctx.body = { data: rows.map(presentAgent), pagination: pagination(query.page, query.limit, total) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/agents/:id',
+      operationId: 'getAgent',
+      summary: 'Get an agent',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:read' },
+      responses: { 200: { description: 'The agent', schema: AgentSchema } },
+      async handler(ctx) {
+        ctx.body = presentAgent(await agentInScope(deps, ctx, ctx.params.id));
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/v1/agents/:id',
+      operationId: 'updateAgent',
+      summary: 'Update an agent',
+      description: 'Only the fields sent change; `provider` and `metadata` are replaced whole.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:write' },
+      body: UpdateAgentBody,
+      responses: { 200: { description: 'The updated agent', schema: AgentSchema } },
+      async handler(ctx, { body }) {
+        const agent = await agentInScope(deps, ctx, ctx.params.id);
+        const updated = await updateAgent(deps.db, agent.org_id, agent.id, body, clock());
+        if (!updated) throw notFound('Agent');
+        ctx.body = presentAgent(updated);
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/v1/agents/:id',
+      operationId: 'deleteAgent',
+      summary: 'Delete an agent',
+      description:
+        'Soft delete: the agent and its triggers stop working and keys scoped to it are revoked; its runs stay readable with an org-wide key.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:write' },
+      responses: { 204: { description: 'Deleted' } },
+      async handler(ctx) {
+        const agent = await agentInScope(deps, ctx, ctx.params.id);
+        if (!(await softDeleteAgent(deps.db, agent.org_id, agent.id, clock()))) throw notFound('Agent');
+        ctx.status = 204;
+      },
+    }),
+  ];
 }

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { creditBalance, findOrg, insertCreditEntry } from '../../db/queries.js';
+import { notFound } from '../../errors.js';
+import { createOrgWithKey } from '../../services/orgs.js';
+import { presentApiKey } from '../apiKeys/presenter.js';
+import { CreatedApiKeySchema } from '../apiKeys/schema.js';
+import type { AppDeps } from '../context.js';
+import { presentCreditEntry } from '../credits/router.js';
+import { CreditEntrySchema, GrantCreditsBody } from '../credits/schema.js';
+import { route, type RouteSpec } from '../route.js';
+import { Timestamp, Uuid } from '../schemas.js';
+import { resourceId } from '../validate.js';
+
+const CreateOrgBody = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    credits: z.number().int().min(0).max(1_000_000_000).optional().describe('Opening credit grant (default 0)'),
+  })
+  .strict();
+
+const OrgSchema = z.object({ id: Uuid, name: z.string(), created_at: Timestamp }).meta({ id: 'Org' });
+
+export function adminRoutes(deps: AppDeps): RouteSpec[] {
+  const tag = 'Admin';
+  return [
+    route({
+      method: 'post',
+      path: '/v1/admin/orgs',
+      operationId: 'adminCreateOrg',
+      summary: 'Create an organization and its first API key',
+      description: 'Operator only (ADMIN_TOKEN). The key has every scope and is shown once.',
+      tag,
+      auth: { kind: 'admin' },
+      body: CreateOrgBody,
+      responses: {
+        201: {
+          description: 'The org and its first key',
+          schema: z.object({ org: OrgSchema, api_key: CreatedApiKeySchema, balance: z.number().int() }),
+        },
+      },
+      async handler(ctx, { body }) {
+        const created = await createOrgWithKey(deps.db, body);
+        ctx.status = 201;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = {
+          org: { id: created.org.id, name: created.org.name, created_at: created.org.created_at.toISOString() },
+          api_key: { ...presentApiKey(created.apiKeyRow), key: created.apiKey },
+          balance: body.credits ?? 0,
+        };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/v1/admin/orgs/:id/credits',
+      operationId: 'adminGrantCredits',
+      summary: 'Grant (or correct) an organization\'s credits',
+      tag,
+      auth: { kind: 'admin' },
+      body: GrantCreditsBody,
+      responses: {
+        201: { description: 'The ledger entry and the new balance', schema: z.object({ entry: CreditEntrySchema, balance: z.number().int() }) },
+      },
+      async handler(ctx, { body }) {
+        const org = await findOrg(deps.db, resourceId(ctx.params.id, 'Organization'));
+        if (!org) throw notFound('Organization');
+        const entry = await insertCreditEntry(deps.db, {
+          id: randomUUID(),
+          orgId: org.id,
+          kind: body.amount > 0 ? 'grant' : 'adjustment',
+          amount: body.amount,
+          reason: body.reason,
+        });
+        ctx.status = 201;
+        ctx.body = { entry: presentCreditEntry(entry), balance: await creditBalance(deps.db, org.id) };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { findAgent, findApiKey, insertApiKey, listApiKeys, revokeApiKey } from '../../db/queries.js';
+import { generateApiKey } from '../../domain/apiKeys.js';
+import { AppError, notFound } from '../../errors.js';
+import type { AppDeps } from '../context.js';
+import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { route, type RouteSpec } from '../route.js';
+import { paginated, pagination } from '../schemas.js';
+import { resourceId } from '../validate.js';
+import { presentApiKey } from './presenter.js';
+import { ApiKeySchema, CreateApiKeyBody, CreatedApiKeySchema, ListApiKeysQuery } from './schema.js';
+
+export function apiKeyRoutes(deps: AppDeps): RouteSpec[] {
+  const clock = deps.clock ?? (() => new Date());
+  const tag = 'API keys';
+  return [
+    route({
+      method: 'post',
+      path: '/v1/api-keys',
+      operationId: 'createApiKey',
+      summary: 'Create an API key',
+      description:
+        'The full key is in this response only; the server keeps its SHA-256. A key can grant at most the scopes of the key that creates it, ' +
+        'and an agent-scoped key can only create keys for its own agent.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'keys:write' },
+      body: CreateApiKeyBody,
+      responses: { 201: { description: 'The key, with its secret shown once', schema: CreatedApiKeySchema } },
+      async handler(ctx, { body }) {
+        const auth = authOf(ctx);
+        const agentId = auth.agentId ?? body.agent_id;
+        if (auth.agentId && body.agent_id && body.agent_id !== auth.agentId) {
+          throw new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { agent_id: 'no such agent' });
+        }
+        if (agentId && !(await findAgent(deps.db, auth.orgId, agentId))) {
+          throw new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { agent_id: 'no such agent' });
+        }
+        const scopes = body.scopes ?? [...auth.scopes];
+        const beyond = scopes.filter((s) => !auth.scopes.includes(s));
+        if (beyond.length) {
+          throw new AppError(403, 'FORBIDDEN', `A key cannot grant scopes it does not hold: ${beyond.join(', ')}`);
+        }
+        const generated = generateApiKey();
+        const row = await insertApiKey(deps.db, {
+          id: randomUUID(),
+          orgId: auth.orgId,
+          agentId,
+          name: body.name,
+          prefix: generated.prefix,
+          hash: generated.hash,
+          scopes,
+        });
+        ctx.status = 201;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { ...presentApiKey(row), key: generated.key };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/api-keys',
+      operationId: 'listApiKeys',
+      summary: 'List API keys, newest first',
+      description: 'Revoked keys are listed with their `revoked_at`. An agent-scoped key sees its agent\'s keys only.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'keys:read' },
+      query: ListApiKeysQuery,
+      responses: { 200: { description: 'A page of keys', schema: paginated(ApiKeySchema) } },
+      async handler(ctx, { query }) {
+        const auth = authOf(ctx);
+        if (query.agent_id && !canSeeAgent(auth, query.agent_id)) {
+          ctx.body = { data: [], pagination: pagination(query.page, query.limit, 0) };
+          return;
+        }
+        const agentId = auth.agentId ?? query.agent_id ?? null;
+        const { rows, total } = await listApiKeys(deps.db, auth.orgId, { agentId }, query);
+        ctx.body = { data: rows.map(presentApiKey), pagination: pagination(query.page, query.limit, total) };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/v1/api-keys/:id',
+      operationId: 'revokeApiKey',
+      summary: 'Revoke an API key',
+      description: 'Takes effect on the very next request made with the key. Revoking twice is harmless.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'keys:write' },
+      responses: { 204: { description: 'Revoked' } },
+      async handler(ctx) {
+        const auth = authOf(ctx);
+        const key = await findApiKey(deps.db, auth.orgId, resourceId(ctx.params.id, 'API key'));
+        if (!key || (auth.agentId && key.agent_id !== auth.agentId)) throw notFound('API key');
+        await revokeApiKey(deps.db, auth.orgId, key.id, clock());
+        ctx.status = 204;
+      },
+    }),
+  ];
+}

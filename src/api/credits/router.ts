@@ -1,0 +1,38 @@
+import type { CreditEntry } from '../../db/schema.js';
+import { creditBalance, listCreditEntries } from '../../db/queries.js';
+import type { AppDeps } from '../context.js';
+import { authOf } from '../middleware/auth.js';
+import { route, type RouteSpec } from '../route.js';
+import { pagination } from '../schemas.js';
+import { CreditsQuery, CreditsSchema } from './schema.js';
+
+export function presentCreditEntry(entry: CreditEntry) {
+  return {
+    id: entry.id,
+    kind: entry.kind,
+    amount: Number(entry.amount),
+    reason: entry.reason,
+    run_id: entry.run_id,
+    created_at: entry.created_at.toISOString(),
+  };
+}
+
+export function creditRoutes(deps: AppDeps): RouteSpec[] {
+  return [
+    route({
+      method: 'get',
+      path: '/v1/credits',
+      operationId: 'getCredits',
+      summary: 'Credit balance and ledger',
+      tag: 'Credits',
+      auth: { kind: 'apiKey', scope: 'credits:read' },
+      query: CreditsQuery,
+      responses: { 200: { description: 'Balance and a page of ledger entries', schema: CreditsSchema } },
+      async handler(ctx, { query }) {
+        const { orgId } = authOf(ctx);
+        const [balance, { rows, total }] = await Promise.all([creditBalance(deps.db, orgId), listCreditEntries(deps.db, orgId, query)]);
+        ctx.body = { balance, data: rows.map(presentCreditEntry), pagination: pagination(query.page, query.limit, total) };
+      },
+    }),
+  ];
+}

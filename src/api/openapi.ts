@@ -1,0 +1,149 @@
+import { STATUS_CODES } from 'node:http';
+import { z, type ZodType } from 'zod';
+import type { RouteSpec } from './route.js';
+import { ProblemSchema } from './schemas.js';
+
+type Json = Record<string, unknown>;
+
+/** zod → JSON Schema 2020-12 (OpenAPI 3.1's dialect), named schemas hoisted into components. */
+function jsonSchema(schema: ZodType, io: 'input' | 'output', components: Json): Json {
+  const converted = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as Json;
+  delete converted.$schema;
+  const defs = (converted.$defs ?? {}) as Record<string, Json>;
+  delete converted.$defs;
+  const id = z.globalRegistry.get(schema)?.id;
+  for (const [name, def] of Object.entries(defs)) components[name] ??= rewriteRefs(def);
+  if (id) {
+    delete converted.id;
+    components[id] ??= rewriteRefs(converted);
+    return { $ref: `#/components/schemas/${id}` };
+  }
+  return rewriteRefs(converted);
+}
+
+function rewriteRefs<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(rewriteRefs) as T;
+  if (value && typeof value === 'object') {
+    const out: Json = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'id' && typeof v === 'string') continue; // zod's registry id, not a JSON Schema keyword here
+      out[k] = k === '$ref' && typeof v === 'string' ? v.replace('#/$defs/', '#/components/schemas/') : rewriteRefs(v);
+    }
+    return out as T;
+  }
+  return value;
+}
+
+const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z_]+)/g, '{$1}');
+
+function problemStatuses(spec: RouteSpec): number[] {
+  const statuses = new Set<number>(spec.errors ?? []);
+  if (spec.auth.kind === 'apiKey') [401, 403].forEach((s) => statuses.add(s));
+  if (spec.auth.kind === 'admin') [401, 404].forEach((s) => statuses.add(s));
+  if (spec.body) [400, 413, 415, 422].forEach((s) => statuses.add(s));
+  if (spec.query) statuses.add(422);
+  if (/:[A-Za-z_]+/.test(spec.path)) statuses.add(404);
+  statuses.add(500);
+  return [...statuses].sort();
+}
+
+export interface OpenApiInfo {
+  version: string;
+  serverUrl: string;
+}
+
+export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Json {
+  const components: Json = {};
+  const problemRef = jsonSchema(ProblemSchema, 'output', components);
+  const paths: Record<string, Json> = {};
+  const tags = new Set<string>();
+
+  for (const spec of routes) {
+    tags.add(spec.tag);
+    const parameters: Json[] = [...spec.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string', format: 'uuid' },
+    }));
+    if (spec.query instanceof z.ZodObject) {
+      for (const [name, field] of Object.entries(spec.query.shape as Record<string, ZodType>)) {
+        const schema = jsonSchema(field, 'input', components);
+        parameters.push({
+          name,
+          in: 'query',
+          required: !field.safeParse(undefined).success,
+          ...(typeof schema.description === 'string' ? { description: schema.description } : {}),
+          schema,
+        });
+      }
+    }
+
+    const responses: Json = {};
+    for (const [status, response] of Object.entries(spec.responses)) {
+      responses[status] = {
+        description: response.description,
+        ...(response.headers
+          ? { headers: Object.fromEntries(Object.entries(response.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) }
+          : {}),
+        ...(response.schema || response.contentType
+          ? {
+              content: {
+                [response.contentType ?? 'application/json']: {
+                  schema: response.schema ? jsonSchema(response.schema, 'output', components) : { type: 'string' },
+                },
+              },
+            }
+          : {}),
+      };
+    }
+    for (const status of problemStatuses(spec)) {
+      responses[String(status)] ??= {
+        description: STATUS_CODES[status] ?? 'Error',
+        content: { 'application/problem+json': { schema: problemRef } },
+      };
+    }
+
+    const scope = spec.auth.kind === 'apiKey' ? spec.auth.scope : undefined;
+    const operation: Json = {
+      operationId: spec.operationId,
+      summary: spec.summary,
+      description: [spec.description, scope ? `Requires an API key with scope \`${scope}\`.` : undefined]
+        .filter(Boolean)
+        .join('\n\n'),
+      tags: [spec.tag],
+      security:
+        spec.auth.kind === 'public' ? [] : spec.auth.kind === 'admin' ? [{ adminToken: [] }] : [{ apiKey: [] }],
+      ...(scope ? { 'x-required-scope': scope } : {}),
+      ...(parameters.length ? { parameters } : {}),
+      ...(spec.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body, 'input', components) } } } }
+        : {}),
+      responses,
+    };
+    const path = toOpenApiPath(spec.path);
+    paths[path] = { ...paths[path], [spec.method]: operation };
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Agent Webhooks API',
+      version: info.version,
+      description:
+        'Start agent runs over HTTP and receive signed webhooks for everything that happens. ' +
+        'Authenticate with `Authorization: Bearer <api key>`. Errors are RFC 9457 problem+json with a `code` and `request_id`; ' +
+        'lists take `page` and `limit` (1–100) and answer `{data, pagination}`.',
+    },
+    servers: [{ url: info.serverUrl }],
+    tags: [...tags].map((name) => ({ name })),
+    paths,
+    components: {
+      schemas: components,
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'awk_ followed by 64 hex characters', description: 'An org-wide or agent-scoped API key.' },
+        adminToken: { type: 'http', scheme: 'bearer', description: 'The operator ADMIN_TOKEN; the admin API is absent (404) when it is unset.' },
+      },
+    },
+  };
+}

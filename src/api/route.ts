@@ -1,0 +1,83 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type Router from '@koa/router';
+import type { Middleware } from 'koa';
+import type { z, ZodType } from 'zod';
+import type { Scope } from '../domain/apiKeys.js';
+import { AppError } from '../errors.js';
+import type { AppContext, AppDeps, AppState } from './context.js';
+import { requireApiKey } from './middleware/auth.js';
+import { validated } from './validate.js';
+
+export type RouteAuth = { kind: 'public' } | { kind: 'apiKey'; scope: Scope } | { kind: 'admin' };
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface ResponseSpec {
+  description: string;
+  schema?: ZodType;
+  /** Defaults to application/json when a schema is given. */
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+type Out<S> = S extends ZodType ? z.output<S> : undefined;
+
+/**
+ * One route: how it is served and how it is documented, in one place. The router and the
+ * OpenAPI document are both built from these, so they cannot drift apart.
+ */
+export interface RouteSpec<B extends ZodType | undefined = ZodType | undefined, Q extends ZodType | undefined = ZodType | undefined> {
+  method: HttpMethod;
+  /** Koa-style path, e.g. `/v1/agents/:id`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  auth: RouteAuth;
+  body?: B;
+  query?: Q;
+  responses: Record<number, ResponseSpec>;
+  /** Problem statuses this route can answer besides the ones implied by auth and input. */
+  errors?: number[];
+  handler(ctx: AppContext, input: { body: Out<B>; query: Out<Q> }): Promise<void> | void;
+}
+
+/** Identity with inference: `route({ body: Schema, handler: (ctx, { body }) => … })` types `body`. */
+export function route<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined>(
+  spec: RouteSpec<B, Q>,
+): RouteSpec {
+  return spec as unknown as RouteSpec;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/**
+ * The operator's admin token, compared in constant time. Without ADMIN_TOKEN the admin API
+ * does not exist: a 404 like any unknown route.
+ */
+function requireAdmin(deps: AppDeps): Middleware<AppState> {
+  const expected = deps.config.ADMIN_TOKEN ? digest(deps.config.ADMIN_TOKEN) : null;
+  return async (ctx, next) => {
+    if (!expected) throw new AppError(404, 'NOT_FOUND', `No route for ${ctx.method} ${ctx.path}`);
+    const presented = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];
+    if (!presented || !timingSafeEqual(digest(presented), expected)) {
+      throw new AppError(401, 'UNAUTHORIZED', 'Missing or invalid admin token', undefined, { 'WWW-Authenticate': 'Bearer' });
+    }
+    return next();
+  };
+}
+
+export function mountRoutes(router: Router<AppState>, deps: AppDeps, routes: RouteSpec[]): void {
+  const clock = deps.clock ?? (() => new Date());
+  for (const spec of routes) {
+    const middleware: Middleware<AppState>[] = [];
+    if (spec.auth.kind === 'apiKey') middleware.push(requireApiKey(deps.db, spec.auth.scope, clock));
+    if (spec.auth.kind === 'admin') middleware.push(requireAdmin(deps));
+    middleware.push(
+      validated({ body: spec.body, query: spec.query }, (ctx, input) => Promise.resolve(spec.handler(ctx, input as never))),
+    );
+    router[spec.method](spec.operationId, spec.path, ...(middleware as [Middleware<AppState>]));
+  }
+}
