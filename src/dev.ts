@@ -148,7 +148,7 @@ async function demoCredentials(
     }
   }
   if (!credentials) {
-    const created = await createOrgWithKey(db, { name: 'Demo org' });
+    const created = await createOrgWithKey(db, { name: 'Demo org', credits: 1_000_000 });
     const agent = await createEchoAgent(db, created.org.id, 'Echo agent');
     credentials = { ...endpoints, api_key: created.apiKey, org_id: created.org.id, agent_id: agent.id };
     log.info({ org_id: created.org.id, agent_id: agent.id }, 'created the demo org, agent and API key');

@@ -5,8 +5,12 @@ import type { Credentials } from '../../src/dev.js';
 import { eventually } from './stack.js';
 
 /** Runs one of the project's entry points the way npm scripts do: one node process, no wrapper. */
-export function spawnEntry(entry: string, env: Record<string, string | undefined>): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+export function spawnEntry(
+  entry: string,
+  env: Record<string, string | undefined>,
+  args: string[] = [],
+): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { createApp } from '../../src/api/index.js';
+import { openDatabase } from '../../src/db/connect.js';
+import { hashSecret } from '../../src/domain/apiKeys.js';
+import { createLogger } from '../../src/logger.js';
+import { exitOf, spawnEntry } from '../support/processes.js';
+import { request, startTestStack, testConfig, type TestStack } from '../support/stack.js';
+
+const ADMIN_TOKEN = 'test-admin-token-0123456789';
+let stack: TestStack; // ADMIN_TOKEN unset
+let adminBase: string; // same database, ADMIN_TOKEN set
+let closeAdmin: () => void;
+
+beforeAll(async () => {
+  stack = await startTestStack({ worker: false });
+  const app = createApp({
+    config: testConfig({ ADMIN_TOKEN }),
+    db: stack.database.db,
+    temporal: stack.temporal,
+    log: createLogger('silent', 'test'),
+    readiness: { database: async () => true, temporal: async () => true },
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  adminBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  closeAdmin = () => server.close();
+});
+afterAll(async () => {
+  closeAdmin?.();
+  await stack?.close();
+});
+
+describe('admin API', () => {
+  it('does not exist without ADMIN_TOKEN', async () => {
+    const response = await stack.api('/v1/admin/orgs', { key: ADMIN_TOKEN, body: { name: 'Nope' } });
+    expect(response.status).toBe(404);
+    expect(response.body.code).toBe('NOT_FOUND');
+  });
+
+  it('refuses a wrong or missing admin token, and API keys', async () => {
+    expect((await request(adminBase, '/v1/admin/orgs', { body: { name: 'x' } })).status).toBe(401);
+    expect((await request(adminBase, '/v1/admin/orgs', { key: `${ADMIN_TOKEN}x`, body: { name: 'x' } })).status).toBe(401);
+    const { apiKey } = await stack.newOrg();
+    expect((await request(adminBase, '/v1/admin/orgs', { key: apiKey, body: { name: 'x' } })).status).toBe(401);
+  });
+
+  it('creates an org with its first key (shown once) and grants credits', async () => {
+    const created = await request(adminBase, '/v1/admin/orgs', { key: ADMIN_TOKEN, body: { name: 'Acme', credits: 500 } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ org: { name: 'Acme' }, balance: 500, api_key: { agent_id: null, revoked_at: null } });
+    const key: string = created.body.api_key.key;
+    expect(key).toMatch(/^awk_[0-9a-f]{64}$/);
+
+    const credits = await request(adminBase, '/v1/credits', { key });
+    expect(credits.body).toMatchObject({ balance: 500, data: [{ kind: 'grant', amount: 500 }] });
+
+    const grant = await request(adminBase, `/v1/admin/orgs/${created.body.org.id}/credits`, { key: ADMIN_TOKEN, body: { amount: 250, reason: 'Top-up' } });
+    expect(grant.status).toBe(201);
+    expect(grant.body).toMatchObject({ balance: 750, entry: { kind: 'grant', amount: 250, reason: 'Top-up' } });
+    const correction = await request(adminBase, `/v1/admin/orgs/${created.body.org.id}/credits`, { key: ADMIN_TOKEN, body: { amount: -50, reason: 'Correction' } });
+    expect(correction.body.balance).toBe(700);
+    expect((await request(adminBase, '/v1/credits', { key })).body.balance).toBe(700);
+
+    const zero = await request(adminBase, `/v1/admin/orgs/${created.body.org.id}/credits`, { key: ADMIN_TOKEN, body: { amount: 0, reason: '' } });
+    expect(zero.status).toBe(422);
+    expect(Object.keys(zero.body.details).sort()).toEqual(['amount', 'reason']);
+    const unknown = await request(adminBase, '/v1/admin/orgs/00000000-0000-4000-8000-000000000000/credits', { key: ADMIN_TOKEN, body: { amount: 1, reason: 'x' } });
+    expect(unknown.status).toBe(404);
+  });
+});
+
+describe('CLI', () => {
+  it('creates an org and prints its key once; the database keeps only the hash', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'aw-cli-'));
+    try {
+      const env = { DATA_DIR: dataDir, DATABASE_URL: inject('databaseUrl') ?? undefined };
+      const usage = spawnEntry('src/cli.ts', env);
+      expect((await exitOf(usage)).code).toBe(64);
+      expect(usage.output()).toMatch(/usage:/);
+
+      const child = spawnEntry('src/cli.ts', env, ['org', 'create', '--name', 'CLI Org']);
+      expect((await exitOf(child)).code).toBe(0);
+      const out = child.output();
+      const printed = JSON.parse(out.slice(0, out.lastIndexOf('}') + 1));
+      expect(printed.org.name).toBe('CLI Org');
+      expect(printed.api_key).toMatch(/^awk_[0-9a-f]{64}$/);
+      expect(out).toMatch(/not shown again/);
+
+      const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { pgliteDir: join(dataDir, 'pglite') });
+      try {
+        const row = await database.db.selectFrom('api_keys').selectAll().where('org_id', '=', printed.org.id).executeTakeFirstOrThrow();
+        expect(row.key_hash).toBe(hashSecret(printed.api_key));
+        expect(JSON.stringify(row)).not.toContain(printed.api_key.slice(4));
+      } finally {
+        await database.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
