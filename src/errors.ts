@@ -20,7 +20,7 @@ export type ErrorCode =
 
 /** What each code means, for the error reference at /docs/errors. */
 export const ERROR_CODES: Record<ErrorCode, string> = {
-  VALIDATION_FAILED: 'The body, query or path did not match the schema; `details` maps each bad field to a message.',
+  VALIDATION_FAILED: 'The body, query or path did not match the schema; details maps each bad field to a message.',
   MALFORMED_JSON: 'The body is not valid JSON (or not UTF-8).',
   UNSUPPORTED_MEDIA_TYPE: 'Send bodies as application/json.',
   PAYLOAD_TOO_LARGE: 'The body is larger than the server accepts.',
