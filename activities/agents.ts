@@ -1,71 +1,91 @@
-import { ApplicationFailure, Context, CancelledFailure } from '@temporalio/activity';
-import type { Agent, AgentProvider } from '../src/db/schema.js';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { findAgentById, findRunById } from '../src/db/queries.js';
+import type { AgentProvider } from '../src/db/schema.js';
 import type { ActivityDeps } from './deps.js';
+import { estimateTokens } from './providers/exchange.js';
+import { callHttpAgent } from './providers/http.js';
+import { callOpenAi } from './providers/openai.js';
+import type { AgentContext, AgentReply, ProviderDeps } from './providers/types.js';
 
-export interface AgentUsage {
-  input_tokens: number;
-  output_tokens: number;
+export type { AgentReply, AgentUsage, AgentAction } from './providers/types.js';
+
+/** The message with its structured context appended, as the agent sees it. */
+export function composeMessage(message: string, context: AgentContext['context']): string {
+  const entries = Object.entries(context);
+  if (!entries.length) return message;
+  return `${message}\n\nContext:\n${entries.map(([k, v]) => `- ${k}: ${v === null ? 'null' : String(v)}`).join('\n')}`;
 }
-
-export interface AgentReply {
-  text: string;
-  usage: AgentUsage;
-}
-
-export interface AgentRequest {
-  agent: Agent;
-  message: string;
-  /** Called while waiting so Temporal notices a dead worker within the heartbeat timeout. */
-  heartbeat: () => void;
-  signal: AbortSignal;
-}
-
-/** Rough token estimate for providers that report none (about four characters a token). */
-export const estimateTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
 
 /**
  * The built-in deterministic agent: replies with the message it got. It is the embedded
- * default and what tests run; `delay_ms` simulates thinking time.
+ * default and what tests run; `delay_ms` simulates thinking time (heartbeating meanwhile).
  */
-export async function echoAgent(provider: Extract<AgentProvider, { kind: 'echo' }>, request: AgentRequest): Promise<AgentReply> {
+export async function echoAgent(provider: Extract<AgentProvider, { kind: 'echo' }>, ctx: AgentContext, deps: ProviderDeps): Promise<AgentReply> {
   const delay = provider.delay_ms ?? 0;
   const started = Date.now();
   while (Date.now() - started < delay) {
-    request.heartbeat();
-    if (request.signal.aborted) throw new CancelledFailure('agent run cancelled');
+    deps.heartbeat();
+    if (deps.signal.aborted) throw new CancelledFailure('agent run cancelled');
     await new Promise((r) => setTimeout(r, Math.min(250, delay - (Date.now() - started))));
   }
-  const text = `Echo: ${request.message}`;
-  return { text, usage: { input_tokens: estimateTokens(request.message), output_tokens: estimateTokens(text) } };
+  const prompt = composeMessage(ctx.message, ctx.context);
+  const text = ctx.outputType === 'json' ? JSON.stringify({ echo: prompt }) : `Echo: ${prompt}`;
+  return { text, usage: { input_tokens: Math.max(1, estimateTokens(prompt)), output_tokens: Math.max(1, estimateTokens(text)) }, actions: [] };
+}
+
+/** Loads what the agent needs for this run: instructions, task, context and the conversation so far. */
+async function loadAgentContext(deps: ActivityDeps, runId: string) {
+  const run = await findRunById(deps.db, runId);
+  if (!run) throw ApplicationFailure.create({ type: 'RunNotFound', message: `run ${runId} not found`, nonRetryable: true });
+  const agent = await findAgentById(deps.db, run.agent_id);
+  if (!agent) throw ApplicationFailure.create({ type: 'AgentNotFound', message: `agent ${run.agent_id} not found`, nonRetryable: true });
+  const task = run.task_definition_id
+    ? await deps.db.selectFrom('task_definitions').selectAll().where('id', '=', run.task_definition_id).executeTakeFirst()
+    : undefined;
+  const history = run.conversation_id
+    ? await deps.db
+        .selectFrom('messages')
+        .select(['role', 'content'])
+        .where('conversation_id', '=', run.conversation_id)
+        .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', runId)]))
+        .orderBy('created_at', 'desc')
+        .limit(50)
+        .execute()
+    : [];
+  const instructions = [agent.instructions, task ? `Task "${task.name}": ${task.instructions}` : '']
+    .filter(Boolean)
+    .join('\n\n');
+  const ctx: AgentContext = {
+    runId,
+    message: run.message,
+    instructions,
+    context: run.context,
+    conversation: history.reverse(),
+    outputType: task?.output_type ?? 'text',
+  };
+  return { agent, ctx };
 }
 
 export function createAgentActivities(deps: ActivityDeps) {
   return {
-    /** Runs the run's agent on its message. Input is the run id only, so no message text lands in workflow history twice. */
+    /** Runs the run's agent on its message; input is the run id only, so no prompt lands in workflow history. */
     async runAgent(runId: string): Promise<AgentReply> {
-      const run = await findRunById(deps.db, runId);
-      if (!run) throw ApplicationFailure.create({ type: 'RunNotFound', message: `run ${runId} not found`, nonRetryable: true });
-      const agent = await findAgentById(deps.db, run.agent_id);
-      if (!agent) throw ApplicationFailure.create({ type: 'AgentNotFound', message: `agent ${run.agent_id} not found`, nonRetryable: true });
-
-      const ctx = Context.current();
-      const request: AgentRequest = {
-        agent,
-        message: run.message,
-        heartbeat: () => ctx.heartbeat(),
-        signal: ctx.cancellationSignal,
+      const { agent, ctx } = await loadAgentContext(deps, runId);
+      const activity = Context.current();
+      const providerDeps: ProviderDeps = {
+        http: deps.http,
+        env: deps.env,
+        heartbeat: () => activity.heartbeat(),
+        signal: activity.cancellationSignal,
       };
       const provider = agent.provider;
       switch (provider.kind) {
         case 'echo':
-          return echoAgent(provider, request);
-        default:
-          throw ApplicationFailure.create({
-            type: 'UnsupportedProvider',
-            message: `agent provider ${(provider as { kind: string }).kind} is not supported`,
-            nonRetryable: true,
-          });
+          return echoAgent(provider, ctx, providerDeps);
+        case 'openai':
+          return callOpenAi(provider, ctx, providerDeps);
+        case 'http':
+          return callHttpAgent(provider, ctx, providerDeps);
       }
     },
   };

@@ -1,10 +1,21 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../src/db/schema.js';
 import type { Logger } from '../src/logger.js';
+import type { HttpClient } from '../src/outbound/types.js';
 
 /** What activities may touch. Narrow on purpose: tests hand in real or fake parts. */
 export interface ActivityDeps {
   db: Kysely<Database>;
   clock: () => Date;
   log: Logger;
+  /** The SSRF-guarded outbound client (callbacks, deliveries, agent providers). */
+  http: HttpClient;
+  /** Where provider API keys are read from (the agent names the variable). */
+  env: Record<string, string | undefined>;
+  settings: {
+    /** Delays between delivery attempts, ms (DELIVERY_RETRY_SCHEDULE). */
+    retryScheduleMs: readonly number[];
+    /** Base of links placed in payloads (events_url). */
+    publicUrl: string;
+  };
 }

@@ -1,4 +1,5 @@
 import { createAgentActivities } from './agents.js';
+import { createCallbackActivities } from './callbacks.js';
 import type { ActivityDeps } from './deps.js';
 import { createRunActivities } from './runs.js';
 
@@ -10,6 +11,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createRunActivities(deps),
     ...createAgentActivities(deps),
+    ...createCallbackActivities(deps),
   };
 }
 

@@ -1,27 +1,167 @@
-import { finishRun, markRunStarted } from '../src/db/queries.js';
-import type { AgentReply } from './agents.js';
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import { sql } from 'kysely';
+import { findAgentById, findRunById, markRunStarted } from '../src/db/queries.js';
+import type { Run } from '../src/db/schema.js';
+import { creditsForUsage } from '../src/domain/credits.js';
 import type { ActivityDeps } from './deps.js';
+import { emitForRun, runRef } from './events.js';
+import type { AgentReply } from './providers/types.js';
+
+export type TerminalStatus = 'failed' | 'cancelled' | 'timed_out';
+
+/** What the workflow needs to decide its path; nothing secret, it lands in history. */
+export interface RunPlan {
+  timeoutSeconds: number;
+  hasCallback: boolean;
+  callbackAttempts: number;
+}
+
+async function loadRun(deps: ActivityDeps, runId: string) {
+  const run = await findRunById(deps.db, runId);
+  if (!run) throw ApplicationFailure.create({ type: 'RunNotFound', message: `run ${runId} not found`, nonRetryable: true });
+  const agent = await findAgentById(deps.db, run.agent_id);
+  if (!agent) throw ApplicationFailure.create({ type: 'AgentNotFound', message: `agent ${run.agent_id} not found`, nonRetryable: true });
+  return { run, agent };
+}
 
 /** Run bookkeeping. Each write is idempotent by run id, so retries and replays are harmless. */
 export function createRunActivities(deps: ActivityDeps) {
   return {
-    async markRunStarted(runId: string): Promise<void> {
+    /** Marks the run started, stores the user's message and announces both. */
+    async startRun(runId: string): Promise<RunPlan> {
+      const { run, agent } = await loadRun(deps, runId);
       await markRunStarted(deps.db, runId, deps.clock());
+      let newConversation = false;
+      if (run.conversation_id) {
+        await deps.db
+          .insertInto('messages')
+          .values({ id: randomUUID(), conversation_id: run.conversation_id, run_id: run.id, role: 'user', content: run.message })
+          .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
+          .execute();
+        const earlier = await deps.db
+          .selectFrom('messages')
+          .select('id')
+          .where('conversation_id', '=', run.conversation_id)
+          .where('run_id', '!=', run.id)
+          .limit(1)
+          .executeTakeFirst();
+        newConversation = !earlier;
+      }
+      const ref = runRef(run, agent);
+      const conversation = run.conversation_id
+        ? await deps.db.selectFrom('conversations').select(['subject', 'external_user_id']).where('id', '=', run.conversation_id).executeTakeFirst()
+        : undefined;
+      await emitForRun(deps, run, [
+        { stream: { type: 'run_started', payload: { status: 'processing' } }, event: { type: 'run.started', data: { ...ref, source: run.source } } },
+        ...(newConversation
+          ? [{ event: { type: 'conversation.created' as const, data: { conversation_id: run.conversation_id, agent: ref.agent, subject: conversation?.subject ?? null } } }]
+          : []),
+        {
+          event: {
+            type: 'user.message',
+            data: { ...ref, source: run.source, user: { id: conversation?.external_user_id ?? null }, content: run.message },
+          },
+        },
+      ]);
+      return {
+        timeoutSeconds: agent.run_timeout_seconds,
+        hasCallback: Boolean(run.callback_url),
+        callbackAttempts: deps.settings.retryScheduleMs.length + 1,
+      };
     },
 
-    /** Stores the reply once; returns false when the run had already ended. */
-    async completeRun(runId: string, reply: AgentReply): Promise<boolean> {
-      return finishRun(deps.db, runId, {
-        status: 'completed',
-        result: reply.text,
-        inputTokens: reply.usage.input_tokens,
-        outputTokens: reply.usage.output_tokens,
-        now: deps.clock(),
+    /**
+     * Charges the run and stores the reply in one transaction. The ledger's unique run_id makes
+     * the charge happen once however often this runs (a worker dying after the commit retries
+     * into a no-op). Returns the credits charged.
+     */
+    async completeRun(runId: string, reply: AgentReply): Promise<number> {
+      const { run, agent } = await loadRun(deps, runId);
+      const credits = creditsForUsage(reply.usage);
+      const now = deps.clock();
+      const lowBalance = await deps.db.transaction().execute(async (trx) => {
+        // Serialise charges per org so the low-balance crossing is seen by exactly one run.
+        await sql`select 1 from orgs where id = ${run.org_id} for update`.execute(trx);
+        const charged = await trx
+          .insertInto('credit_entries')
+          .values({ id: randomUUID(), org_id: run.org_id, kind: 'charge', amount: -credits, reason: `Run ${run.id}`, run_id: run.id })
+          .onConflict((oc) => oc.column('run_id').doNothing())
+          .returning('id')
+          .executeTakeFirst();
+        await trx
+          .updateTable('runs')
+          .set({
+            status: 'completed',
+            result: reply.text,
+            input_tokens: reply.usage.input_tokens,
+            output_tokens: reply.usage.output_tokens,
+            credits_used: credits,
+            completed_at: now,
+          })
+          .where('id', '=', run.id)
+          .where('status', '=', 'processing')
+          .execute();
+        if (run.conversation_id) {
+          await trx
+            .insertInto('messages')
+            .values({ id: randomUUID(), conversation_id: run.conversation_id, run_id: run.id, role: 'assistant', content: reply.text })
+            .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
+            .execute();
+          await trx.updateTable('conversations').set({ updated_at: now }).where('id', '=', run.conversation_id).execute();
+        }
+        if (!charged) return null;
+        const row = await trx
+          .selectFrom('credit_entries')
+          .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('amount'), eb.lit(0)).as('balance'))
+          .where('org_id', '=', run.org_id)
+          .executeTakeFirstOrThrow();
+        const org = await trx.selectFrom('orgs').select('low_balance_threshold').where('id', '=', run.org_id).executeTakeFirstOrThrow();
+        const balance = Number(row.balance);
+        const threshold = Number(org.low_balance_threshold);
+        return balance + credits > threshold && balance <= threshold ? { balance, threshold } : null;
       });
+
+      const ref = runRef(run, agent);
+      await emitForRun(deps, run, [
+        ...reply.actions.map((action, i) => ({
+          stream: { type: 'agent_action', key: `agent_action:${i}`, payload: { ...action } },
+          event: { type: 'agent.action' as const, key: String(i), data: { ...ref, action: action.name ?? action.type, content: JSON.stringify(action) } },
+        })),
+        { stream: { type: 'agent_message', payload: { content: reply.text } }, event: { type: 'agent.message', data: { ...ref, content: reply.text } } },
+        {
+          stream: { type: 'run_completed', payload: { status: 'completed', credits_used: credits } },
+          event: { type: 'run.completed', data: { ...ref, status: 'completed', result: reply.text, credits_used: credits } },
+        },
+      ]);
+      if (lowBalance) {
+        // Keyed by the run that crossed the threshold: a retry cannot announce it twice.
+        await emitForRun(deps, run, [{ event: { type: 'wallet.balance_low', data: lowBalance } }]);
+      }
+      return credits;
     },
 
-    async failRun(runId: string, error: string): Promise<boolean> {
-      return finishRun(deps.db, runId, { status: 'failed', error, now: deps.clock() });
+    /** Ends a run without a reply (failed, cancelled, timed out), once, and announces it. */
+    async endRun(runId: string, status: TerminalStatus, detail: string | null): Promise<void> {
+      const { run, agent } = await loadRun(deps, runId);
+      await deps.db
+        .updateTable('runs')
+        .set({
+          status,
+          error: status === 'cancelled' ? null : detail,
+          status_detail: detail,
+          completed_at: deps.clock(),
+        })
+        .where('id', '=', run.id)
+        .where('status', '=', 'processing')
+        .execute();
+      const ref = runRef(run, agent);
+      const error = status === 'cancelled' ? {} : { error: detail ?? status };
+      await emitForRun(deps, run, [
+        { stream: { type: `run_${status}`, payload: { status, detail } }, event: { type: `run.${status}`, data: { ...ref, status, ...error } } },
+      ]);
     },
   };
 }
+
+export type RunActivityOutcome = Run['status'];

@@ -36,6 +36,26 @@ const ConfigSchema = z.object({
   TEMPORAL_CLI: z.string().min(1).optional(),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /** CIDRs exempt from the outbound private-address block (dev and tests: 127.0.0.0/8,::1/128). */
+  OUTBOUND_ALLOWED_CIDRS: z
+    .string()
+    .transform((v) => v.split(',').map((c) => c.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[0-9a-fA-F.:]+\/\d{1,3}$/, 'must be comma-separated CIDRs, e.g. 127.0.0.0/8,::1/128'))),
+  /** Delays between delivery and callback attempts (Standard Webhooks schedule by default). */
+  DELIVERY_RETRY_SCHEDULE: z
+    .string()
+    .transform((v, ctx) => {
+      const delays = v.split(',').map((d) => parseDuration(d.trim()));
+      if (!delays.length || delays.some((d) => d === null)) {
+        ctx.addIssue({ code: 'custom', message: 'must be comma-separated durations like 5s,5m,2h' });
+        return z.NEVER;
+      }
+      return delays as number[];
+    }),
+  /** How long POST /api/webhook/{token} waits for the agent before answering 202. */
+  SYNC_WAIT_SECONDS: z.coerce.number().int().min(1).max(600),
+  /** SSE comment heartbeat interval, keeps proxies from closing idle streams. */
+  SSE_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(300),
   /** Largest accepted request body, in bytes. */
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024),
   /** How long a graceful shutdown may take before the process exits anyway. */
@@ -43,6 +63,14 @@ const ConfigSchema = z.object({
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+
+/** `500ms`, `5s`, `5m`, `2h` → milliseconds; null when unreadable. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text);
+  if (!match) return null;
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(match[1]) * unit);
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -58,6 +86,10 @@ const baseDefaults: Env = {
   TEMPORAL_UI_PORT: '8233',
   LOG_LEVEL: 'info',
   BODY_LIMIT_BYTES: String(1024 * 1024),
+  OUTBOUND_ALLOWED_CIDRS: '',
+  DELIVERY_RETRY_SCHEDULE: '5s,5m,30m,2h,5h,10h,14h,20h,24h',
+  SYNC_WAIT_SECONDS: '30',
+  SSE_HEARTBEAT_SECONDS: '15',
   SHUTDOWN_TIMEOUT_SECONDS: '30',
 };
 

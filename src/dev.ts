@@ -17,6 +17,7 @@ import { createEchoAgent, createOrgWithKey } from './services/orgs.js';
 import { findTemporalCli } from './temporal/cli.js';
 import { temporalReachable } from './temporal/client.js';
 import { startTemporalDevServer, type DevServer } from './temporal/devServer.js';
+import { activityDeps } from './temporal/activityDeps.js';
 import { createWorker, installRuntime } from './temporal/worker.js';
 
 /**
@@ -88,7 +89,7 @@ async function main() {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    deps: { db: database.db, clock: () => new Date(), log: log.child({ component: 'worker' }) },
+    deps: activityDeps(runtimeConfig, database.db, log.child({ component: 'worker' })),
   });
   const running = worker.run();
   cleanups.push(async () => {
@@ -108,6 +109,7 @@ async function main() {
     temporal,
     log: log.child({ component: 'api' }),
     readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
+    listen: database.listen,
   });
   const server: Server = await new Promise((resolveServer, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolveServer(s));

@@ -22,6 +22,7 @@ const app = createApp({
   temporal,
   log,
   readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
+  listen: database.listen,
 });
 const server: Server = app.listen(config.PORT, config.HOST, () => {
   log.info({ port: config.PORT, host: config.HOST, database: database.location }, 'api listening');

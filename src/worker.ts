@@ -3,6 +3,7 @@ import { loadConfigOrExit } from './config.js';
 import { openDatabase } from './db/connect.js';
 import { createLogger } from './logger.js';
 import { onShutdown, requireDatabaseUrl } from './process.js';
+import { activityDeps } from './temporal/activityDeps.js';
 import { createWorker, installRuntime } from './temporal/worker.js';
 
 /** `npm run worker`: runs workflows and activities against external Postgres and Temporal. */
@@ -16,7 +17,7 @@ const worker = await createWorker({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.TEMPORAL_TASK_QUEUE,
-  deps: { db: database.db, clock: () => new Date(), log },
+  deps: activityDeps(config, database.db, log),
 });
 
 const running = worker.run();

@@ -1,5 +1,17 @@
-import { ActivityFailure, ApplicationFailure, proxyActivities, upsertSearchAttributes, setCurrentDetails } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  ParentClosePolicy,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  sleep,
+  startChild,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { runCallback } from './runCallback.js';
 import { RunStatusKey } from './searchAttributes.js';
 
 export interface AgentRunInput {
@@ -12,36 +24,79 @@ export interface AgentRunResult {
   credits_used: number;
 }
 
-// Bookkeeping is quick DB work: retry transient failures (DB restarts) for a long time.
+// Bookkeeping is quick DB work: retry transient failures (a DB restart) for a long time.
 const bookkeeping = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
 // The agent may think for minutes; heartbeats let Temporal notice a dead worker in seconds.
+// Provider errors (429, 5xx, network) are retried with backoff; 4xx are non-retryable.
 const agent = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '5 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
 });
 
-/** One agent run, workflow id `run-<runId>`: start → agent → store the reply. */
+type Ending = { status: 'failed' | 'cancelled' | 'timed_out'; detail: string | null };
+
+/**
+ * One agent run, workflow id `run-<runId>`: start → agent (bounded by the agent's
+ * run_timeout_seconds, cancellable) → charge and store the reply → callback. Every terminal
+ * state is recorded, announced and called back; operators see it as RunStatus.
+ */
 export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult> {
-  await bookkeeping.markRunStarted.executeWithOptions({ summary: 'mark run started' }, [runId]);
-  setCurrentDetails('Agent is working on the message');
+  const plan = await bookkeeping.startRun.executeWithOptions({ summary: 'mark started, store the user message' }, [runId]);
+  setCurrentDetails('The agent is working on the message');
+
+  let timedOut = false;
+  const agentScope = new CancellationScope();
+  // The deadline cancels only the agent's scope; an external cancel reaches both.
+  sleep(plan.timeoutSeconds * 1000)
+    .then(() => {
+      timedOut = true;
+      agentScope.cancel();
+    })
+    .catch(() => undefined);
+
+  let ending: Ending;
+  let cancellation: unknown;
   try {
-    const reply = await agent.runAgent.executeWithOptions({ summary: 'run the agent' }, [runId]);
-    await bookkeeping.completeRun.executeWithOptions({ summary: 'store the reply' }, [runId, reply]);
-    upsertSearchAttributes([{ key: RunStatusKey, value: 'completed' }]);
-    setCurrentDetails('Completed');
-    return { runId, status: 'completed', credits_used: 0 };
+    const reply = await agentScope.run(() => agent.runAgent.executeWithOptions({ summary: 'run the agent' }, [runId]));
+    // Once the agent has answered, the charge and the reply are stored even if a cancel arrives now.
+    const credits = await CancellationScope.nonCancellable(() =>
+      bookkeeping.completeRun.executeWithOptions({ summary: 'charge credits, store the reply' }, [runId, reply]),
+    );
+    await finish(runId, 'completed', plan.hasCallback, plan.callbackAttempts);
+    return { runId, status: 'completed', credits_used: credits };
   } catch (err) {
-    const message = describeFailure(err);
-    await bookkeeping.failRun.executeWithOptions({ summary: 'record the failure' }, [runId, message]);
-    upsertSearchAttributes([{ key: RunStatusKey, value: 'failed' }]);
-    setCurrentDetails(`Failed: ${message}`);
-    throw err;
+    if (timedOut) ending = { status: 'timed_out', detail: `no answer within ${plan.timeoutSeconds} seconds` };
+    else if (isCancellation(err)) {
+      cancellation = err;
+      ending = { status: 'cancelled', detail: 'cancelled on request' };
+    } else ending = { status: 'failed', detail: describeFailure(err) };
   }
+
+  await CancellationScope.nonCancellable(async () => {
+    await bookkeeping.endRun.executeWithOptions({ summary: `record ${ending.status}` }, [runId, ending.status, ending.detail]);
+    await finish(runId, ending.status, plan.hasCallback, plan.callbackAttempts);
+  });
+  // Rethrowing the cancellation closes the workflow as Canceled; other endings as Failed.
+  if (cancellation) throw cancellation;
+  throw ApplicationFailure.create({ type: ending.status === 'timed_out' ? 'RunTimedOut' : 'RunFailed', message: ending.detail ?? ending.status, nonRetryable: true });
+}
+
+async function finish(runId: string, status: string, hasCallback: boolean, callbackAttempts: number): Promise<void> {
+  upsertSearchAttributes([{ key: RunStatusKey, value: status }]);
+  setCurrentDetails(`Run ${status}`);
+  if (!hasCallback) return;
+  // The callback keeps retrying on its own schedule (possibly for hours); the run is over.
+  await startChild(runCallback, {
+    workflowId: `callback-${runId}`,
+    args: [{ runId, maxAttempts: callbackAttempts }],
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    staticSummary: `Callback of run ${runId} (${status})`,
+  });
 }
 
 function describeFailure(err: unknown): string {

@@ -1,3 +1,5 @@
 // Deterministic workflow code only: activities are reached through proxyActivities with type imports.
 export { agentRun } from './agentRun.js';
 export type { AgentRunInput, AgentRunResult } from './agentRun.js';
+export { runCallback } from './runCallback.js';
+export type { RunCallbackInput } from './runCallback.js';

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 export interface AuthContext {
   orgId: string;
   keyId: string;
+  keyName: string;
   /** Set for agent-scoped keys: they see and act on this agent only. */
   agentId: string | null;
   scopes: readonly string[];
@@ -34,6 +35,8 @@ export interface AppDeps {
   temporal: Client;
   log: Logger;
   readiness: ReadinessChecks;
+  /** LISTEN/NOTIFY of the database: SSE streams wake on stored run events from any process. */
+  listen: (channel: string, onNotify: (payload: string) => void) => Promise<() => Promise<void>>;
   clock?: () => Date;
 }
 

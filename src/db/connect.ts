@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
 import { Kysely, Migrator, PostgresDialect, type MigrationResultSet } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
@@ -9,6 +10,8 @@ export interface DatabaseHandle {
   kind: 'postgres' | 'pglite';
   /** Where the data lives, without credentials, for banners and logs. */
   location: string;
+  /** LISTEN on a channel; NOTIFYs from any process reach `onNotify`. Returns the unlisten. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -36,7 +39,17 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     // An idle client losing its server (restart, failover) must not crash the process.
     pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, kind: 'postgres', location: redactUrl(options.url), close: () => db.destroy() };
+    const listener = new PgListener(options.url);
+    return {
+      db,
+      kind: 'postgres',
+      location: redactUrl(options.url),
+      listen: (channel, onNotify) => listener.listen(channel, onNotify),
+      close: async () => {
+        await listener.close();
+        await db.destroy();
+      },
+    };
   }
 
   const dir = options.pgliteDir ?? 'memory://';
@@ -52,6 +65,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     db,
     kind: 'pglite',
     location: dir,
+    listen: (channel, onNotify) => pglite.listen(channel, onNotify),
     close: async () => {
       await db.destroy();
       await pglite.close();
@@ -76,5 +90,69 @@ export function redactUrl(url: string): string {
     return parsed.toString();
   } catch {
     return 'postgres://(unparseable url)';
+  }
+}
+
+/**
+ * One dedicated connection per process for LISTEN, shared by every subscriber. It reconnects
+ * after losing the server; subscribers re-read what they may have missed from the table, so a
+ * notification lost during the gap delays an event, never drops it.
+ */
+class PgListener {
+  private client: pg.Client | undefined;
+  private connecting: Promise<pg.Client> | undefined;
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+  private readonly channels = new Map<string, number>();
+  private closed = false;
+
+  constructor(private readonly url: string) {}
+
+  private async connect(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    this.connecting ??= (async () => {
+      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5_000 });
+      client.on('notification', (n) => this.emitter.emit(n.channel, n.payload ?? ''));
+      client.on('error', () => undefined);
+      client.on('end', () => {
+        this.client = undefined;
+        if (!this.closed && this.channels.size) setTimeout(() => void this.reconnect(), 1_000).unref();
+      });
+      await client.connect();
+      for (const channel of this.channels.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      this.client = client;
+      return client;
+    })().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async reconnect() {
+    try {
+      await this.connect();
+      for (const channel of this.channels.keys()) this.emitter.emit(channel, ''); // nudge: re-read
+    } catch {
+      if (!this.closed) setTimeout(() => void this.reconnect(), 2_000).unref();
+    }
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    const first = !this.channels.has(channel);
+    this.channels.set(channel, (this.channels.get(channel) ?? 0) + 1);
+    this.emitter.on(channel, onNotify);
+    const client = await this.connect();
+    if (first) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    return async () => {
+      this.emitter.off(channel, onNotify);
+      const left = (this.channels.get(channel) ?? 1) - 1;
+      if (left > 0) this.channels.set(channel, left);
+      else this.channels.delete(channel);
+    };
+  }
+
+  async close() {
+    this.closed = true;
+    this.emitter.removeAllListeners();
+    await this.client?.end().catch(() => undefined);
   }
 }

@@ -295,8 +295,15 @@ export async function creditBalance(db: Db, orgId: string): Promise<number> {
   return Number(row?.balance ?? 0);
 }
 
-export async function listCreditEntries(db: Db, orgId: string, page: Page) {
-  const base = db.selectFrom('credit_entries').where('org_id', '=', orgId);
+/** The org's ledger; for an agent-scoped caller, grants plus its own agent's charges only. */
+export async function listCreditEntries(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
+  let base = db.selectFrom('credit_entries').where('org_id', '=', orgId);
+  if (filter.agentId) {
+    const agentId = filter.agentId;
+    base = base.where((eb) =>
+      eb.or([eb('run_id', 'is', null), eb('run_id', 'in', eb.selectFrom('runs').select('id').where('agent_id', '=', agentId))]),
+    );
+  }
   return pageOf(
     () => base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirst(),
     (offset, limit) => base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset(offset).limit(limit).execute(),

@@ -39,6 +39,8 @@ export type AgentProvider = EchoProvider | OpenAiProvider | HttpProvider;
 export interface OrgsTable {
   id: string;
   name: string;
+  /** Crossing this balance downwards records a wallet.balance_low event. */
+  low_balance_threshold: ColumnType<string, number | undefined, number>;
   created_at: CreatedAt;
 }
 
@@ -88,6 +90,106 @@ export interface RunsTable {
   created_at: CreatedAt;
   started_at: NullableTimestamp;
   completed_at: NullableTimestamp;
+  conversation_id: string | null;
+  subject: string | null;
+  context: JsonDefault<Record<string, string | number | boolean | null>>;
+  task_definition_id: string | null;
+  callback_url: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  status_detail: string | null;
+  event_seq: ColumnType<number, number | undefined, number>;
+}
+
+export interface SigningSecretsTable {
+  id: string;
+  org_id: string;
+  owner: string;
+  secret: string;
+  created_at: CreatedAt;
+  expires_at: NullableTimestamp;
+}
+
+export interface TaskDefinitionsTable {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  name: string;
+  instructions: string;
+  output_type: 'text' | 'json';
+  tools: ColumnType<string[], string[] | undefined, string[]>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface ConversationsTable {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  subject: string | null;
+  external_user_id: string | null;
+  metadata: JsonDefault<unknown>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface MessagesTable {
+  id: string;
+  conversation_id: string;
+  run_id: string | null;
+  role: 'user' | 'assistant';
+  content: string;
+  created_at: CreatedAt;
+}
+
+export interface RunEventsTable {
+  run_id: string;
+  sequence: number;
+  event_type: string;
+  dedupe_key: string;
+  payload: JsonDefault<unknown>;
+  created_at: CreatedAt;
+}
+
+export interface EventsTable {
+  id: string;
+  org_id: string;
+  agent_id: string | null;
+  run_id: string | null;
+  type: string;
+  data: Json<Record<string, unknown>>;
+  dedupe_key: string;
+  created_at: CreatedAt;
+}
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
+
+export interface DeliveriesTable {
+  id: string;
+  org_id: string;
+  kind: 'callback' | 'endpoint';
+  run_id: string | null;
+  event_id: string | null;
+  endpoint_id: string | null;
+  url: string;
+  message_id: string;
+  status: DeliveryStatus;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_attempt_at: NullableTimestamp;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface DeliveryAttemptsTable {
+  delivery_id: string;
+  attempt: number;
+  started_at: Timestamp;
+  status_code: number | null;
+  latency_ms: number;
+  response_excerpt: string | null;
+  error: string | null;
+  succeeded: boolean;
 }
 
 export type CreditEntryKind = 'grant' | 'charge' | 'adjustment';
@@ -109,6 +211,14 @@ export interface Database {
   agents: AgentsTable;
   runs: RunsTable;
   credit_entries: CreditEntriesTable;
+  signing_secrets: SigningSecretsTable;
+  task_definitions: TaskDefinitionsTable;
+  conversations: ConversationsTable;
+  messages: MessagesTable;
+  run_events: RunEventsTable;
+  events: EventsTable;
+  deliveries: DeliveriesTable;
+  delivery_attempts: DeliveryAttemptsTable;
 }
 
 export type Org = Selectable<OrgsTable>;
@@ -120,3 +230,10 @@ export type AgentUpdate = Updateable<AgentsTable>;
 export type Run = Selectable<RunsTable>;
 export type NewRun = Insertable<RunsTable>;
 export type CreditEntry = Selectable<CreditEntriesTable>;
+export type TaskDefinition = Selectable<TaskDefinitionsTable>;
+export type Conversation = Selectable<ConversationsTable>;
+export type Message = Selectable<MessagesTable>;
+export type RunEvent = Selectable<RunEventsTable>;
+export type EventRow = Selectable<EventsTable>;
+export type Delivery = Selectable<DeliveriesTable>;
+export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>;

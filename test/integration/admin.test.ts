@@ -23,6 +23,7 @@ beforeAll(async () => {
     temporal: stack.temporal,
     log: createLogger('silent', 'test'),
     readiness: { database: async () => true, temporal: async () => true },
+    listen: stack.database.listen,
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));

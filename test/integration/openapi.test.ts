@@ -23,6 +23,7 @@ const deps = () => ({
   temporal: stack.temporal,
   log: { child: () => ({}) } as never,
   readiness: { database: async () => true, temporal: async () => true },
+  listen: async () => async () => undefined,
 });
 
 describe('/openapi.json', () => {

@@ -22,7 +22,13 @@ describe('an agent run, HTTP → Temporal → Postgres → HTTP', () => {
 
     const accepted = await stack.api(`/v1/agents/${agent.body.id}/runs`, { key, body: { message: 'Hello from the test', metadata: { zap: 1 } } });
     expect(accepted.status).toBe(202);
-    expect(accepted.body).toEqual({ run_id: expect.any(String), status: 'processing', status_url: expect.stringContaining(`/v1/runs/${accepted.body.run_id}`) });
+    expect(accepted.body).toEqual({
+      trigger_id: accepted.body.run_id,
+      run_id: expect.any(String),
+      status: 'processing',
+      status_url: `${stack.baseUrl}/v1/runs/${accepted.body.run_id}`,
+      events_url: `${stack.baseUrl}/v1/runs/${accepted.body.run_id}/events`,
+    });
     const runId: string = accepted.body.run_id;
 
     const statusPath = new URL(accepted.body.status_url).pathname;
@@ -75,6 +81,7 @@ describe('an agent run, HTTP → Temporal → Postgres → HTTP', () => {
       temporal: new Client({ connection: deadConnection }),
       log: createLogger('silent', 'test'),
       readiness: { database: async () => true, temporal: async () => false },
+      listen: stack.database.listen,
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));

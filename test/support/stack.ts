@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
@@ -11,6 +11,7 @@ import { databaseReachable } from '../../src/db/health.js';
 import { createLogger } from '../../src/logger.js';
 import { createOrgWithKey } from '../../src/services/orgs.js';
 import { temporalReachable } from '../../src/temporal/client.js';
+import { activityDeps } from '../../src/temporal/activityDeps.js';
 import { createWorker, installRuntime } from '../../src/temporal/worker.js';
 
 export interface TestStack {
@@ -21,7 +22,8 @@ export interface TestStack {
   taskQueue: string;
   /** Authenticated JSON request against the API. */
   api(path: string, init?: { method?: string; body?: unknown; key?: string; headers?: Record<string, string> }): Promise<ApiResponse>;
-  newOrg(name?: string): Promise<{ orgId: string; apiKey: string }>;
+  /** An org with an org-wide key (every scope) and, unless told otherwise, plenty of credits. */
+  newOrg(name?: string, credits?: number): Promise<{ orgId: string; apiKey: string }>;
   close(): Promise<void>;
 }
 
@@ -33,8 +35,16 @@ export interface ApiResponse {
 
 const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'test');
 
+/** Tests reach loopback receivers (allow-list on) and retry on a schedule of seconds. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return parseConfig({ LOG_LEVEL: 'silent', APP_ENV: 'development', ...overrides });
+  return parseConfig({
+    LOG_LEVEL: 'silent',
+    APP_ENV: 'development',
+    OUTBOUND_ALLOWED_CIDRS: '127.0.0.0/8,::1/128',
+    DELIVERY_RETRY_SCHEDULE: '300ms,600ms,1200ms',
+    SSE_HEARTBEAT_SECONDS: '0.5',
+    ...overrides,
+  });
 }
 
 /** The test database: the run's fresh Postgres database, or an in-memory PGlite per test file. */
@@ -49,9 +59,14 @@ export async function openTestDatabase(): Promise<DatabaseHandle> {
  * The real stack in this process: the Koa app listening on a loopback port, a worker on a task
  * queue of its own (so test files never run each other's workflows), real Temporal, real DB.
  */
-export async function startTestStack(options: { worker?: boolean } = {}): Promise<TestStack> {
+export async function startTestStack(options: { worker?: boolean; config?: Record<string, string> } = {}): Promise<TestStack> {
   installRuntime(log);
   const taskQueue = `test-${randomUUID()}`;
+  // Listen first so links in responses and payloads carry the real port.
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = testConfig({ TEMPORAL_TASK_QUEUE: taskQueue, PUBLIC_URL: baseUrl, ...options.config });
   const address = inject('temporalAddress');
   const database = await openTestDatabase();
   const connection = await Connection.connect({ address });
@@ -66,35 +81,31 @@ export async function startTestStack(options: { worker?: boolean } = {}): Promis
       connection: nativeConnection,
       namespace: 'default',
       taskQueue,
-      deps: { db: database.db, clock: () => new Date(), log },
+      deps: activityDeps(config, database.db, log),
       workflowBundle: { codePath: inject('workflowBundlePath') },
     });
     running = worker.run();
   }
 
-  const config = testConfig({ TEMPORAL_TASK_QUEUE: taskQueue, PORT: '3000' });
   const app = createApp({
     config,
     db: database.db,
     temporal,
     log,
     readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
+    listen: database.listen,
   });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const stackConfig = testConfig({ TEMPORAL_TASK_QUEUE: taskQueue, PORT: String((server.address() as AddressInfo).port) });
+  server.on('request', app.callback());
 
   return {
-    config: stackConfig,
+    config,
     baseUrl,
     database,
     temporal,
     taskQueue,
     api: (path, init = {}) => request(baseUrl, path, init),
-    async newOrg(name = 'Test org') {
-      const created = await createOrgWithKey(database.db, { name });
+    async newOrg(name = 'Test org', credits = 1_000_000) {
+      const created = await createOrgWithKey(database.db, { name, credits });
       return { orgId: created.org.id, apiKey: created.apiKey };
     },
     async close() {

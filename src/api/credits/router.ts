@@ -29,8 +29,11 @@ export function creditRoutes(deps: AppDeps): RouteSpec[] {
       query: CreditsQuery,
       responses: { 200: { description: 'Balance and a page of ledger entries', schema: CreditsSchema } },
       async handler(ctx, { query }) {
-        const { orgId } = authOf(ctx);
-        const [balance, { rows, total }] = await Promise.all([creditBalance(deps.db, orgId), listCreditEntries(deps.db, orgId, query)]);
+        const { orgId, agentId } = authOf(ctx);
+        const [balance, { rows, total }] = await Promise.all([
+          creditBalance(deps.db, orgId),
+          listCreditEntries(deps.db, orgId, { agentId }, query),
+        ]);
         ctx.body = { balance, data: rows.map(presentCreditEntry), pagination: pagination(query.page, query.limit, total) };
       },
     }),

@@ -23,7 +23,7 @@ export function requireApiKey(db: Kysely<Database>, scope: Scope, clock: () => D
     if (!match || !looksLikeApiKey(match[1]!)) throw unauthorized();
     const key = await findActiveApiKeyByHash(db, hashSecret(match[1]!));
     if (!key) throw unauthorized();
-    ctx.state.auth = { orgId: key.org_id, keyId: key.id, agentId: key.agent_id, scopes: key.scopes };
+    ctx.state.auth = { orgId: key.org_id, keyId: key.id, keyName: key.name, agentId: key.agent_id, scopes: key.scopes };
     if (!key.scopes.includes(scope)) {
       throw new AppError(403, 'FORBIDDEN', `This API key is missing required scope ${scope}`);
     }

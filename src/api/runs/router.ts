@@ -1,14 +1,40 @@
 import { findRun, listRuns } from '../../db/queries.js';
-import { notFound } from '../../errors.js';
-import { startRun } from '../../services/runs.js';
+import { AppError, notFound } from '../../errors.js';
+import { blockedReason, isIpLiteral, parseAllowedCidrs } from '../../outbound/ssrf.js';
+import { runWorkflowId, startRun } from '../../services/runs.js';
 import { agentInScope } from '../agents/router.js';
-import type { AppDeps } from '../context.js';
+import type { AppContext, AppDeps } from '../context.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
 import { paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
-import { presentRun, runLinks } from './presenter.js';
-import { CreateRunBody, ListRunsQuery, RunAcceptedSchema, RunSchema } from './schema.js';
+import { presentAccepted, presentRun } from './presenter.js';
+import { CreateRunBody, ListRunsQuery, RunAcceptedSchema, RunEventsQuery, RunSchema } from './schema.js';
+import { streamRunEvents } from './stream.js';
+
+const invalid = (field: string, message: string) => new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { [field]: message });
+
+export async function runInScope(deps: AppDeps, ctx: AppContext) {
+  const auth = authOf(ctx);
+  const run = await findRun(deps.db, auth.orgId, resourceId(ctx.params.id, 'Run'));
+  if (!run || !canSeeAgent(auth, run.agent_id)) throw notFound('Run');
+  return run;
+}
+
+/**
+ * A callback URL is checked twice: here for what can be known up front (the agent allows
+ * callbacks, HTTPS in production, no private IP literal), and at connect time for what a
+ * host name resolves to.
+ */
+export function checkCallbackUrl(deps: AppDeps, allowed: boolean, url: string): void {
+  if (!allowed) throw invalid('callback_url', 'callbacks are not enabled for this agent (allow_callback_urls)');
+  const parsed = new URL(url);
+  if (deps.config.APP_ENV === 'production' && parsed.protocol !== 'https:') throw invalid('callback_url', 'must use https');
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  if (isIpLiteral(host) && blockedReason(host, parseAllowedCidrs(deps.config.OUTBOUND_ALLOWED_CIDRS))) {
+    throw invalid('callback_url', 'must not point at a private, loopback or link-local address');
+  }
+}
 
 export function runRoutes(deps: AppDeps): RouteSpec[] {
   const tag = 'Runs';
@@ -18,22 +44,64 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/agents/:id/runs',
       operationId: 'createRun',
       summary: 'Start an agent run',
-      description: 'Answers 202 at once; poll `status_url` for the result.',
+      description:
+        'Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. ' +
+        'Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run.',
       tag,
       auth: { kind: 'apiKey', scope: 'runs:write' },
       body: CreateRunBody,
-      errors: [503],
-      responses: { 202: { description: 'Accepted', schema: RunAcceptedSchema, headers: { Location: 'The status URL' } } },
+      errors: [402, 503],
+      responses: {
+        202: { description: 'Accepted (or replayed for a repeated Idempotency-Key)', schema: RunAcceptedSchema, headers: { Location: 'The status URL' } },
+      },
       async handler(ctx, { body }) {
+        const auth = authOf(ctx);
         const agent = await agentInScope(deps, ctx, ctx.params.id);
-        const run = await startRun(
+        const idempotencyKey = ctx.get('idempotency-key') || null;
+        if (idempotencyKey !== null && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
+          throw invalid('Idempotency-Key', 'must be 1–255 visible ASCII characters');
+        }
+        if (body.callback_url) checkCallbackUrl(deps, agent.allow_callback_urls, body.callback_url);
+        if (body.task_definition_id) {
+          const task = await deps.db
+            .selectFrom('task_definitions')
+            .select('id')
+            .where('id', '=', body.task_definition_id)
+            .where('agent_id', '=', agent.id)
+            .where('deleted_at', 'is', null)
+            .executeTakeFirst();
+          if (!task) throw invalid('task_definition_id', 'no such task definition for this agent');
+        }
+        if (body.conversation_id) {
+          const conversation = await deps.db
+            .selectFrom('conversations')
+            .select('id')
+            .where('id', '=', body.conversation_id)
+            .where('org_id', '=', auth.orgId)
+            .where('agent_id', '=', agent.id)
+            .executeTakeFirst();
+          if (!conversation) throw invalid('conversation_id', 'no such conversation for this agent');
+        }
+        const { run } = await startRun(
           { db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, log: ctx.state.log },
-          { agent, message: body.message, source: 'api', metadata: body.metadata },
+          {
+            agent,
+            message: body.message,
+            source: 'api',
+            subject: body.subject ?? `Web trigger (${auth.keyName})`,
+            context: body.context,
+            metadata: body.metadata,
+            callbackUrl: body.callback_url,
+            taskDefinitionId: body.task_definition_id,
+            conversationId: body.conversation_id,
+            idempotencyKey,
+            requestFingerprint: body,
+          },
         );
-        const links = runLinks(deps.config, run);
+        const accepted = presentAccepted(deps.config, run);
         ctx.status = 202;
-        ctx.set('Location', links.self);
-        ctx.body = { run_id: run.id, status: 'processing', status_url: links.self };
+        ctx.set('Location', accepted.status_url);
+        ctx.body = accepted;
       },
     }),
     route({
@@ -74,10 +142,51 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       auth: { kind: 'apiKey', scope: 'runs:read' },
       responses: { 200: { description: 'The run', schema: RunSchema } },
       async handler(ctx) {
-        const auth = authOf(ctx);
-        const run = await findRun(deps.db, auth.orgId, resourceId(ctx.params.id, 'Run'));
-        if (!run || !canSeeAgent(auth, run.agent_id)) throw notFound('Run');
+        ctx.body = presentRun(deps.config, await runInScope(deps, ctx));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/v1/runs/:id/cancel',
+      operationId: 'cancelRun',
+      summary: 'Cancel a run',
+      description: 'Asks the run to stop; it ends as `cancelled` (recorded, announced and called back). A finished run answers 409.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'runs:write' },
+      errors: [409, 503],
+      responses: { 202: { description: 'Cancellation requested; poll the run for its final status', schema: RunSchema } },
+      async handler(ctx) {
+        const run = await runInScope(deps, ctx);
+        if (run.status !== 'processing') throw new AppError(409, 'CONFLICT', `The run already ended as ${run.status}`);
+        try {
+          await deps.temporal.withDeadline(Date.now() + 5_000, () => deps.temporal.workflow.getHandle(runWorkflowId(run.id)).cancel());
+        } catch (err) {
+          ctx.state.log.warn({ err, run_id: run.id }, 'cancel request failed');
+          const current = await findRun(deps.db, run.org_id, run.id);
+          if (current && current.status !== 'processing') throw new AppError(409, 'CONFLICT', `The run already ended as ${current.status}`);
+          throw new AppError(503, 'SERVICE_UNAVAILABLE', 'The workflow engine is unavailable, retry shortly', undefined, { 'Retry-After': '5' });
+        }
+        ctx.status = 202;
         ctx.body = presentRun(deps.config, run);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/runs/:id/events',
+      operationId: 'streamRunEvents',
+      summary: 'Live event stream of a run (Server-Sent Events)',
+      description:
+        'One `id: <sequence>` + `data: {event_type, sequence, payload, created_at}` frame per run event, `: heartbeat` comments while idle; ' +
+        'ends after the terminal event. Resume with the `Last-Event-ID` header or `?after_sequence=N`.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'runs:read' },
+      query: RunEventsQuery,
+      responses: { 200: { description: 'text/event-stream', contentType: 'text/event-stream' } },
+      async handler(ctx, { query }) {
+        const run = await runInScope(deps, ctx);
+        const lastEventId = Number.parseInt(ctx.get('last-event-id'), 10);
+        const after = Number.isFinite(lastEventId) && lastEventId >= 0 ? lastEventId : (query.after_sequence ?? 0);
+        await streamRunEvents(deps, ctx, run.id, after);
       },
     }),
   ];

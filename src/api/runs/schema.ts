@@ -3,10 +3,23 @@ import { Metadata, PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
 export const RunStatusSchema = z.enum(['processing', 'completed', 'failed', 'cancelled', 'timed_out']);
 
+const Scalar = z.union([z.string().max(10_000), z.number(), z.boolean(), z.null()]);
+
 export const CreateRunBody = z
   .object({
     message: z.string().min(1).max(50_000).describe('The instruction or prompt for the agent, 1–50,000 characters'),
+    subject: z.string().trim().min(1).max(200).optional().describe('Conversation subject (new conversations only)'),
+    context: z
+      .record(z.string().min(1).max(100), Scalar)
+      .refine((c) => Object.keys(c).length <= 50, 'at most 50 keys')
+      .optional()
+      .describe('Key → scalar pairs appended to the message as structured context'),
+    task_definition_id: Uuid.optional().describe('Run one of the agent\'s task definitions'),
+    callback_url: z.url({ protocol: /^https?$/, error: 'must be an absolute https URL' }).max(2048).optional().describe(
+      'Receives a signed POST when the run ends (the agent must allow callback URLs)',
+    ),
     metadata: Metadata.optional().describe('Arbitrary JSON stored with the run and returned with it (at most 16 KB)'),
+    conversation_id: Uuid.optional().describe('Continue this conversation of the same agent'),
   })
   .strict();
 
@@ -17,11 +30,17 @@ export const ListRunsQuery = PaginationQuery.extend({
   created_before: z.iso.datetime({ offset: true }).optional().describe('Only runs created before this time'),
 });
 
+export const RunEventsQuery = z.object({
+  after_sequence: z.coerce.number().int().min(0).optional().describe('Skip events up to this sequence (or send Last-Event-ID)'),
+});
+
 export const RunAcceptedSchema = z
   .object({
+    trigger_id: Uuid.describe('Same as run_id (seed compatibility)'),
     run_id: Uuid,
     status: z.literal('processing'),
     status_url: z.url().describe('Poll this with the same Authorization header'),
+    events_url: z.url().describe('Live Server-Sent Events stream of the run'),
   })
   .meta({ id: 'RunAccepted' });
 
@@ -31,6 +50,7 @@ export const RunSchema = z
     agent_id: Uuid,
     source: z.enum(['api', 'webhook', 'trigger']),
     status: RunStatusSchema,
+    status_detail: z.string().nullable(),
     result: z.string().nullable().describe('The agent\'s reply once completed'),
     error: z.string().nullable(),
     created_at: Timestamp,
@@ -38,9 +58,15 @@ export const RunSchema = z
     completed_at: Timestamp.nullable(),
     usage: z.object({ input_tokens: z.number().int().nullable(), output_tokens: z.number().int().nullable() }),
     credits_used: z.number().int(),
+    conversation_id: Uuid.nullable(),
+    subject: z.string().nullable(),
+    context: z.record(z.string(), z.unknown()),
+    task_definition_id: Uuid.nullable(),
+    callback_url: z.string().nullable(),
     metadata: z.unknown(),
     links: z.object({
       self: z.url(),
+      events: z.url(),
       temporal_ui: z.url().nullable().describe('The run\'s workflow in the Temporal Web UI'),
     }),
   })

@@ -1,0 +1,40 @@
+import { appendRunEvent, storeEvent } from '../src/db/events.js';
+import type { Agent, Run } from '../src/db/schema.js';
+import type { EventType } from '../src/domain/eventTypes.js';
+import type { ActivityDeps } from './deps.js';
+
+/**
+ * Both streams a run feeds: its own live stream (run_events, read by SSE clients) and the
+ * org's customer-facing events (delivered to endpoints). Every write is keyed so a retried
+ * activity repeats nothing.
+ */
+export interface RunEmission {
+  /** Run-stream event, e.g. run_started; omitted when the step has none. */
+  stream?: { type: string; key?: string; payload: Record<string, unknown> };
+  /** Customer event, e.g. run.started. */
+  event?: { type: EventType; key?: string; data: Record<string, unknown> };
+}
+
+export function runRef(run: Run, agent: Pick<Agent, 'id' | 'name'>) {
+  return { run_id: run.id, agent: { id: agent.id, name: agent.name }, conversation_id: run.conversation_id };
+}
+
+export async function emitForRun(deps: ActivityDeps, run: Run, emissions: RunEmission[]): Promise<void> {
+  for (const { stream, event } of emissions) {
+    const at = deps.clock();
+    if (stream) {
+      await appendRunEvent(deps.db, { runId: run.id, type: stream.type, dedupeKey: stream.key ?? stream.type, payload: stream.payload, at });
+    }
+    if (event) {
+      await storeEvent(deps.db, {
+        orgId: run.org_id,
+        agentId: run.agent_id,
+        runId: run.id,
+        type: event.type,
+        data: event.data,
+        dedupeKey: `${event.type}:${run.id}:${event.key ?? ''}`,
+        at,
+      });
+    }
+  }
+}

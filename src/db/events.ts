@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+/** Channel on which every stored run event is announced, payload = run id. */
+export const RUN_EVENTS_CHANNEL = 'run_events';
+
+/**
+ * Appends a run event with the next sequence number, once per dedupe key: a retried activity
+ * finds its event already there and adds nothing. The run row lock orders concurrent appends,
+ * so sequences have no gaps, and NOTIFY fires on commit for every API process's SSE streams.
+ */
+export async function appendRunEvent(
+  db: Kysely<Database>,
+  event: { runId: string; type: string; dedupeKey: string; payload: unknown; at: Date },
+): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const run = await trx.selectFrom('runs').select('event_seq').where('id', '=', event.runId).forUpdate().executeTakeFirstOrThrow();
+    const existing = await trx
+      .selectFrom('run_events')
+      .select('sequence')
+      .where('run_id', '=', event.runId)
+      .where('dedupe_key', '=', event.dedupeKey)
+      .executeTakeFirst();
+    if (existing) return existing.sequence;
+    const sequence = run.event_seq + 1;
+    await trx.updateTable('runs').set({ event_seq: sequence }).where('id', '=', event.runId).execute();
+    await trx
+      .insertInto('run_events')
+      .values({
+        run_id: event.runId,
+        sequence,
+        event_type: event.type,
+        dedupe_key: event.dedupeKey,
+        payload: JSON.stringify(event.payload ?? {}),
+        created_at: event.at,
+      })
+      .execute();
+    await sql`select pg_notify(${RUN_EVENTS_CHANNEL}, ${event.runId})`.execute(trx);
+    return sequence;
+  });
+}
+
+export async function listRunEvents(db: Kysely<Database>, runId: string, afterSequence: number) {
+  return db
+    .selectFrom('run_events')
+    .selectAll()
+    .where('run_id', '=', runId)
+    .where('sequence', '>', afterSequence)
+    .orderBy('sequence')
+    .execute();
+}
+
+/** Stores a customer-facing event once per dedupe key; returns its id (new or existing). */
+export async function storeEvent(
+  db: Kysely<Database>,
+  event: { orgId: string; agentId: string | null; runId: string | null; type: string; data: Record<string, unknown>; dedupeKey: string; at: Date },
+): Promise<{ id: string; created: boolean }> {
+  const inserted = await db
+    .insertInto('events')
+    .values({
+      id: randomUUID(),
+      org_id: event.orgId,
+      agent_id: event.agentId,
+      run_id: event.runId,
+      type: event.type,
+      data: JSON.stringify(event.data),
+      dedupe_key: event.dedupeKey,
+      created_at: event.at,
+    })
+    .onConflict((oc) => oc.column('dedupe_key').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (inserted) return { id: inserted.id, created: true };
+  const existing = await db.selectFrom('events').select('id').where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow();
+  return { id: existing.id, created: false };
+}

@@ -1,0 +1,43 @@
+import type { OutboundResponse } from '../outbound/types.js';
+
+export type Outcome = 'succeeded' | 'retry' | 'permanent';
+
+/**
+ * What a delivery attempt's answer means. 2xx is success. Network errors, timeouts, 3xx
+ * (redirects are never followed), 408, 429 and 5xx are worth another try; any other 4xx, a
+ * blocked or invalid target will not get better by waiting.
+ */
+export function classify(response: OutboundResponse): Outcome {
+  if (response.error) return response.error.kind === 'blocked' || response.error.kind === 'invalid_url' ? 'permanent' : 'retry';
+  const status = response.status ?? 0;
+  if (status >= 200 && status < 300) return 'succeeded';
+  if (status >= 400 && status < 500 && status !== 408 && status !== 429) return 'permanent';
+  return 'retry';
+}
+
+/**
+ * Delay before attempt `attempt + 1` (attempt counts from 1): the schedule's entry with ±20 %
+ * jitter so receivers recovering from an outage are not hit in lockstep, or the receiver's
+ * Retry-After when it asks for longer (capped at the schedule's longest step).
+ */
+export function nextDelayMs(schedule: readonly number[], attempt: number, retryAfter: string | undefined, random = Math.random): number {
+  const base = schedule[Math.min(attempt - 1, schedule.length - 1)] ?? 5_000;
+  const jittered = Math.round(base * (0.8 + 0.4 * random()));
+  const asked = parseRetryAfterMs(retryAfter);
+  const longest = Math.max(...schedule);
+  return asked !== undefined && asked > jittered ? Math.min(asked, longest) : jittered;
+}
+
+function parseRetryAfterMs(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** A short, single-line description of what went wrong, for the attempt log. */
+export function describeOutcome(response: OutboundResponse): string | null {
+  if (response.error) return `${response.error.kind}: ${response.error.message}`;
+  if (response.status !== null && (response.status < 200 || response.status >= 300)) return `HTTP ${response.status}`;
+  return null;
+}

@@ -1,0 +1,21 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+
+export interface RunCallbackInput {
+  runId: string;
+  /** First attempt plus one per entry of the retry schedule. */
+  maxAttempts: number;
+}
+
+/**
+ * Posts a finished run's result to its callback_url, workflow id `callback-<runId>`.
+ * Temporal owns the retries: the activity sets each next delay from DELIVERY_RETRY_SCHEDULE
+ * (with jitter) and marks 4xx answers other than 408/429 non-retryable.
+ */
+export async function runCallback({ runId, maxAttempts }: RunCallbackInput): Promise<void> {
+  const { deliverCallback } = proxyActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    retry: { maximumAttempts: maxAttempts, initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 day' },
+  });
+  await deliverCallback.executeWithOptions({ summary: 'POST the result to callback_url' }, [runId]);
+}
