@@ -3,10 +3,9 @@ import { findRunById } from '../src/db/queries.js';
 import { ensureDelivery, recordAttempt } from '../src/db/deliveries.js';
 import { classify, describeOutcome, nextDelayMs } from '../src/domain/deliveryPolicy.js';
 import { webhookHeaders } from '../src/outbound/signing.js';
-import { secretsForSigning } from '../src/services/signingSecrets.js';
+import { CALLBACK_SECRET_OWNER, secretsForSigning } from '../src/services/signingSecrets.js';
 import type { ActivityDeps } from './deps.js';
 
-export const CALLBACK_SECRET_OWNER = 'callbacks';
 const CALLBACK_TIMEOUT_MS = 30_000;
 
 /** Seed 004's callback body; `run_key` is stable across retries so receivers can dedupe. */

@@ -4,6 +4,7 @@ import { adminRoutes } from './admin/router.js';
 import { agentRoutes } from './agents/router.js';
 import { apiKeyRoutes } from './apiKeys/router.js';
 import type { AppDeps, AppState } from './context.js';
+import { conversationRoutes } from './conversations/router.js';
 import { creditRoutes } from './credits/router.js';
 import { docsRoutes } from './docs/router.js';
 import { healthRoutes } from './health/router.js';
@@ -12,6 +13,7 @@ import { problemResponses } from './middleware/errors.js';
 import { requestContext } from './middleware/requestId.js';
 import { mountRoutes, type RouteSpec } from './route.js';
 import { runRoutes } from './runs/router.js';
+import { taskRoutes } from './tasks/router.js';
 
 export type { AppDeps } from './context.js';
 
@@ -22,6 +24,8 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     ...agentRoutes(deps),
     ...apiKeyRoutes(deps),
     ...runRoutes(deps),
+    ...taskRoutes(deps),
+    ...conversationRoutes(deps),
     ...creditRoutes(deps),
     ...adminRoutes(deps),
   ];

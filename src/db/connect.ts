@@ -3,7 +3,11 @@ import { EventEmitter } from 'node:events';
 import { Kysely, Migrator, PostgresDialect, type MigrationResultSet } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { RUN_EVENTS_CHANNEL } from './events.js';
 import { migrations } from './migrations/index.js';
+
+/** Channels the embedded database can notify on (see the PGlite branch of openDatabase). */
+const PGLITE_CHANNELS = [RUN_EVENTS_CHANNEL];
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
@@ -57,6 +61,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   const { PGlite } = await import('@electric-sql/pglite');
   const { createPgConfig } = await import('@electric-sql/pglite/node-postgres');
   const pglite = await PGlite.create(dir);
+  // LISTEN once, up front: PGlite runs it outside the pg pool, and a LISTEN issued later could
+  // interleave with a pooled query's extended-protocol messages on the single connection.
+  const notifications = new EventEmitter().setMaxListeners(0);
+  for (const channel of PGLITE_CHANNELS) {
+    await pglite.listen(channel, (payload) => notifications.emit(channel, payload));
+  }
   // PGlite is a single connection: a pool of one serialises queries and keeps each
   // transaction on its own connection.
   const pool = new pg.Pool({ ...(createPgConfig(pglite) as unknown as pg.PoolConfig), max: 1 });
@@ -65,7 +75,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     db,
     kind: 'pglite',
     location: dir,
-    listen: (channel, onNotify) => pglite.listen(channel, onNotify),
+    listen: async (channel, onNotify) => {
+      if (!PGLITE_CHANNELS.includes(channel)) throw new Error(`PGlite: channel ${channel} is not pre-registered`);
+      notifications.on(channel, onNotify);
+      return async () => void notifications.off(channel, onNotify);
+    },
     close: async () => {
       await db.destroy();
       await pglite.close();

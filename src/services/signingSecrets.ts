@@ -3,6 +3,9 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { generateSigningSecret } from '../outbound/signing.js';
 
+/** Owner of the org-wide secret that signs run callbacks. */
+export const CALLBACK_SECRET_OWNER = 'callbacks';
+
 /** Secrets that sign right now, newest first: the current one plus any still in their grace period. */
 export async function activeSecrets(db: Kysely<Database>, orgId: string, owner: string, now: Date): Promise<string[]> {
   const rows = await db

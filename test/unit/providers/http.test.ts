@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { callHttpAgent } from '../../../activities/providers/http.js';
 import type { HttpProvider } from '../../../src/db/schema.js';
-import { type FakeOpenAi, startFakeOpenAi } from './fakeOpenAi.js';
+import { type FakeOpenAi, startFakeOpenAi } from '../../support/fakeOpenAi.js';
 import { failureOf, makeContext, makeDeps } from './support.js';
 
 const HEADER_SECRET = 'agent-secret-93b1';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_RETRY_AFTER_MS, parseRetryAfter } from '../../../activities/providers/exchange.js';
 import { callOpenAi } from '../../../activities/providers/openai.js';
 import type { OpenAiProvider } from '../../../src/db/schema.js';
-import { completion, type FakeOpenAi, malformedJson, openAiError, startFakeOpenAi, toolCalls } from './fakeOpenAi.js';
+import { completion, type FakeOpenAi, malformedJson, openAiError, startFakeOpenAi, toolCalls } from '../../support/fakeOpenAi.js';
 import { failureOf, makeContext, makeDeps } from './support.js';
 
 const KEY = 'sk-test-4f1c9e0b7a2d';

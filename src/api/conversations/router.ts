@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { AppError, notFound } from '../../errors.js';
+import { CALLBACK_SECRET_OWNER, rotateSecret } from '../../services/signingSecrets.js';
+import type { AppDeps } from '../context.js';
+import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { route, type RouteSpec } from '../route.js';
+import { Timestamp, Uuid } from '../schemas.js';
+import { resourceId } from '../validate.js';
+
+const ConversationSchema = z
+  .object({
+    id: Uuid,
+    agent_id: Uuid,
+    subject: z.string().nullable(),
+    external_user_id: z.string().nullable().describe('The caller-side user (webhook user_id)'),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    messages: z.array(
+      z.object({ id: Uuid, role: z.enum(['user', 'assistant']), content: z.string(), run_id: Uuid.nullable(), created_at: Timestamp }),
+    ),
+  })
+  .meta({ id: 'Conversation' });
+
+const SecretSchema = z
+  .object({
+    secret: z.string().describe('whsec_… — shown only in this response'),
+    previous_valid_until: Timestamp.nullable().describe('Until then, callbacks are also signed with the previous secret'),
+  })
+  .meta({ id: 'RotatedSecret' });
+
+const CALLBACK_SECRET_GRACE_MS = 24 * 3_600_000;
+
+export function conversationRoutes(deps: AppDeps): RouteSpec[] {
+  const clock = deps.clock ?? (() => new Date());
+  return [
+    route({
+      method: 'get',
+      path: '/v1/conversations/:id',
+      operationId: 'getConversation',
+      summary: 'Get a conversation with its messages',
+      tag: 'Conversations',
+      auth: { kind: 'apiKey', scope: 'runs:read' },
+      responses: { 200: { description: 'The conversation, oldest message first', schema: ConversationSchema } },
+      async handler(ctx) {
+        const auth = authOf(ctx);
+        const conversation = await deps.db
+          .selectFrom('conversations')
+          .selectAll()
+          .where('id', '=', resourceId(ctx.params.id, 'Conversation'))
+          .where('org_id', '=', auth.orgId)
+          .executeTakeFirst();
+        if (!conversation || !canSeeAgent(auth, conversation.agent_id)) throw notFound('Conversation');
+        const messages = await deps.db
+          .selectFrom('messages')
+          .selectAll()
+          .where('conversation_id', '=', conversation.id)
+          .orderBy('created_at')
+          .orderBy('role', 'desc') // a run's user message before its reply
+          .execute();
+        ctx.body = {
+          id: conversation.id,
+          agent_id: conversation.agent_id,
+          subject: conversation.subject,
+          external_user_id: conversation.external_user_id,
+          created_at: conversation.created_at.toISOString(),
+          updated_at: conversation.updated_at.toISOString(),
+          messages: messages.map((m) => ({ id: m.id, role: m.role, content: m.content, run_id: m.run_id, created_at: m.created_at.toISOString() })),
+        };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/v1/callback-secret/rotate',
+      operationId: 'rotateCallbackSecret',
+      summary: 'Create or rotate the secret that signs run callbacks',
+      description:
+        'Callbacks carry Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`) signed with this org-wide secret. ' +
+        'The previous secret keeps signing alongside the new one for 24 hours.',
+      tag: 'Runs',
+      auth: { kind: 'apiKey', scope: 'keys:write' },
+      responses: { 201: { description: 'The new secret, shown once', schema: SecretSchema } },
+      async handler(ctx) {
+        const auth = authOf(ctx);
+        if (auth.agentId) throw new AppError(403, 'FORBIDDEN', 'The callback secret is org-wide: use an org-wide key');
+        const rotated = await rotateSecret(deps.db, auth.orgId, CALLBACK_SECRET_OWNER, clock(), CALLBACK_SECRET_GRACE_MS);
+        ctx.status = 201;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { secret: rotated.secret, previous_valid_until: rotated.previousValidUntil?.toISOString() ?? null };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import type { TaskDefinition } from '../../db/schema.js';
+import { notFound } from '../../errors.js';
+import { agentInScope } from '../agents/router.js';
+import type { AppContext, AppDeps } from '../context.js';
+import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { route, type RouteSpec } from '../route.js';
+import { paginated, pagination } from '../schemas.js';
+import { resourceId } from '../validate.js';
+import { CreateTaskBody, ListTasksQuery, TaskSchema, UpdateTaskBody } from './schema.js';
+
+function presentTask(task: TaskDefinition) {
+  return {
+    id: task.id,
+    agent_id: task.agent_id,
+    name: task.name,
+    instructions: task.instructions,
+    output_type: task.output_type,
+    tools: task.tools,
+    created_at: task.created_at.toISOString(),
+    updated_at: task.updated_at.toISOString(),
+  };
+}
+
+async function taskInScope(deps: AppDeps, ctx: AppContext) {
+  const auth = authOf(ctx);
+  const task = await deps.db
+    .selectFrom('task_definitions')
+    .selectAll()
+    .where('id', '=', resourceId(ctx.params.id, 'Task definition'))
+    .where('org_id', '=', auth.orgId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  if (!task || !canSeeAgent(auth, task.agent_id)) throw notFound('Task definition');
+  return task;
+}
+
+export function taskRoutes(deps: AppDeps): RouteSpec[] {
+  const clock = deps.clock ?? (() => new Date());
+  const tag = 'Task definitions';
+  return [
+    route({
+      method: 'post',
+      path: '/v1/agents/:id/tasks',
+      operationId: 'createTask',
+      summary: 'Create a task definition for an agent',
+      description: 'Name it in a run trigger (`task_definition_id`) to run the agent with these instructions and output type.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:write' },
+      body: CreateTaskBody,
+      responses: { 201: { description: 'The task definition', schema: TaskSchema } },
+      async handler(ctx, { body }) {
+        const agent = await agentInScope(deps, ctx, ctx.params.id);
+        const task = await deps.db
+          .insertInto('task_definitions')
+          .values({ id: randomUUID(), org_id: agent.org_id, agent_id: agent.id, ...body, updated_at: clock() })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        ctx.status = 201;
+        ctx.body = presentTask(task);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/agents/:id/tasks',
+      operationId: 'listTasks',
+      summary: 'List an agent\'s task definitions, newest first',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:read' },
+      query: ListTasksQuery,
+      responses: { 200: { description: 'A page of task definitions', schema: paginated(TaskSchema) } },
+      async handler(ctx, { query }) {
+        const agent = await agentInScope(deps, ctx, ctx.params.id);
+        const base = deps.db.selectFrom('task_definitions').where('agent_id', '=', agent.id).where('deleted_at', 'is', null);
+        const [count, rows] = await Promise.all([
+          base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+          base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset((query.page - 1) * query.limit).limit(query.limit).execute(),
+        ]);
+        ctx.body = { data: rows.map(presentTask), pagination: pagination(query.page, query.limit, Number(count.n)) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/tasks/:id',
+      operationId: 'getTask',
+      summary: 'Get a task definition',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:read' },
+      responses: { 200: { description: 'The task definition', schema: TaskSchema } },
+      async handler(ctx) {
+        ctx.body = presentTask(await taskInScope(deps, ctx));
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/v1/tasks/:id',
+      operationId: 'updateTask',
+      summary: 'Update a task definition',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:write' },
+      body: UpdateTaskBody,
+      responses: { 200: { description: 'The updated task definition', schema: TaskSchema } },
+      async handler(ctx, { body }) {
+        const task = await taskInScope(deps, ctx);
+        const updated = await deps.db
+          .updateTable('task_definitions')
+          .set({ ...body, updated_at: clock() })
+          .where('id', '=', task.id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        ctx.body = presentTask(updated);
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/v1/tasks/:id',
+      operationId: 'deleteTask',
+      summary: 'Delete a task definition',
+      description: 'Runs that used it keep their history.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:write' },
+      responses: { 204: { description: 'Deleted' } },
+      async handler(ctx) {
+        const task = await taskInScope(deps, ctx);
+        await deps.db.updateTable('task_definitions').set({ deleted_at: clock() }).where('id', '=', task.id).execute();
+        ctx.status = 204;
+      },
+    }),
+  ];
+}
