@@ -3,16 +3,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, expect, it, inject } from 'vitest';
 import { freePort } from '../../src/temporal/devServer.js';
 import { exitOf, startDevStack } from '../support/processes.js';
 import { eventually, request } from '../support/stack.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'aw-crash-'));
+const chargeDataDir = mkdtempSync(join(tmpdir(), 'aw-charge-crash-'));
 const children: Array<{ kill(signal: NodeJS.Signals): boolean }> = [];
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(chargeDataDir, { recursive: true, force: true });
 });
 
 it('finishes a run exactly once when the worker is killed mid-run and a new one starts', async () => {
@@ -75,4 +79,60 @@ it('finishes a run exactly once when the worker is killed mid-run and a new one 
   const stopped = second.child.kill('SIGTERM');
   expect(stopped).toBe(true);
   expect((await exitOf(second.child)).code).toBe(0);
+});
+
+it('charges exactly once when the worker dies after the agent answered, before the charge completed', async () => {
+  let stack: Awaited<ReturnType<typeof startDevStack>> | undefined;
+  let agentCalls = 0;
+  // The user's own agent service: its first answer is the last thing the first worker hears.
+  const agentService = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      agentCalls++;
+      const first = agentCalls === 1;
+      res.on('finish', () => {
+        if (first) stack?.child.kill('SIGKILL');
+      });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ response: 'done', usage: { input_tokens: 500, output_tokens: 100 } }));
+    });
+  });
+  await new Promise<void>((r) => agentService.listen(0, '127.0.0.1', r));
+  const agentUrl = `http://127.0.0.1:${(agentService.address() as AddressInfo).port}/agent`;
+  try {
+    const env = {
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      TEMPORAL_TASK_QUEUE: `charge-crash-${randomUUID()}`,
+      DATABASE_URL: inject('databaseUrl') ?? undefined,
+      PORT: String(await freePort()),
+      LOG_LEVEL: 'warn',
+      OUTBOUND_ALLOWED_CIDRS: '127.0.0.0/8',
+    };
+    stack = await startDevStack(chargeDataDir, env);
+    children.push(stack.child);
+    const { api_url: base, api_key: key } = stack.credentials;
+    const agent = await request(base, '/v1/agents', { key, body: { name: 'Own service', provider: { kind: 'http', url: agentUrl } } });
+    expect(agent.status).toBe(201);
+    const before = (await request(base, '/v1/credits', { key })).body.balance;
+    const accepted = await request(base, `/v1/agents/${agent.body.id}/runs`, { key, body: { message: 'charge me once' } });
+    expect(accepted.status).toBe(202);
+
+    expect((await exitOf(stack.child)).signal).toBe('SIGKILL');
+    expect(agentCalls).toBe(1);
+    stack = await startDevStack(chargeDataDir, env);
+    children.push(stack.child);
+
+    const done = await eventually(async () => {
+      const r = await request(base, `/v1/runs/${accepted.body.run_id}`, { key });
+      return r.body.status === 'completed' ? r.body : undefined;
+    }, 'the run to complete after the restart', 60_000);
+    expect(done).toMatchObject({ result: 'done', credits_used: 8 }); // ceil((500 + 3 × 100) / 100)
+    const ledger = (await request(base, '/v1/credits?limit=100', { key })).body;
+    expect(ledger.data.filter((e: { run_id: string | null }) => e.run_id === accepted.body.run_id)).toEqual([
+      expect.objectContaining({ kind: 'charge', amount: -8 }),
+    ]);
+    expect(ledger.balance).toBe(before - 8);
+  } finally {
+    agentService.close();
+    stack?.child.kill('SIGTERM');
+  }
 });
