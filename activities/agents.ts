@@ -62,6 +62,7 @@ async function loadAgentContext(deps: ActivityDeps, runId: string) {
     context: run.context,
     conversation: history.reverse(),
     outputType: task?.output_type ?? 'text',
+    tools: task?.tools ?? [],
   };
   return { agent, ctx };
 }

@@ -30,6 +30,7 @@ export async function callHttpAgent(provider: HttpProvider, ctx: AgentContext, d
     context: ctx.context,
     conversation: ctx.conversation,
     output_type: ctx.outputType,
+    tools: ctx.tools ?? [],
   };
   const label = 'HTTP agent';
   // Header values are write-only credentials: keep them out of any error message.

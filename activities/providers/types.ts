@@ -27,6 +27,8 @@ export interface AgentContext {
   context: Record<string, string | number | boolean | null>;
   conversation: Array<{ role: 'user' | 'assistant'; content: string }>;
   outputType: 'text' | 'json';
+  /** A task definition's tool allow-list (empty: no restriction named). */
+  tools?: string[];
 }
 
 /** Narrow on purpose: tests pass a loopback HTTP client and plain functions. */

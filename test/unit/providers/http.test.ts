@@ -41,6 +41,7 @@ describe('callHttpAgent request', () => {
       context: { order_id: 'A-17', vip: false },
       conversation: [{ role: 'user', content: 'Hi' }],
       output_type: 'json',
+      tools: [],
     });
     expect(send.mock.calls[0]![0].timeoutMs).toBe(15_000);
   });
