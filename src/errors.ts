@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'INSUFFICIENT_CREDITS'
   | 'RATE_LIMITED'
   | 'SERVICE_UNAVAILABLE'
+  | 'AGENT_FAILED'
+  | 'AGENT_TIMED_OUT'
   | 'INTERNAL_ERROR';
 
 /** What each code means, for the error reference at /docs/errors. */
@@ -33,6 +35,8 @@ export const ERROR_CODES: Record<ErrorCode, string> = {
   INSUFFICIENT_CREDITS: 'The organization has no credits left for a run.',
   RATE_LIMITED: 'Too many requests; wait for Retry-After seconds.',
   SERVICE_UNAVAILABLE: 'A dependency (database or workflow engine) is unavailable; retry after Retry-After seconds.',
+  AGENT_FAILED: 'The agent could not answer this message; run_id names the run to inspect.',
+  AGENT_TIMED_OUT: 'The agent did not answer within its run timeout; run_id names the run.',
   INTERNAL_ERROR: 'A bug on our side; it was logged with the request id.',
 };
 
@@ -44,6 +48,8 @@ export class AppError extends Error {
     readonly details?: Record<string, string>,
     /** Extra response headers, e.g. Retry-After. */
     readonly headers?: Record<string, string>,
+    /** Extension members of the problem body, e.g. run_id. */
+    readonly extensions?: Record<string, string>,
   ) {
     super(message);
     this.name = 'AppError';

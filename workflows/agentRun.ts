@@ -3,7 +3,10 @@ import {
   ApplicationFailure,
   CancellationScope,
   ParentClosePolicy,
+  allHandlersFinished,
+  condition,
   isCancellation,
+  setHandler,
   proxyActivities,
   setCurrentDetails,
   sleep,
@@ -11,6 +14,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { runOutcomeUpdate, type RunOutcome } from './definitions.js';
 import { runCallback } from './runCallback.js';
 import { RunStatusKey } from './searchAttributes.js';
 
@@ -46,6 +50,12 @@ type Ending = { status: 'failed' | 'cancelled' | 'timed_out'; detail: string | n
  * state is recorded, announced and called back; operators see it as RunStatus.
  */
 export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult> {
+  let outcome: RunOutcome | undefined;
+  setHandler(runOutcomeUpdate, async () => {
+    await condition(() => outcome !== undefined);
+    return outcome!;
+  });
+
   const plan = await bookkeeping.startRun.executeWithOptions({ summary: 'mark started, store the user message' }, [runId]);
   setCurrentDetails('The agent is working on the message');
 
@@ -67,7 +77,9 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
     const credits = await CancellationScope.nonCancellable(() =>
       bookkeeping.completeRun.executeWithOptions({ summary: 'charge credits, store the reply' }, [runId, reply]),
     );
+    outcome = { status: 'completed', credits_used: credits, detail: null };
     await finish(runId, 'completed', plan.hasCallback, plan.callbackAttempts);
+    await condition(allHandlersFinished);
     return { runId, status: 'completed', credits_used: credits };
   } catch (err) {
     if (timedOut) ending = { status: 'timed_out', detail: `no answer within ${plan.timeoutSeconds} seconds` };
@@ -79,7 +91,9 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
 
   await CancellationScope.nonCancellable(async () => {
     await bookkeeping.endRun.executeWithOptions({ summary: `record ${ending.status}` }, [runId, ending.status, ending.detail]);
+    outcome = { status: ending.status, credits_used: 0, detail: ending.detail };
     await finish(runId, ending.status, plan.hasCallback, plan.callbackAttempts);
+    await condition(allHandlersFinished);
   });
   // Rethrowing the cancellation closes the workflow as Canceled; other endings as Failed.
   if (cancellation) throw cancellation;

@@ -3,3 +3,5 @@ export { agentRun } from './agentRun.js';
 export type { AgentRunInput, AgentRunResult } from './agentRun.js';
 export { runCallback } from './runCallback.js';
 export type { RunCallbackInput } from './runCallback.js';
+export { runOutcomeUpdate } from './definitions.js';
+export type { RunOutcome } from './definitions.js';

@@ -14,6 +14,8 @@ import { requestContext } from './middleware/requestId.js';
 import { mountRoutes, type RouteSpec } from './route.js';
 import { runRoutes } from './runs/router.js';
 import { taskRoutes } from './tasks/router.js';
+import { publicWebhookRoutes } from './webhooks/public.js';
+import { webhookRoutes } from './webhooks/router.js';
 
 export type { AppDeps } from './context.js';
 
@@ -26,6 +28,8 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     ...runRoutes(deps),
     ...taskRoutes(deps),
     ...conversationRoutes(deps),
+    ...webhookRoutes(deps),
+    ...publicWebhookRoutes(deps),
     ...creditRoutes(deps),
     ...adminRoutes(deps),
   ];

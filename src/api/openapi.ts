@@ -40,8 +40,9 @@ function problemStatuses(spec: RouteSpec): number[] {
   const statuses = new Set<number>(spec.errors ?? []);
   if (spec.auth.kind === 'apiKey') [401, 403].forEach((s) => statuses.add(s));
   if (spec.auth.kind === 'admin') [401, 404].forEach((s) => statuses.add(s));
-  if (spec.body) [400, 413, 415, 422].forEach((s) => statuses.add(s));
-  if (spec.query) statuses.add(422);
+  const invalid = spec.invalidStatus ?? 422;
+  if (spec.body) [400, 413, 415, invalid].forEach((s) => statuses.add(s));
+  if (spec.query) statuses.add(invalid);
   if (/:[A-Za-z_]+/.test(spec.path)) statuses.add(404);
   statuses.add(500);
   return [...statuses].sort();

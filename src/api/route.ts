@@ -37,6 +37,8 @@ export interface RouteSpec<B extends ZodType | undefined = ZodType | undefined, 
   body?: B;
   query?: Q;
   responses: Record<number, ResponseSpec>;
+  /** Status for invalid input: 422 by default; 400 where a seed's clients expect it. */
+  invalidStatus?: 400 | 422;
   /** Problem statuses this route can answer besides the ones implied by auth and input. */
   errors?: number[];
   handler(ctx: AppContext, input: { body: Out<B>; query: Out<Q> }): Promise<void> | void;
@@ -76,7 +78,7 @@ export function mountRoutes(router: Router<AppState>, deps: AppDeps, routes: Rou
     if (spec.auth.kind === 'apiKey') middleware.push(requireApiKey(deps.db, spec.auth.scope, clock));
     if (spec.auth.kind === 'admin') middleware.push(requireAdmin(deps));
     middleware.push(
-      validated({ body: spec.body, query: spec.query }, (ctx, input) => Promise.resolve(spec.handler(ctx, input as never))),
+      validated({ body: spec.body, query: spec.query }, (ctx, input) => Promise.resolve(spec.handler(ctx, input as never)), spec.invalidStatus),
     );
     router[spec.method](spec.operationId, spec.path, ...(middleware as [Middleware<AppState>]));
   }

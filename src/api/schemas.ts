@@ -12,6 +12,7 @@ export const ProblemSchema = z
     code: z.string().describe('Stable machine-readable code, e.g. VALIDATION_FAILED'),
     request_id: z.string().describe('Also sent as the X-Request-Id header'),
     details: z.record(z.string(), z.string()).optional().describe('Field path → message, on validation errors'),
+    run_id: z.string().optional().describe('The run concerned, when there is one'),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 

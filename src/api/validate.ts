@@ -30,6 +30,7 @@ export type Input<S extends Schemas> = { body: Infer<S, 'body'>; query: Infer<S,
 export function validated<S extends Schemas>(
   schemas: S,
   handler: (ctx: AppContext, input: Input<S>) => Promise<void>,
+  invalidStatus: 400 | 422 = 422,
 ): Middleware<AppState> {
   return async (ctx) => {
     const details: Record<string, string> = {};
@@ -48,7 +49,7 @@ export function validated<S extends Schemas>(
     const query = parse(schemas.query, ctx.query, 'query');
     const body = parse(schemas.body, ctx.state.body, 'body');
     if (Object.keys(details).length) {
-      throw new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', details);
+      throw new AppError(invalidStatus, 'VALIDATION_FAILED', 'The request is invalid', details);
     }
     await handler(ctx, { body, query, params } as Input<S>);
   };

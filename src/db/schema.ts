@@ -99,6 +99,29 @@ export interface RunsTable {
   request_hash: string | null;
   status_detail: string | null;
   event_seq: ColumnType<number, number | undefined, number>;
+  inbound_webhook_id: string | null;
+}
+
+export interface InboundWebhooksTable {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  name: string;
+  token_hash: string;
+  token_prefix: string;
+  outgoing_url: string | null;
+  rate_limit_per_minute: ColumnType<number, number | undefined, number>;
+  is_active: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+  last_used_at: NullableTimestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface RateLimitCountersTable {
+  bucket: string;
+  window_start: Timestamp;
+  hits: number;
 }
 
 export interface SigningSecretsTable {
@@ -129,6 +152,7 @@ export interface ConversationsTable {
   agent_id: string;
   subject: string | null;
   external_user_id: string | null;
+  inbound_webhook_id: string | null;
   metadata: JsonDefault<unknown>;
   created_at: CreatedAt;
   updated_at: Timestamp;
@@ -219,6 +243,8 @@ export interface Database {
   events: EventsTable;
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
+  inbound_webhooks: InboundWebhooksTable;
+  rate_limit_counters: RateLimitCountersTable;
 }
 
 export type Org = Selectable<OrgsTable>;
@@ -237,3 +263,4 @@ export type RunEvent = Selectable<RunEventsTable>;
 export type EventRow = Selectable<EventsTable>;
 export type Delivery = Selectable<DeliveriesTable>;
 export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>;
+export type InboundWebhook = Selectable<InboundWebhooksTable>;

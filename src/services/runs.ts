@@ -33,6 +33,8 @@ export interface StartRunInput {
   conversationId?: string | null;
   /** Who the message is from on the caller's side (webhook user_id). */
   externalUserId?: string | null;
+  /** The token URL the run came through. */
+  inboundWebhookId?: string | null;
   idempotencyKey?: string | null;
   /** Hash of what the caller sent, to tell a retry from a different request under the same key. */
   requestFingerprint?: unknown;
@@ -92,6 +94,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
             agent_id: input.agent.id,
             subject: input.subject ?? null,
             external_user_id: input.externalUserId ?? null,
+            inbound_webhook_id: input.inboundWebhookId ?? null,
             updated_at: new Date(),
           })
           .execute();
@@ -113,6 +116,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
         callback_url: input.callbackUrl ?? null,
         task_definition_id: input.taskDefinitionId ?? null,
         conversation_id: conversationId,
+        inbound_webhook_id: input.inboundWebhookId ?? null,
         idempotency_key: input.idempotencyKey ?? null,
         request_hash: input.idempotencyKey ? requestHash : null,
       });

@@ -14,7 +14,11 @@ export interface Problem {
   code: string;
   request_id: string;
   details?: Record<string, string>;
+  [extension: string]: unknown;
 }
+
+/** Token URLs carry their credential in the path: never echo or log it. */
+export const redactPath = (path: string) => path.replace(/whk_[A-Za-z0-9_-]+/g, 'whk_***');
 
 const problemType = (code: string) => `/docs/errors#${code.toLowerCase().replaceAll('_', '-')}`;
 
@@ -37,10 +41,11 @@ export function problemResponses(): Middleware<AppState> {
       title: STATUS_CODES[error.status] ?? 'Error',
       status: error.status,
       detail: error.message,
-      instance: ctx.path.slice(0, 500),
+      instance: redactPath(ctx.path).slice(0, 500),
       code: error.code,
       request_id: ctx.state.requestId,
       ...(error.details ? { details: error.details } : {}),
+      ...error.extensions,
     };
     ctx.status = error.status;
     for (const [name, value] of Object.entries(error.headers ?? {})) ctx.set(name, value);

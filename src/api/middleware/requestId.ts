@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from '../../logger.js';
 import type { AppState } from '../context.js';
+import { redactPath } from './errors.js';
 
 const ACCEPTABLE = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -27,7 +28,7 @@ export function requestContext(log: Logger): Middleware<AppState> {
         {
           method: ctx.method,
           route,
-          path: route ? undefined : ctx.path.slice(0, 200),
+          path: route ? undefined : redactPath(ctx.path).slice(0, 200),
           status: ctx.status,
           duration_ms: Math.round(durationMs * 10) / 10,
           org_id: ctx.state.auth?.orgId,
