@@ -14,6 +14,7 @@ import { requestContext } from './middleware/requestId.js';
 import { mountRoutes, type RouteSpec } from './route.js';
 import { runRoutes } from './runs/router.js';
 import { taskRoutes } from './tasks/router.js';
+import { triggerRoutes } from './triggers/router.js';
 import { publicWebhookRoutes } from './webhooks/public.js';
 import { webhookRoutes } from './webhooks/router.js';
 
@@ -30,6 +31,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     ...conversationRoutes(deps),
     ...webhookRoutes(deps),
     ...publicWebhookRoutes(deps),
+    ...triggerRoutes(deps),
     ...creditRoutes(deps),
     ...adminRoutes(deps),
   ];

@@ -1,3 +1,4 @@
+import type { TriggerTables } from './triggerSchema.js';
 import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
 
 /** A timestamptz column: read as Date, written as Date or ISO string, defaulted by the database. */
@@ -229,7 +230,7 @@ export interface CreditEntriesTable {
   created_at: CreatedAt;
 }
 
-export interface Database {
+export interface Database extends TriggerTables {
   orgs: OrgsTable;
   api_keys: ApiKeysTable;
   agents: AgentsTable;

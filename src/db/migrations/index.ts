@@ -3,6 +3,8 @@ import * as foundation from './20261125T0900_foundation.js';
 import * as creditLedger from './20261125T1130_credit_ledger.js';
 import * as runsEventsDeliveries from './20261125T1200_runs_events_deliveries.js';
 import * as inboundWebhooks from './20261125T1300_inbound_webhooks.js';
+import * as endpoints from './20261125T1330_endpoints.js';
+import * as triggers from './20261125T1400_triggers.js';
 
 /** Every migration, by name; names sort in the order they run. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +12,6 @@ export const migrations: Record<string, Migration> = {
   '20261125T1130_credit_ledger': creditLedger,
   '20261125T1200_runs_events_deliveries': runsEventsDeliveries,
   '20261125T1300_inbound_webhooks': inboundWebhooks,
+  '20261125T1330_endpoints': endpoints,
+  '20261125T1400_triggers': triggers,
 };
