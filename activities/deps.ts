@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type { Database } from '../src/db/schema.js';
 import type { Logger } from '../src/logger.js';
@@ -12,10 +13,15 @@ export interface ActivityDeps {
   http: HttpClient;
   /** Where provider API keys are read from (the agent names the variable). */
   env: Record<string, string | undefined>;
+  /** Starts delivery workflows for stored events. */
+  temporal: Client;
+  taskQueue: string;
   settings: {
     /** Delays between delivery attempts, ms (DELIVERY_RETRY_SCHEDULE). */
     retryScheduleMs: readonly number[];
     /** Base of links placed in payloads (events_url). */
     publicUrl: string;
+    /** Final delivery failures in a row that disable an endpoint. */
+    disableAfterFailures: number;
   };
 }

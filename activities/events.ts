@@ -1,6 +1,7 @@
 import { appendRunEvent, storeEvent } from '../src/db/events.js';
 import type { Agent, Run } from '../src/db/schema.js';
 import type { EventType } from '../src/domain/eventTypes.js';
+import { dispatchEvent } from '../src/services/eventDispatch.js';
 import type { ActivityDeps } from './deps.js';
 
 /**
@@ -26,7 +27,7 @@ export async function emitForRun(deps: ActivityDeps, run: Run, emissions: RunEmi
       await appendRunEvent(deps.db, { runId: run.id, type: stream.type, dedupeKey: stream.key ?? stream.type, payload: stream.payload, at });
     }
     if (event) {
-      await storeEvent(deps.db, {
+      const stored = await storeEvent(deps.db, {
         orgId: run.org_id,
         agentId: run.agent_id,
         runId: run.id,
@@ -35,6 +36,8 @@ export async function emitForRun(deps: ActivityDeps, run: Run, emissions: RunEmi
         dedupeKey: `${event.type}:${run.id}:${event.key ?? ''}`,
         at,
       });
+      // Also on a retry that found the event stored: the earlier attempt may have died before this.
+      await dispatchEvent(deps, stored.event);
     }
   }
 }

@@ -1,5 +1,6 @@
 import { createAgentActivities } from './agents.js';
 import { createCallbackActivities } from './callbacks.js';
+import { createDeliveryActivities } from './deliveries.js';
 import type { ActivityDeps } from './deps.js';
 import { createRunActivities } from './runs.js';
 
@@ -12,6 +13,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRunActivities(deps),
     ...createAgentActivities(deps),
     ...createCallbackActivities(deps),
+    ...createDeliveryActivities(deps),
   };
 }
 

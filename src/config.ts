@@ -52,6 +52,10 @@ const ConfigSchema = z.object({
       }
       return delays as number[];
     }),
+  /** Active endpoints an org may have. */
+  MAX_ENDPOINTS_PER_ORG: z.coerce.number().int().min(1).max(10_000),
+  /** An endpoint whose deliveries finally fail this many times in a row (or for 24 h) is disabled. */
+  ENDPOINT_DISABLE_AFTER_FAILURES: z.coerce.number().int().min(1).max(1_000),
   /** How long POST /api/webhook/{token} waits for the agent before answering 202. */
   SYNC_WAIT_SECONDS: z.coerce.number().int().min(1).max(600),
   /** SSE comment heartbeat interval, keeps proxies from closing idle streams. */
@@ -89,6 +93,8 @@ const baseDefaults: Env = {
   OUTBOUND_ALLOWED_CIDRS: '',
   DELIVERY_RETRY_SCHEDULE: '5s,5m,30m,2h,5h,10h,14h,20h,24h',
   SYNC_WAIT_SECONDS: '30',
+  MAX_ENDPOINTS_PER_ORG: '50',
+  ENDPOINT_DISABLE_AFTER_FAILURES: '5',
   SSE_HEARTBEAT_SECONDS: '15',
   SHUTDOWN_TIMEOUT_SECONDS: '30',
 };

@@ -13,6 +13,7 @@ import type { Database } from './db/schema.js';
 import { hashSecret } from './domain/apiKeys.js';
 import { createLogger, type Logger } from './logger.js';
 import { onShutdown } from './process.js';
+import { outboundClient } from './outbound/fromConfig.js';
 import { createEchoAgent, createOrgWithKey } from './services/orgs.js';
 import { findTemporalCli } from './temporal/cli.js';
 import { temporalReachable } from './temporal/client.js';
@@ -85,11 +86,13 @@ async function main() {
 
   const connection = await NativeConnection.connect({ address: temporalAddress });
   cleanups.push(() => connection.close());
+  // One native connection serves the worker and the client (eager workflow start is possible).
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const worker = await createWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    deps: activityDeps(runtimeConfig, database.db, log.child({ component: 'worker' })),
+    deps: activityDeps(runtimeConfig, database.db, log.child({ component: 'worker' }), temporal),
   });
   const running = worker.run();
   cleanups.push(async () => {
@@ -101,8 +104,6 @@ async function main() {
     process.kill(process.pid, 'SIGTERM');
   });
 
-  // The worker's native connection serves the client too (one connection, eager start possible).
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const app = createApp({
     config: runtimeConfig,
     db: database.db,
@@ -110,6 +111,7 @@ async function main() {
     log: log.child({ component: 'api' }),
     readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
     listen: database.listen,
+    http: outboundClient(runtimeConfig, log),
   });
   const server: Server = await new Promise((resolveServer, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolveServer(s));

@@ -7,6 +7,7 @@ import { createLogger } from './logger.js';
 import { onShutdown, requireDatabaseUrl } from './process.js';
 import { databaseReachable } from './db/health.js';
 import { temporalReachable } from './temporal/client.js';
+import { outboundClient } from './outbound/fromConfig.js';
 
 /** `npm run api`: the HTTP API alone, against external Postgres and Temporal. */
 const config = loadConfigOrExit();
@@ -23,6 +24,7 @@ const app = createApp({
   log,
   readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
   listen: database.listen,
+  http: outboundClient(config, log),
 });
 const server: Server = app.listen(config.PORT, config.HOST, () => {
   log.info({ port: config.PORT, host: config.HOST, database: database.location }, 'api listening');

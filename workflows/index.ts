@@ -5,3 +5,5 @@ export { runCallback } from './runCallback.js';
 export type { RunCallbackInput } from './runCallback.js';
 export { runOutcomeUpdate } from './definitions.js';
 export type { RunOutcome } from './definitions.js';
+export { eventDelivery, redeliver } from './eventDelivery.js';
+export type { EventDeliveryInput, EventDeliveryResult } from './eventDelivery.js';

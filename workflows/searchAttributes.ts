@@ -10,6 +10,7 @@ export const AgentIdKey = defineSearchAttributeKey('AgentId', SearchAttributeTyp
 export const RunSourceKey = defineSearchAttributeKey('RunSource', SearchAttributeType.KEYWORD);
 export const RunStatusKey = defineSearchAttributeKey('RunStatus', SearchAttributeType.KEYWORD);
 export const EventTypeKey = defineSearchAttributeKey('EventType', SearchAttributeType.KEYWORD);
-export const EndpointIdKey = defineSearchAttributeKey('EndpointId', SearchAttributeType.KEYWORD);
+/** A list: one event's delivery workflow delivers to every subscribed endpoint. */
+export const EndpointIdKey = defineSearchAttributeKey('EndpointId', SearchAttributeType.KEYWORD_LIST);
 
 export const customSearchAttributes = [OrgIdKey, AgentIdKey, RunSourceKey, RunStatusKey, EventTypeKey, EndpointIdKey];

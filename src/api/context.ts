@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
+import type { HttpClient } from '../outbound/types.js';
 
 export interface AuthContext {
   orgId: string;
@@ -37,6 +38,8 @@ export interface AppDeps {
   readiness: ReadinessChecks;
   /** LISTEN/NOTIFY of the database: SSE streams wake on stored run events from any process. */
   listen: (channel: string, onNotify: (payload: string) => void) => Promise<() => Promise<void>>;
+  /** The SSRF-guarded outbound client (endpoint test pings). */
+  http: HttpClient;
   clock?: () => Date;
 }
 

@@ -7,6 +7,8 @@ import type { AppDeps, AppState } from './context.js';
 import { conversationRoutes } from './conversations/router.js';
 import { creditRoutes } from './credits/router.js';
 import { docsRoutes } from './docs/router.js';
+import { endpointRoutes } from './endpoints/router.js';
+import { eventRoutes } from './events/router.js';
 import { healthRoutes } from './health/router.js';
 import { jsonBody } from './middleware/body.js';
 import { problemResponses } from './middleware/errors.js';
@@ -32,6 +34,8 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     ...webhookRoutes(deps),
     ...publicWebhookRoutes(deps),
     ...triggerRoutes(deps),
+    ...endpointRoutes(deps),
+    ...eventRoutes(deps),
     ...creditRoutes(deps),
     ...adminRoutes(deps),
   ];

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { Database } from './schema.js';
+import type { Database, EventRow } from './schema.js';
 
 /** Channel on which every stored run event is announced, payload = run id. */
 export const RUN_EVENTS_CHANNEL = 'run_events';
@@ -55,7 +55,7 @@ export async function listRunEvents(db: Kysely<Database>, runId: string, afterSe
 export async function storeEvent(
   db: Kysely<Database>,
   event: { orgId: string; agentId: string | null; runId: string | null; type: string; data: Record<string, unknown>; dedupeKey: string; at: Date },
-): Promise<{ id: string; created: boolean }> {
+): Promise<{ event: EventRow; created: boolean }> {
   const inserted = await db
     .insertInto('events')
     .values({
@@ -69,9 +69,9 @@ export async function storeEvent(
       created_at: event.at,
     })
     .onConflict((oc) => oc.column('dedupe_key').doNothing())
-    .returning('id')
+    .returningAll()
     .executeTakeFirst();
-  if (inserted) return { id: inserted.id, created: true };
-  const existing = await db.selectFrom('events').select('id').where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow();
-  return { id: existing.id, created: false };
+  if (inserted) return { event: inserted, created: true };
+  const existing = await db.selectFrom('events').selectAll().where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow();
+  return { event: existing, created: false };
 }

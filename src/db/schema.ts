@@ -119,6 +119,29 @@ export interface InboundWebhooksTable {
   deleted_at: NullableTimestamp;
 }
 
+export interface EndpointsTable {
+  id: string;
+  org_id: string;
+  name: string | null;
+  url: string;
+  description: string | null;
+  events: string[];
+  agent_ids: ColumnType<string[], string[] | undefined, string[]>;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  disabled_reason: string | null;
+  api_version: string;
+  headers: JsonDefault<Record<string, string>>;
+  verify_ssl: ColumnType<boolean, boolean | undefined, boolean>;
+  timeout_seconds: ColumnType<number, number | undefined, number>;
+  max_retries: ColumnType<number, number | undefined, number>;
+  consecutive_failures: ColumnType<number, number | undefined, number>;
+  failing_since: NullableTimestamp;
+  last_triggered_at: NullableTimestamp;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
 export interface RateLimitCountersTable {
   bucket: string;
   window_start: Timestamp;
@@ -246,6 +269,7 @@ export interface Database extends TriggerTables {
   delivery_attempts: DeliveryAttemptsTable;
   inbound_webhooks: InboundWebhooksTable;
   rate_limit_counters: RateLimitCountersTable;
+  endpoints: EndpointsTable;
 }
 
 export type Org = Selectable<OrgsTable>;
@@ -265,3 +289,4 @@ export type EventRow = Selectable<EventsTable>;
 export type Delivery = Selectable<DeliveriesTable>;
 export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>;
 export type InboundWebhook = Selectable<InboundWebhooksTable>;
+export type Endpoint = Selectable<EndpointsTable>;

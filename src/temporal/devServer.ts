@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Connection } from '@temporalio/client';
+import { SearchAttributeType } from '@temporalio/common';
 import { customSearchAttributes } from '../../workflows/searchAttributes.js';
 
 export interface DevServerOptions {
@@ -62,7 +63,9 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   if (uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(uiPort), '--ui-disable-news-fetch');
   if (options.dbFilename) args.push('--db-filename', options.dbFilename, '--sqlite-pragma', 'journal_mode=WAL');
-  for (const key of customSearchAttributes) args.push('--search-attribute', `${key.name}=Keyword`);
+  for (const key of customSearchAttributes) {
+    args.push('--search-attribute', `${key.name}=${key.type === SearchAttributeType.KEYWORD_LIST ? 'KeywordList' : 'Keyword'}`);
+  }
   args.push(
     '--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true',
     '--dynamic-config-value', 'system.enableEagerWorkflowStart=true',

@@ -7,6 +7,7 @@ import { createApp } from '../../src/api/index.js';
 import { openDatabase } from '../../src/db/connect.js';
 import { hashSecret } from '../../src/domain/apiKeys.js';
 import { createLogger } from '../../src/logger.js';
+import { outboundClient } from '../../src/outbound/fromConfig.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
 import { request, startTestStack, testConfig, type TestStack } from '../support/stack.js';
 
@@ -24,6 +25,7 @@ beforeAll(async () => {
     log: createLogger('silent', 'test'),
     readiness: { database: async () => true, temporal: async () => true },
     listen: stack.database.listen,
+    http: outboundClient(stack.config, createLogger('silent', 'test')),
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));

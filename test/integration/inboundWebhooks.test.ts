@@ -6,6 +6,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../src/api/index.js';
 import { createLogger } from '../../src/logger.js';
+import { outboundClient } from '../../src/outbound/fromConfig.js';
 import { freePort } from '../../src/temporal/devServer.js';
 import { ContractChecker } from '../support/openapi.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
@@ -273,6 +274,7 @@ async function secondApi(): Promise<{ baseUrl: string; close(): Promise<void> }>
     log: createLogger('silent', 'test'),
     readiness: { database: async () => true, temporal: async () => true },
     listen: stack.database.listen,
+    http: outboundClient(stack.config, createLogger('silent', 'test')),
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));

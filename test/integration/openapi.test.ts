@@ -5,6 +5,8 @@ import { apiRoutes, createApp } from '../../src/api/index.js';
 import type { AppState } from '../../src/api/context.js';
 import { mountRoutes } from '../../src/api/route.js';
 import { startTestStack, testConfig, type TestStack } from '../support/stack.js';
+import { createLogger } from '../../src/logger.js';
+import { outboundClient } from '../../src/outbound/fromConfig.js';
 
 let stack: TestStack;
 let doc: any;
@@ -24,6 +26,7 @@ const deps = () => ({
   log: { child: () => ({}) } as never,
   readiness: { database: async () => true, temporal: async () => true },
   listen: async () => async () => undefined,
+  http: outboundClient(testConfig(), createLogger('silent', 'test')),
 });
 
 describe('/openapi.json', () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createApp } from '../../src/api/index.js';
 import { startTestStack, eventually, request, testConfig, type TestStack } from '../support/stack.js';
 import { createLogger } from '../../src/logger.js';
+import { outboundClient } from '../../src/outbound/fromConfig.js';
 import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from '../../workflows/searchAttributes.js';
 
 let stack: TestStack;
@@ -82,6 +83,7 @@ describe('an agent run, HTTP → Temporal → Postgres → HTTP', () => {
       log: createLogger('silent', 'test'),
       readiness: { database: async () => true, temporal: async () => false },
       listen: stack.database.listen,
+      http: outboundClient(stack.config, createLogger('silent', 'test')),
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));

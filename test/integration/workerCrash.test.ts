@@ -12,11 +12,13 @@ import { eventually, request } from '../support/stack.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'aw-crash-'));
 const chargeDataDir = mkdtempSync(join(tmpdir(), 'aw-charge-crash-'));
+const deliveryDataDir = mkdtempSync(join(tmpdir(), 'aw-delivery-crash-'));
 const children: Array<{ kill(signal: NodeJS.Signals): boolean }> = [];
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(chargeDataDir, { recursive: true, force: true });
+  rmSync(deliveryDataDir, { recursive: true, force: true });
 });
 
 it('finishes a run exactly once when the worker is killed mid-run and a new one starts', async () => {
@@ -133,6 +135,58 @@ it('charges exactly once when the worker dies after the agent answered, before t
     expect(ledger.balance).toBe(before - 8);
   } finally {
     agentService.close();
+    stack?.child.kill('SIGTERM');
+  }
+});
+
+it('completes a delivery after the worker is killed in the middle of it', async () => {
+  let stack: Awaited<ReturnType<typeof startDevStack>> | undefined;
+  const seen: string[] = [];
+  // The first delivery request never gets an answer: the worker dies while waiting for it.
+  const receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push(String(req.headers['webhook-id']));
+      if (seen.length === 1) {
+        stack?.child.kill('SIGKILL');
+        return;
+      }
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  try {
+    const env = {
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      TEMPORAL_TASK_QUEUE: `delivery-crash-${randomUUID()}`,
+      DATABASE_URL: inject('databaseUrl') ?? undefined,
+      PORT: String(await freePort()),
+      LOG_LEVEL: 'warn',
+      OUTBOUND_ALLOWED_CIDRS: '127.0.0.0/8',
+      DELIVERY_RETRY_SCHEDULE: '1s,1s,1s',
+    };
+    stack = await startDevStack(deliveryDataDir, env);
+    children.push(stack.child);
+    const { api_url: base, api_key: key, agent_id: agentId } = stack.credentials;
+    const endpoint = await request(base, '/v1/endpoints', { key, body: { url, events: ['run.completed'], timeout_seconds: 2 } });
+    expect(endpoint.status).toBe(201);
+    await request(base, `/v1/agents/${agentId}/runs`, { key, body: { message: 'deliver through a crash' } });
+
+    expect((await exitOf(stack.child)).signal).toBe('SIGKILL');
+    stack = await startDevStack(deliveryDataDir, env);
+    children.push(stack.child);
+    const deliveries = await eventually(async () => {
+      const d = (await request(base, `/v1/endpoints/${endpoint.body.id}/deliveries`, { key })).body.data;
+      return d[0]?.status === 'succeeded' ? d : undefined;
+    }, 'the delivery to succeed after the restart', 60_000);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(seen).size).toBe(1); // the same webhook-id: receivers can dedupe
+    expect(deliveries[0].attempts.at(-1)).toMatchObject({ status_code: 204, succeeded: true });
+  } finally {
+    receiver.closeAllConnections();
+    receiver.close();
     stack?.child.kill('SIGTERM');
   }
 });

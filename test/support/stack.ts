@@ -9,6 +9,7 @@ import { parseConfig, type Config } from '../../src/config.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/db/connect.js';
 import { databaseReachable } from '../../src/db/health.js';
 import { createLogger } from '../../src/logger.js';
+import { outboundClient } from '../../src/outbound/fromConfig.js';
 import { createOrgWithKey } from '../../src/services/orgs.js';
 import { temporalReachable } from '../../src/temporal/client.js';
 import { activityDeps } from '../../src/temporal/activityDeps.js';
@@ -81,7 +82,7 @@ export async function startTestStack(options: { worker?: boolean; config?: Recor
       connection: nativeConnection,
       namespace: 'default',
       taskQueue,
-      deps: activityDeps(config, database.db, log),
+      deps: activityDeps(config, database.db, log, temporal),
       workflowBundle: { codePath: inject('workflowBundlePath') },
     });
     running = worker.run();
@@ -94,6 +95,7 @@ export async function startTestStack(options: { worker?: boolean; config?: Recor
     log,
     readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
     listen: database.listen,
+    http: outboundClient(config, log),
   });
   server.on('request', app.callback());
 

@@ -1,0 +1,49 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import { sql, type Kysely } from 'kysely';
+import { AgentIdKey, EndpointIdKey, EventTypeKey, OrgIdKey } from '../../workflows/searchAttributes.js';
+import type { Database, EventRow } from '../db/schema.js';
+
+export const eventWorkflowId = (eventId: string) => `event-${eventId}`;
+
+/** Enabled endpoints of the event's org that subscribe to its type (and its agent, if they name agents). */
+export async function subscribedEndpointIds(db: Kysely<Database>, event: Pick<EventRow, 'org_id' | 'agent_id' | 'type'>): Promise<string[]> {
+  let query = db
+    .selectFrom('endpoints')
+    .select('id')
+    .where('org_id', '=', event.org_id)
+    .where('enabled', '=', true)
+    .where('deleted_at', 'is', null)
+    .where(sql<boolean>`${event.type} = any(events)`);
+  query = event.agent_id
+    ? query.where((eb) => eb.or([sql<boolean>`cardinality(agent_ids) = 0`, sql<boolean>`${event.agent_id}::uuid = any(agent_ids)`]))
+    : query.where(sql<boolean>`cardinality(agent_ids) = 0`);
+  return (await query.orderBy('created_at').execute()).map((r) => r.id);
+}
+
+/**
+ * Starts the event's delivery workflow (id `event-<eventId>`) when any endpoint subscribes.
+ * Starting twice is harmless: an existing workflow for the event is left alone, so a retried
+ * activity can always call this after storing the event.
+ */
+export async function dispatchEvent(deps: { db: Kysely<Database>; temporal: Client; taskQueue: string }, event: EventRow): Promise<boolean> {
+  const endpointIds = await subscribedEndpointIds(deps.db, event);
+  if (!endpointIds.length) return false;
+  try {
+    await deps.temporal.workflow.start('eventDelivery', {
+      workflowId: eventWorkflowId(event.id),
+      taskQueue: deps.taskQueue,
+      args: [{ eventId: event.id }],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      typedSearchAttributes: [
+        { key: OrgIdKey, value: event.org_id },
+        { key: EventTypeKey, value: event.type },
+        { key: EndpointIdKey, value: endpointIds },
+        ...(event.agent_id ? [{ key: AgentIdKey, value: event.agent_id }] : []),
+      ],
+      staticSummary: `Deliver ${event.type} to ${endpointIds.length} endpoint${endpointIds.length === 1 ? '' : 's'}`,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+  return true;
+}

@@ -1,0 +1,55 @@
+import { ActivityFailure, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+
+export interface EventDeliveryInput {
+  eventId: string;
+}
+
+export interface EventDeliveryResult {
+  delivered: number;
+  failed: number;
+  skipped: number;
+}
+
+const planning = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/**
+ * Delivers one event (workflow id `event-<eventId>`) to every subscribed, enabled endpoint,
+ * one activity per endpoint with that endpoint's timeout and retry budget. Endpoints fail
+ * independently: one receiver's outage never delays or fails another's delivery.
+ */
+export async function eventDelivery({ eventId }: EventDeliveryInput): Promise<EventDeliveryResult> {
+  const plan = await planning.planEventDeliveries.executeWithOptions({ summary: 'find subscribed endpoints' }, [eventId]);
+  setCurrentDetails(`Delivering to ${plan.length} endpoint(s)`);
+  const outcomes = await Promise.all(
+    plan.map(async (delivery) => {
+      const { deliverEvent } = proxyActivities<Activities>({
+        startToCloseTimeout: `${delivery.timeoutSeconds + 15} seconds`,
+        // Delays come from the activity (DELIVERY_RETRY_SCHEDULE via nextRetryDelay).
+        retry: { maximumAttempts: delivery.maxAttempts, initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 day' },
+      });
+      try {
+        return await deliverEvent.executeWithOptions({ summary: `deliver to endpoint ${delivery.endpointId}` }, [delivery.deliveryId, delivery.maxAttempts]);
+      } catch (err) {
+        if (err instanceof ActivityFailure) return 'failed' as const;
+        throw err;
+      }
+    }),
+  );
+  const result = {
+    delivered: outcomes.filter((o) => o === 'succeeded').length,
+    failed: outcomes.filter((o) => o === 'failed').length,
+    skipped: outcomes.filter((o) => o === 'skipped').length,
+  };
+  setCurrentDetails(`Delivered ${result.delivered}, failed ${result.failed}, skipped ${result.skipped}`);
+  return result;
+}
+
+/** `POST /v1/deliveries/{id}/retry`: one more attempt now, same webhook-id (id `redeliver-<deliveryId>-<n>`). */
+export async function redeliver({ deliveryId }: { deliveryId: string }): Promise<string> {
+  const { deliverEvent } = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 1 } });
+  return deliverEvent.executeWithOptions({ summary: 'manual redelivery' }, [deliveryId, 1, true]);
+}
