@@ -4,6 +4,7 @@ import { ensureDelivery, recordAttempt } from '../src/db/deliveries.js';
 import { classify, describeOutcome, nextDelayMs } from '../src/domain/deliveryPolicy.js';
 import { webhookHeaders } from '../src/outbound/signing.js';
 import { CALLBACK_SECRET_OWNER, secretsForSigning } from '../src/services/signingSecrets.js';
+import { deliveryAttempts } from '../src/metrics.js';
 import type { ActivityDeps } from './deps.js';
 
 const CALLBACK_TIMEOUT_MS = 30_000;
@@ -47,6 +48,7 @@ export function createCallbackActivities(deps: ActivityDeps) {
         signal: Context.current().cancellationSignal,
       });
       const outcome = classify(response);
+      deliveryAttempts.inc({ kind: 'callback', outcome });
       const lastAttempt = attempt >= deps.settings.retryScheduleMs.length + 1;
       await recordAttempt(deps.db, {
         deliveryId,

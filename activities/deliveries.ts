@@ -8,6 +8,7 @@ import { deliveryBody, endpointSecretOwner, eventMessageId } from '../src/domain
 import { webhookHeaders } from '../src/outbound/signing.js';
 import { dispatchEvent, subscribedEndpointIds } from '../src/services/eventDispatch.js';
 import { secretsForSigning } from '../src/services/signingSecrets.js';
+import { deliveryAttempts } from '../src/metrics.js';
 import type { ActivityDeps } from './deps.js';
 
 /** One endpoint's share of an event: what the workflow needs to schedule its delivery. */
@@ -114,6 +115,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
         signal: Context.current().cancellationSignal,
       });
       const outcome = classify(response);
+      deliveryAttempts.inc({ kind: 'endpoint', outcome });
       const finalAttempt = outcome !== 'retry' || temporalAttempt >= maxAttempts;
       await recordAttempt(deps.db, {
         deliveryId: delivery.id,

@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { findAgentById, findRunById, markRunStarted } from '../src/db/queries.js';
 import type { Run } from '../src/db/schema.js';
 import { creditsForUsage } from '../src/domain/credits.js';
+import { creditsChargedHere } from '../src/metrics.js';
 import type { ActivityDeps } from './deps.js';
 import { emitForRun, runRef } from './events.js';
 import type { AgentReply } from './providers/types.js';
@@ -111,6 +112,7 @@ export function createRunActivities(deps: ActivityDeps) {
           await trx.updateTable('conversations').set({ updated_at: now }).where('id', '=', run.conversation_id).execute();
         }
         if (!charged) return null;
+        creditsChargedHere.inc(credits);
         const row = await trx
           .selectFrom('credit_entries')
           .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('amount'), eb.lit(0)).as('balance'))

@@ -52,6 +52,8 @@ const ConfigSchema = z.object({
       }
       return delays as number[];
     }),
+  /** The worker's /metrics port (0 = off); the Temporal SDK's own exporter listens on the next port, on loopback. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65534),
   /** Active endpoints an org may have. */
   MAX_ENDPOINTS_PER_ORG: z.coerce.number().int().min(1).max(10_000),
   /** An endpoint whose deliveries finally fail this many times in a row (or for 24 h) is disabled. */
@@ -94,6 +96,7 @@ const baseDefaults: Env = {
   DELIVERY_RETRY_SCHEDULE: '5s,5m,30m,2h,5h,10h,14h,20h,24h',
   SYNC_WAIT_SECONDS: '30',
   MAX_ENDPOINTS_PER_ORG: '50',
+  METRICS_PORT: '9464',
   ENDPOINT_DISABLE_AFTER_FAILURES: '5',
   SSE_HEARTBEAT_SECONDS: '15',
   SHUTDOWN_TIMEOUT_SECONDS: '30',

@@ -12,6 +12,7 @@ import { findActiveApiKeyByHash, findAgent } from './db/queries.js';
 import type { Database } from './db/schema.js';
 import { hashSecret } from './domain/apiKeys.js';
 import { createLogger, type Logger } from './logger.js';
+import { sdkMetricsAddress } from './metricsServer.js';
 import { onShutdown } from './process.js';
 import { outboundClient } from './outbound/fromConfig.js';
 import { createEchoAgent, createOrgWithKey } from './services/orgs.js';
@@ -38,7 +39,8 @@ const config = loadConfigOrExit({ APP_ENV: 'development', HOST: '127.0.0.1' });
 const log = createLogger(config.LOG_LEVEL, 'dev');
 const dataDir = resolve(config.DATA_DIR);
 mkdirSync(dataDir, { recursive: true });
-installRuntime(log);
+// The dev stack runs the worker in this process: the SDK's metrics join the API's /metrics.
+installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 
 const cleanups: Array<() => Promise<void>> = [];
 const cleanup = async () => {
@@ -112,6 +114,7 @@ async function main() {
     readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
     listen: database.listen,
     http: outboundClient(runtimeConfig, log),
+    sdkMetricsAddress: config.METRICS_PORT ? sdkMetricsAddress(config.METRICS_PORT) : undefined,
   });
   const server: Server = await new Promise((resolveServer, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolveServer(s));

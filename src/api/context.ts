@@ -38,6 +38,8 @@ export interface AppDeps {
   readiness: ReadinessChecks;
   /** LISTEN/NOTIFY of the database: SSE streams wake on stored run events from any process. */
   listen: (channel: string, onNotify: (payload: string) => void) => Promise<() => Promise<void>>;
+  /** Where the Temporal SDK exports its runtime metrics, when this process runs a worker too (dev). */
+  sdkMetricsAddress?: string;
   /** The SSRF-guarded outbound client (endpoint test pings). */
   http: HttpClient;
   clock?: () => Date;

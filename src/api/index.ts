@@ -9,6 +9,7 @@ import { creditRoutes } from './credits/router.js';
 import { docsRoutes } from './docs/router.js';
 import { endpointRoutes } from './endpoints/router.js';
 import { eventRoutes } from './events/router.js';
+import { metricsRoutes } from './health/metrics.js';
 import { healthRoutes } from './health/router.js';
 import { jsonBody } from './middleware/body.js';
 import { problemResponses } from './middleware/errors.js';
@@ -26,6 +27,7 @@ export type { AppDeps } from './context.js';
 export function apiRoutes(deps: AppDeps): RouteSpec[] {
   const routes: RouteSpec[] = [
     ...healthRoutes(deps),
+    ...metricsRoutes(deps),
     ...agentRoutes(deps),
     ...apiKeyRoutes(deps),
     ...runRoutes(deps),

@@ -8,6 +8,7 @@ import { creditBalance, deleteRun, insertRun } from '../db/queries.js';
 import type { Agent, Database, Run, RunSource } from '../db/schema.js';
 import { AppError, serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { runsStarted } from '../metrics.js';
 
 export interface RunServiceDeps {
   db: Kysely<Database>;
@@ -156,6 +157,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
     );
     throw serviceUnavailable('The workflow engine');
   }
+  runsStarted.inc({ source: input.source });
   return { run, created: true };
 }
 

@@ -2,27 +2,39 @@ import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities/index.js';
 import type { Logger } from '../logger.js';
+import { countedActivities } from '../metrics.js';
 
 export const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
 let runtimeInstalled = false;
 
 /** Routes the SDK's own logs into ours. The Core runtime may be installed once per process. */
-export function installRuntime(log: Logger): void {
+export function installRuntime(log: Logger, options: { sdkMetricsAddress?: string } = {}): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const level = (log.level === 'debug' || log.level === 'trace' ? 'INFO' : 'WARN') as LogLevel;
-  Runtime.install({
-    // Composition roots own signals, so the worker drains in order with the API and the DB.
-    shutdownSignals: [],
-    logger: new DefaultLogger(level, (entry) => {
-      const fields = { ...entry.meta, sdk: true };
-      const line = entry.message;
-      if (entry.level === 'ERROR') log.error(fields, line);
-      else if (entry.level === 'WARN') log.warn(fields, line);
-      else log.info(fields, line);
-    }),
+  const logger = new DefaultLogger(level, (entry) => {
+    const fields = { ...entry.meta, sdk: true };
+    if (entry.level === 'ERROR') log.error(fields, entry.message);
+    else if (entry.level === 'WARN') log.warn(fields, entry.message);
+    else log.info(fields, entry.message);
   });
+  // Composition roots own signals, so the worker drains in order with the API and the DB.
+  const base = { shutdownSignals: [] as NodeJS.Signals[], logger };
+  if (!options.sdkMetricsAddress) {
+    Runtime.install(base);
+    return;
+  }
+  try {
+    Runtime.install({
+      ...base,
+      telemetryOptions: { metrics: { prometheus: { bindAddress: options.sdkMetricsAddress, countersTotalSuffix: true } } },
+    });
+  } catch (err) {
+    // A taken port costs the SDK's metrics, not the worker.
+    log.warn({ err, address: options.sdkMetricsAddress }, 'Temporal SDK metrics exporter unavailable; running without it');
+    Runtime.install(base);
+  }
 }
 
 /** Bundling takes a second or two; tests and the dev stack do it once and share it. */
@@ -44,7 +56,7 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
-    activities: createActivities(options.deps),
+    activities: countedActivities(createActivities(options.deps)),
     // Drain in-flight activities on shutdown instead of abandoning them to a timeout.
     shutdownGraceTime: '10 seconds',
   });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from '../../logger.js';
 import type { AppState } from '../context.js';
+import { httpDuration, httpRequests } from '../../metrics.js';
 import { redactPath } from './errors.js';
 
 const ACCEPTABLE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -24,6 +25,10 @@ export function requestContext(log: Logger): Middleware<AppState> {
     } finally {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? null;
+      // Unmatched paths share one label: a scanner must not explode the metric's cardinality.
+      const routeLabel = route ?? 'unmatched';
+      httpRequests.inc({ method: ctx.method, route: routeLabel, status: String(ctx.status) });
+      httpDuration.observe({ method: ctx.method, route: routeLabel }, durationMs / 1000);
       ctx.state.log.info(
         {
           method: ctx.method,

@@ -5,6 +5,7 @@ import { hitRateLimit } from '../../db/rateLimit.js';
 import type { Run } from '../../db/schema.js';
 import { hashSecret } from '../../domain/apiKeys.js';
 import { AppError, notFound } from '../../errors.js';
+import { rateLimited } from '../../metrics.js';
 import { runWorkflowId, startRun } from '../../services/runs.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { route, type RouteSpec } from '../route.js';
@@ -78,6 +79,7 @@ export function publicWebhookRoutes(deps: AppDeps): RouteSpec[] {
         const limit = await hitRateLimit(deps.db, `webhook:${webhook.id}`, webhook.rate_limit_per_minute);
         ctx.set({ 'RateLimit-Limit': String(limit.limit), 'RateLimit-Remaining': String(limit.remaining), 'RateLimit-Reset': String(limit.resetSeconds) });
         if (!limit.allowed) {
+          rateLimited.inc();
           throw new AppError(429, 'RATE_LIMITED', `At most ${limit.limit} calls per minute on this webhook`, undefined, {
             'Retry-After': String(limit.resetSeconds),
           });

@@ -1,0 +1,117 @@
+import { sql, type Kysely } from 'kysely';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Database } from './db/schema.js';
+
+/**
+ * Prometheus metrics of this process. Counters count what this process did; the `*_by_*`
+ * gauges are read from Postgres at scrape time, so every API process reports the same
+ * cluster-wide totals however work was spread over workers.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'aw_' });
+
+export const httpRequests = new Counter({
+  name: 'aw_http_requests_total',
+  help: 'HTTP requests answered, by method, route and status',
+  labelNames: ['method', 'route', 'status'] as const,
+  registers: [registry],
+});
+
+export const httpDuration = new Histogram({
+  name: 'aw_http_request_duration_seconds',
+  help: 'HTTP request latency by method and route',
+  labelNames: ['method', 'route'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
+export const runsStarted = new Counter({
+  name: 'aw_runs_started_total',
+  help: 'Runs accepted by this API process, by source',
+  labelNames: ['source'] as const,
+  registers: [registry],
+});
+
+export const rateLimited = new Counter({
+  name: 'aw_rate_limit_rejections_total',
+  help: 'Calls refused with 429 by this API process',
+  registers: [registry],
+});
+
+export const activityOutcomes = new Counter({
+  name: 'aw_activity_executions_total',
+  help: 'Activity executions by this worker, by activity and outcome',
+  labelNames: ['activity', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const deliveryAttempts = new Counter({
+  name: 'aw_delivery_attempts_total',
+  help: 'Delivery and callback attempts made by this worker, by kind and outcome',
+  labelNames: ['kind', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const creditsChargedHere = new Counter({
+  name: 'aw_credits_charged_by_worker_total',
+  help: 'Credits charged by this worker',
+  registers: [registry],
+});
+
+/** Cluster-wide totals read from the database when scraped (API processes only). */
+export function registerDatabaseGauges(db: Kysely<Database>): void {
+  if (registry.getSingleMetric('aw_runs_by_status')) return;
+  new Gauge({
+    name: 'aw_runs_by_status',
+    help: 'Runs in the database by status',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db.selectFrom('runs').select(['status', sql<string>`count(*)`.as('n')]).groupBy('status').execute();
+      for (const row of rows) this.set({ status: row.status }, Number(row.n));
+    },
+  });
+  new Gauge({
+    name: 'aw_deliveries_by_outcome',
+    help: 'Deliveries (endpoint events and run callbacks) in the database by kind and status',
+    labelNames: ['kind', 'status'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db.selectFrom('deliveries').select(['kind', 'status', sql<string>`count(*)`.as('n')]).groupBy(['kind', 'status']).execute();
+      for (const row of rows) this.set({ kind: row.kind, status: row.status }, Number(row.n));
+    },
+  });
+  new Gauge({
+    name: 'aw_credits_charged',
+    help: 'Credits charged for runs, all time',
+    registers: [registry],
+    async collect() {
+      const row = await db
+        .selectFrom('credit_entries')
+        .select(sql<string>`coalesce(-sum(amount), 0)`.as('n'))
+        .where('kind', '=', 'charge')
+        .executeTakeFirst();
+      this.set(Number(row?.n ?? 0));
+    },
+  });
+}
+
+/** Counts every activity execution's outcome without touching the activities themselves. */
+export function countedActivities<T extends Record<string, (...args: any[]) => Promise<unknown>>>(activities: T): T {
+  const wrapped: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        const result = await fn(...args);
+        activityOutcomes.inc({ activity: name, outcome: 'completed' });
+        return result;
+      } catch (err) {
+        activityOutcomes.inc({ activity: name, outcome: 'failed' });
+        throw err;
+      }
+    };
+  }
+  return wrapped as T;
+}

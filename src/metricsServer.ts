@@ -1,0 +1,42 @@
+import { createServer, type Server } from 'node:http';
+import type { Logger } from './logger.js';
+import { registry } from './metrics.js';
+
+/** The Temporal SDK's own exporter address for a worker whose /metrics is on `port`. */
+export const sdkMetricsAddress = (port: number) => `127.0.0.1:${port + 1}`;
+
+/** Our registry plus the Temporal SDK's runtime metrics (polling, slots, latencies) in one scrape. */
+export async function metricsText(sdkAddress?: string): Promise<string> {
+  let sdk = '';
+  if (sdkAddress) {
+    try {
+      const response = await fetch(`http://${sdkAddress}/metrics`, { signal: AbortSignal.timeout(2_000) });
+      if (response.ok) sdk = await response.text();
+    } catch {
+      sdk = '# Temporal SDK metrics unavailable\n';
+    }
+  }
+  return `${await registry.metrics()}\n${sdk}`;
+}
+
+/** The worker's /metrics endpoint (the API serves its own on the API port). */
+export async function startMetricsServer(port: number, log: Logger): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metricsText(sdkMetricsAddress(port))
+      .then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text))
+      .catch((err) => {
+        log.error({ err }, 'metrics scrape failed');
+        res.writeHead(500).end();
+      });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', resolve);
+  });
+  log.info({ port }, 'worker metrics on /metrics');
+  return server;
+}
