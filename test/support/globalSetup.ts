@@ -14,6 +14,12 @@ declare module 'vitest' {
     /** A fresh database made for this run, or null when the tests use PGlite. */
     databaseUrl: string | null;
     workflowBundlePath: string;
+    /**
+     * A fresh Postgres database for tests that need several processes on one database
+     * (scale-out): the run's DATABASE_URL database, else one on the machine's local server,
+     * else null (those tests then fail, naming what is missing).
+     */
+    sharedPostgresUrl: string | null;
   }
 }
 
@@ -43,6 +49,17 @@ export default async function setup(project: TestProject) {
     await database.close();
   }
 
+  let sharedPostgresUrl = databaseUrl;
+  if (!sharedPostgresUrl) {
+    const local = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+    sharedPostgresUrl = await createFreshDatabase(local, teardown).catch(() => null);
+    if (sharedPostgresUrl) {
+      const database = await openDatabase({ url: sharedPostgresUrl });
+      await migrateToLatest(database.db);
+      await database.close();
+    }
+  }
+
   const bundle = await bundleWorkflows();
   const workflowBundlePath = join(scratch, 'workflow-bundle.js');
   writeFileSync(workflowBundlePath, bundle.code);
@@ -50,6 +67,7 @@ export default async function setup(project: TestProject) {
   project.provide('temporalAddress', temporal.address);
   project.provide('databaseUrl', databaseUrl);
   project.provide('workflowBundlePath', workflowBundlePath);
+  project.provide('sharedPostgresUrl', sharedPostgresUrl);
 
   return async () => {
     for (const step of teardown.reverse()) await step();
@@ -57,7 +75,7 @@ export default async function setup(project: TestProject) {
 }
 
 async function createFreshDatabase(adminUrl: string, teardown: Array<() => Promise<void>>): Promise<string> {
-  const name = `aw_test_${Date.now()}_${process.pid}`;
+  const name = `aw_test_${Date.now()}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5_000 });
   try {
     await admin.connect();
