@@ -45,7 +45,8 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       .where('enabled', '=', true)
       .executeTakeFirst();
     if (Number(disabled.numUpdatedRows) !== 1) return;
-    deps.log.warn({ endpoint_id: endpoint.id, reason: why }, 'endpoint disabled');
+    // The activity logger carries the workflow id, run id and activity type with the line.
+    Context.current().log.warn('endpoint disabled', { endpoint_id: endpoint.id, reason: why });
     const { event } = await storeEvent(deps.db, {
       orgId: endpoint.org_id,
       agentId: null,
