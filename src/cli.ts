@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { resolve, join } from 'node:path';
 import { loadConfigOrExit } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
+import { creditBalance, findOrg, insertCreditEntry } from './db/queries.js';
 import { createOrgWithKey } from './services/orgs.js';
 
 /**
@@ -10,17 +12,27 @@ import { createOrgWithKey } from './services/orgs.js';
  * hold: stop `npm run dev` first.
  */
 const USAGE = `usage:
-  npm run cli -- org create --name <name>   create an org and print its first API key (shown once)
-  npm run cli -- migrate                    apply database migrations`;
+  npm run cli -- org create --name <name> [--credits <n>]
+                                  create an org and print its first API key (shown once)
+  npm run cli -- credits grant --org <org id> --amount <n> --reason <text>
+                                  add (or, with a negative amount, correct) an org's credits
+  npm run cli -- migrate          apply database migrations`;
 
 const { positionals, values } = parseArgs({
   args: process.argv.slice(2),
   allowPositionals: true,
-  options: { name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  options: {
+    name: { type: 'string' },
+    credits: { type: 'string' },
+    org: { type: 'string' },
+    amount: { type: 'string' },
+    reason: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
 });
 
 const command = positionals.join(' ');
-if (values.help || !['org create', 'migrate'].includes(command)) {
+if (values.help || !['org create', 'credits grant', 'migrate'].includes(command)) {
   process.stderr.write(`${USAGE}\n`);
   process.exit(values.help ? 0 : 64);
 }
@@ -36,13 +48,25 @@ try {
   if (command === 'migrate') {
     const applied = migrated.results?.map((r) => r.migrationName) ?? [];
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
-  } else {
-    const name = values.name?.trim();
-    if (!name || name.length > 200) {
-      process.stderr.write('org create needs --name <1–200 characters>\n');
+  } else if (command === 'credits grant') {
+    const amount = Number(values.amount);
+    const reason = values.reason?.trim();
+    const org = values.org ? await findOrg(database.db, values.org).catch(() => undefined) : undefined;
+    if (!org || !Number.isInteger(amount) || amount === 0 || !reason) {
+      process.stderr.write('credits grant needs --org <existing org id> --amount <non-zero whole number> --reason <text>\n');
       process.exitCode = 64;
     } else {
-      const created = await createOrgWithKey(database.db, { name });
+      await insertCreditEntry(database.db, { id: randomUUID(), orgId: org.id, kind: amount > 0 ? 'grant' : 'adjustment', amount, reason });
+      process.stdout.write(`${JSON.stringify({ org_id: org.id, amount, balance: await creditBalance(database.db, org.id) })}\n`);
+    }
+  } else {
+    const name = values.name?.trim();
+    const credits = values.credits === undefined ? 0 : Number(values.credits);
+    if (!name || name.length > 200 || !Number.isInteger(credits) || credits < 0) {
+      process.stderr.write('org create needs --name <1–200 characters> and optionally --credits <whole number ≥ 0>\n');
+      process.exitCode = 64;
+    } else {
+      const created = await createOrgWithKey(database.db, { name, credits });
       process.stdout.write(
         `${JSON.stringify({ org: { id: created.org.id, name: created.org.name }, api_key: created.apiKey }, null, 2)}\n` +
           'Store the api_key now: it is not shown again.\n',

@@ -85,13 +85,19 @@ describe('CLI', () => {
       expect((await exitOf(usage)).code).toBe(64);
       expect(usage.output()).toMatch(/usage:/);
 
-      const child = spawnEntry('src/cli.ts', env, ['org', 'create', '--name', 'CLI Org']);
+      const child = spawnEntry('src/cli.ts', env, ['org', 'create', '--name', 'CLI Org', '--credits', '40']);
       expect((await exitOf(child)).code).toBe(0);
       const out = child.output();
       const printed = JSON.parse(out.slice(0, out.lastIndexOf('}') + 1));
       expect(printed.org.name).toBe('CLI Org');
       expect(printed.api_key).toMatch(/^awk_[0-9a-f]{64}$/);
       expect(out).toMatch(/not shown again/);
+
+      const grant = spawnEntry('src/cli.ts', env, ['credits', 'grant', '--org', printed.org.id, '--amount', '60', '--reason', 'Top-up']);
+      expect((await exitOf(grant)).code).toBe(0);
+      expect(JSON.parse(grant.output())).toEqual({ org_id: printed.org.id, amount: 60, balance: 100 });
+      const badGrant = spawnEntry('src/cli.ts', env, ['credits', 'grant', '--org', printed.org.id, '--amount', 'lots']);
+      expect((await exitOf(badGrant)).code).toBe(64);
 
       const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { pgliteDir: join(dataDir, 'pglite') });
       try {
