@@ -2,12 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { sql } from 'kysely';
 import { findAgentById, findRunById, markRunStarted } from '../src/db/queries.js';
-import type { Run } from '../src/db/schema.js';
 import { creditsForUsage } from '../src/domain/credits.js';
 import { creditsChargedHere } from '../src/metrics.js';
 import type { ActivityDeps } from './deps.js';
+import { storeEvent } from '../src/db/events.js';
+import { dispatchEvent } from '../src/services/eventDispatch.js';
 import { emitForRun, runRef } from './events.js';
 import type { AgentReply } from './providers/types.js';
+
+/** A low-balance crossing is keyed by the run whose charge crossed it. */
+const lowBalanceKey = (runId: string) => `wallet.balance_low:${runId}:`;
 
 export type TerminalStatus = 'failed' | 'cancelled' | 'timed_out';
 
@@ -75,13 +79,15 @@ export function createRunActivities(deps: ActivityDeps) {
     /**
      * Charges the run and stores the reply in one transaction. The ledger's unique run_id makes
      * the charge happen once however often this runs (a worker dying after the commit retries
-     * into a no-op). Returns the credits charged.
+     * into a no-op); a low-balance crossing is recorded as an event in the same transaction, so
+     * it is neither lost nor doubled. Announcing is left to announceCompletion: the synchronous
+     * webhook answers as soon as this commits. Returns the credits charged.
      */
     async completeRun(runId: string, reply: AgentReply): Promise<number> {
-      const { run, agent } = await loadRun(deps, runId);
+      const { run } = await loadRun(deps, runId);
       const credits = creditsForUsage(reply.usage);
       const now = deps.clock();
-      const lowBalance = await deps.db.transaction().execute(async (trx) => {
+      await deps.db.transaction().execute(async (trx) => {
         // Serialise charges per org so the low-balance crossing is seen by exactly one run.
         await sql`select 1 from orgs where id = ${run.org_id} for update`.execute(trx);
         const charged = await trx
@@ -111,7 +117,7 @@ export function createRunActivities(deps: ActivityDeps) {
             .execute();
           await trx.updateTable('conversations').set({ updated_at: now }).where('id', '=', run.conversation_id).execute();
         }
-        if (!charged) return null;
+        if (!charged) return;
         creditsChargedHere.inc(credits);
         const row = await trx
           .selectFrom('credit_entries')
@@ -121,26 +127,39 @@ export function createRunActivities(deps: ActivityDeps) {
         const org = await trx.selectFrom('orgs').select('low_balance_threshold').where('id', '=', run.org_id).executeTakeFirstOrThrow();
         const balance = Number(row.balance);
         const threshold = Number(org.low_balance_threshold);
-        return balance + credits > threshold && balance <= threshold ? { balance, threshold } : null;
+        if (balance + credits > threshold && balance <= threshold) {
+          await storeEvent(trx, {
+            orgId: run.org_id,
+            agentId: null,
+            runId: run.id,
+            type: 'wallet.balance_low',
+            data: { balance, threshold },
+            dedupeKey: lowBalanceKey(run.id),
+            at: now,
+          });
+        }
       });
+      return credits;
+    },
 
+    /** Announces a completed run: its actions, the reply and the completion, then any low-balance event. */
+    async announceCompletion(runId: string, actions: AgentReply['actions']): Promise<void> {
+      const { run, agent } = await loadRun(deps, runId);
       const ref = runRef(run, agent);
+      const result = run.result ?? '';
       await emitForRun(deps, run, [
-        ...reply.actions.map((action, i) => ({
+        ...actions.map((action, i) => ({
           stream: { type: 'agent_action', key: `agent_action:${i}`, payload: { ...action } },
           event: { type: 'agent.action' as const, key: String(i), data: { ...ref, action: action.name ?? action.type, content: JSON.stringify(action) } },
         })),
-        { stream: { type: 'agent_message', payload: { content: reply.text } }, event: { type: 'agent.message', data: { ...ref, content: reply.text } } },
+        { stream: { type: 'agent_message', payload: { content: result } }, event: { type: 'agent.message', data: { ...ref, content: result } } },
         {
-          stream: { type: 'run_completed', payload: { status: 'completed', credits_used: credits } },
-          event: { type: 'run.completed', data: { ...ref, status: 'completed', result: reply.text, credits_used: credits } },
+          stream: { type: 'run_completed', payload: { status: 'completed', credits_used: run.credits_used } },
+          event: { type: 'run.completed', data: { ...ref, status: 'completed', result, credits_used: run.credits_used } },
         },
       ]);
-      if (lowBalance) {
-        // Keyed by the run that crossed the threshold: a retry cannot announce it twice.
-        await emitForRun(deps, run, [{ event: { type: 'wallet.balance_low', data: lowBalance } }]);
-      }
-      return credits;
+      const lowBalance = await deps.db.selectFrom('events').selectAll().where('dedupe_key', '=', lowBalanceKey(run.id)).executeTakeFirst();
+      if (lowBalance) await dispatchEvent(deps, lowBalance);
     },
 
     /** Ends a run without a reply (failed, cancelled, timed out), once, and announces it. */
@@ -157,6 +176,10 @@ export function createRunActivities(deps: ActivityDeps) {
         .where('id', '=', run.id)
         .where('status', '=', 'processing')
         .execute();
+      // Announce only the ending the run actually has (a retry finds its own; a run that
+      // completed first must not also be announced as cancelled).
+      const current = await findRunById(deps.db, run.id);
+      if (current?.status !== status) return;
       const ref = runRef(run, agent);
       const error = status === 'cancelled' ? {} : { error: detail ?? status };
       await emitForRun(deps, run, [
@@ -165,5 +188,3 @@ export function createRunActivities(deps: ActivityDeps) {
     },
   };
 }
-
-export type RunActivityOutcome = Run['status'];

@@ -48,8 +48,8 @@ export class AppError extends Error {
     readonly details?: Record<string, string>,
     /** Extra response headers, e.g. Retry-After. */
     readonly headers?: Record<string, string>,
-    /** Extension members of the problem body, e.g. run_id. */
-    readonly extensions?: Record<string, string>,
+    /** Extension members of the problem body, e.g. run_id or validationErrors. */
+    readonly extensions?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'AppError';

@@ -10,9 +10,10 @@ import { createWorker, installRuntime } from './temporal/worker.js';
 
 /** `npm run worker`: runs workflows and activities against external Postgres and Temporal. */
 const config = loadConfigOrExit();
+const databaseUrl = requireDatabaseUrl(config, 'npm run worker');
 const log = createLogger(config.LOG_LEVEL, 'worker');
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
-const database = await openDatabase({ url: requireDatabaseUrl(config, 'npm run worker'), poolSize: config.DATABASE_POOL_SIZE });
+const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
 const address = config.TEMPORAL_ADDRESS ?? 'localhost:7233';
 const connection = await NativeConnection.connect({ address });
 const worker = await createWorker({

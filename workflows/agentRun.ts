@@ -73,13 +73,16 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
   let cancellation: unknown;
   try {
     const reply = await agentScope.run(() => agent.runAgent.executeWithOptions({ summary: 'run the agent' }, [runId]));
-    // Once the agent has answered, the charge and the reply are stored even if a cancel arrives now.
-    const credits = await CancellationScope.nonCancellable(() =>
-      bookkeeping.completeRun.executeWithOptions({ summary: 'charge credits, store the reply' }, [runId, reply]),
-    );
-    outcome = { status: 'completed', credits_used: credits, detail: null };
-    await finish(runId, 'completed', plan.hasCallback, plan.callbackAttempts);
-    await condition(allHandlersFinished);
+    // Once the agent has answered, the charge, the reply and their announcement happen even if
+    // a cancel arrives now: the run is complete.
+    const credits = await CancellationScope.nonCancellable(async () => {
+      const charged = await bookkeeping.completeRun.executeWithOptions({ summary: 'charge credits, store the reply' }, [runId, reply]);
+      outcome = { status: 'completed', credits_used: charged, detail: null };
+      await bookkeeping.announceCompletion.executeWithOptions({ summary: 'announce the reply and completion' }, [runId, reply.actions]);
+      await finish(runId, 'completed', plan.hasCallback, plan.callbackAttempts);
+      await condition(allHandlersFinished);
+      return charged;
+    });
     return { runId, status: 'completed', credits_used: credits };
   } catch (err) {
     if (timedOut) ending = { status: 'timed_out', detail: `no answer within ${plan.timeoutSeconds} seconds` };

@@ -65,7 +65,8 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
       name: m[1],
       in: 'path',
       required: true,
-      schema: { type: 'string', format: 'uuid' },
+      // Ids are UUIDs; a token is the secret part of a token URL.
+      schema: m[1] === 'token' ? { type: 'string', description: 'The secret token of the URL' } : { type: 'string', format: 'uuid' },
     }));
     if (spec.query instanceof z.ZodObject) {
       for (const [name, field] of Object.entries(spec.query.shape as Record<string, ZodType>)) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, EventRow } from './schema.js';
 
 /** Channel on which every stored run event is announced, payload = run id. */
@@ -53,7 +53,7 @@ export async function listRunEvents(db: Kysely<Database>, runId: string, afterSe
 
 /** Stores a customer-facing event once per dedupe key; returns its id (new or existing). */
 export async function storeEvent(
-  db: Kysely<Database>,
+  db: Kysely<Database> | Transaction<Database>,
   event: { orgId: string; agentId: string | null; runId: string | null; type: string; data: Record<string, unknown>; dedupeKey: string; at: Date },
 ): Promise<{ event: EventRow; created: boolean }> {
   const inserted = await db

@@ -108,7 +108,7 @@ describe('logs', () => {
       LOG_LEVEL: 'debug',
       OUTBOUND_ALLOWED_CIDRS: '127.0.0.0/8',
     });
-    let secrets: string[] = [];
+    let secrets: string[];
     try {
       secrets = await scenario(credentials.api_url, credentials.api_key);
     } finally {

@@ -17,8 +17,8 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
-/** Token URLs carry their credential in the path: never echo or log it. */
-export const redactPath = (path: string) => path.replace(/whk_[A-Za-z0-9_-]+/g, 'whk_***');
+/** Token URLs (webhooks, triggers) carry their credential in the path: never echo or log it. */
+export const redactPath = (path: string) => path.replace(/\b(whk|trg)_[A-Za-z0-9_-]+/g, '$1_***');
 
 const problemType = (code: string) => `/docs/errors#${code.toLowerCase().replaceAll('_', '-')}`;
 

@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+
+/**
+ * A trigger's optional input schema: JSON Schema 2020-12 the payload must match. Schemas come
+ * from API callers, so they are bounded (size, depth), compiled once at save time (an invalid
+ * schema is a 422 then, not a 500 at invocation) and never resolve remote `$ref`s (no loader
+ * is configured). Each schema gets its own Ajv instance: one tenant's `$id` cannot collide
+ * with or shadow another's.
+ */
+
+export interface PayloadValidationError {
+  /** Where in the payload, e.g. `payload.issue.title` or `payload.commits[0]`. */
+  path: string;
+  message: string;
+}
+
+export const PAYLOAD_SCHEMA_LIMITS = { bytes: 64 * 1024, depth: 32, reportedErrors: 20 } as const;
+const CACHE_SIZE = 500;
+
+export class PayloadSchemaError extends Error {
+  override name = 'PayloadSchemaError';
+}
+
+const compiled = new Map<string, ValidateFunction>();
+
+function depthOf(value: unknown, limit: number, depth = 0): number {
+  if (depth > limit || value === null || typeof value !== 'object') return depth;
+  let max = depth;
+  for (const child of Object.values(value)) max = Math.max(max, depthOf(child, limit, depth + 1));
+  return max;
+}
+
+/** Compiles (or finds compiled) a schema; throws PayloadSchemaError with Ajv's reason. */
+export function compilePayloadSchema(schema: Record<string, unknown>): ValidateFunction {
+  const json = JSON.stringify(schema);
+  if (json.length > PAYLOAD_SCHEMA_LIMITS.bytes) throw new PayloadSchemaError(`must serialise to at most ${PAYLOAD_SCHEMA_LIMITS.bytes} bytes`);
+  if (depthOf(schema, PAYLOAD_SCHEMA_LIMITS.depth) > PAYLOAD_SCHEMA_LIMITS.depth) {
+    throw new PayloadSchemaError(`must nest at most ${PAYLOAD_SCHEMA_LIMITS.depth} levels deep`);
+  }
+  const key = createHash('sha256').update(json).digest('hex');
+  const cached = compiled.get(key);
+  if (cached) return cached;
+
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  (addFormats as unknown as (ajv: Ajv2020) => void)(ajv);
+  let validate: ValidateFunction;
+  try {
+    validate = ajv.compile(schema);
+  } catch (err) {
+    throw new PayloadSchemaError(`is not a valid JSON Schema: ${(err as Error).message}`);
+  }
+  if (compiled.size >= CACHE_SIZE) compiled.delete(compiled.keys().next().value!);
+  compiled.set(key, validate);
+  return validate;
+}
+
+function pointerToPath(pointer: string, extra?: unknown): string {
+  const segments = pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
+  if (typeof extra === 'string') segments.push(extra);
+  let path = 'payload';
+  for (const segment of segments) {
+    if (/^\d+$/.test(segment)) path += `[${segment}]`;
+    else if (/^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(segment)) path += `.${segment}`;
+    else path += `[${JSON.stringify(segment)}]`;
+  }
+  return path;
+}
+
+/** Every way the payload misses the schema (at most 20), as `{path, message}`; empty when it matches. */
+export function validatePayload(schema: Record<string, unknown>, payload: unknown): PayloadValidationError[] {
+  const validate = compilePayloadSchema(schema);
+  if (validate(payload)) return [];
+  return (validate.errors ?? []).slice(0, PAYLOAD_SCHEMA_LIMITS.reportedErrors).map((error) => {
+    const params = error.params as { missingProperty?: unknown; additionalProperty?: unknown };
+    return {
+      path: pointerToPath(error.instancePath, params.missingProperty ?? params.additionalProperty),
+      message: error.message ?? `fails ${error.keyword}`,
+    };
+  });
+}

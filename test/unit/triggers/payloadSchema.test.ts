@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { prepareTriggerMessage, templateHeaders } from '../../../src/domain/triggers/message.js';
+import { compilePayloadSchema, PayloadSchemaError, validatePayload } from '../../../src/domain/triggers/payloadSchema.js';
+
+const issueSchema = {
+  type: 'object',
+  required: ['action', 'issue'],
+  properties: {
+    action: { enum: ['opened', 'closed'] },
+    issue: { type: 'object', required: ['title'], properties: { title: { type: 'string', minLength: 1 }, number: { type: 'integer' } } },
+    assignees: { type: 'array', items: { type: 'string', format: 'email' } },
+  },
+};
+
+describe('validatePayload', () => {
+  it('accepts a matching payload', () => {
+    expect(validatePayload(issueSchema, { action: 'opened', issue: { title: 'Crash', number: 1 } })).toEqual([]);
+  });
+
+  it('reports every mismatch with a payload path and Ajv\'s message', () => {
+    const errors = validatePayload(issueSchema, { action: 'reopened', issue: { number: 1.5 }, assignees: ['a@example.com', 'nope'] });
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        { path: 'payload.action', message: 'must be equal to one of the allowed values' },
+        { path: 'payload.issue.title', message: 'must have required property \'title\'' },
+        { path: 'payload.issue.number', message: 'must be integer' },
+        { path: 'payload.assignees[1]', message: 'must match format "email"' },
+      ]),
+    );
+    expect(validatePayload(issueSchema, [1, 2])).toEqual([{ path: 'payload', message: 'must be object' }]);
+    expect(validatePayload({ type: 'object', properties: { 'a key': { type: 'string' } } }, { 'a key': 1 })).toEqual([
+      { path: 'payload["a key"]', message: 'must be string' },
+    ]);
+  });
+
+  it('reports at most 20 errors', () => {
+    const schema = { type: 'array', items: { type: 'string' } };
+    expect(validatePayload(schema, Array.from({ length: 50 }, (_, i) => i))).toHaveLength(20);
+  });
+});
+
+describe('compilePayloadSchema', () => {
+  it('rejects invalid schemas, remote $refs, and oversized or deeply nested ones', () => {
+    expect(() => compilePayloadSchema({ type: 'thing' })).toThrow(PayloadSchemaError);
+    expect(() => compilePayloadSchema({ $ref: 'https://attacker.example/schema.json' })).toThrow(/can't resolve reference/);
+    expect(() => compilePayloadSchema({ description: 'x'.repeat(70_000) })).toThrow(/at most 65536 bytes/);
+    let deep: Record<string, unknown> = { type: 'string' };
+    for (let i = 0; i < 40; i++) deep = { type: 'object', properties: { a: deep } };
+    expect(() => compilePayloadSchema(deep)).toThrow(/levels deep/);
+  });
+
+  it('keeps each schema\'s $id to itself: two triggers may use the same $id with different rules', () => {
+    const a = { $id: 'https://example.com/event', type: 'object', required: ['a'] };
+    const b = { $id: 'https://example.com/event', type: 'object', required: ['b'] };
+    expect(validatePayload(a, { a: 1 })).toEqual([]);
+    expect(validatePayload(b, { a: 1 })).toEqual([{ path: 'payload.b', message: 'must have required property \'b\'' }]);
+  });
+});
+
+describe('prepareTriggerMessage', () => {
+  const trigger = { id: 't-1', name: 'GitHub issues', message_template: '[{{headers.x-github-event}}] {{payload.issue.title}}', input_schema: issueSchema };
+
+  it('renders the message when the payload matches', () => {
+    const prepared = prepareTriggerMessage(trigger, { action: 'opened', issue: { title: 'Crash' } }, { 'X-GitHub-Event': 'issues' });
+    expect(prepared).toEqual({ message: '[issues] Crash', validationErrors: [] });
+  });
+
+  it('returns the schema errors when it does not', () => {
+    expect(prepareTriggerMessage(trigger, { action: 'opened' }, {}).validationErrors).toEqual([
+      { path: 'payload.issue', message: 'must have required property \'issue\'' },
+    ]);
+  });
+
+  it('treats an empty message as an error', () => {
+    const blank = { ...trigger, message_template: '  {{payload.nothing}} ', input_schema: null };
+    expect(prepareTriggerMessage(blank, {}, {}).validationErrors).toEqual([{ path: 'message_template', message: 'rendered an empty message for this payload' }]);
+  });
+
+  it('hides credential headers from templates', () => {
+    expect(templateHeaders({ Authorization: 'Bearer awk_x', Cookie: 'sid=1', 'X-Api-Key': 'k', 'X-Multi': ['a', 'b'], Host: 'h' })).toEqual({
+      'x-multi': 'a, b',
+      host: 'h',
+    });
+  });
+});
