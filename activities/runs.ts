@@ -33,30 +33,42 @@ async function loadRun(deps: ActivityDeps, runId: string) {
 /** Run bookkeeping. Each write is idempotent by run id, so retries and replays are harmless. */
 export function createRunActivities(deps: ActivityDeps) {
   return {
-    /** Marks the run started, stores the user's message and announces both. */
+    /** Marks the run started and stores the user's message: quick, so it runs as a local activity. */
     async startRun(runId: string): Promise<RunPlan> {
       const { run, agent } = await loadRun(deps, runId);
       await markRunStarted(deps.db, runId, deps.clock());
-      let newConversation = false;
       if (run.conversation_id) {
         await deps.db
           .insertInto('messages')
           .values({ id: randomUUID(), conversation_id: run.conversation_id, run_id: run.id, role: 'user', content: run.message })
           .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
           .execute();
+      }
+      return {
+        timeoutSeconds: agent.run_timeout_seconds,
+        hasCallback: Boolean(run.callback_url),
+        callbackAttempts: deps.settings.retryScheduleMs.length + 1,
+      };
+    },
+
+    /** Announces the start: run_started on the run's stream, run.started, user.message and conversation.created. */
+    async announceStart(runId: string): Promise<void> {
+      const { run, agent } = await loadRun(deps, runId);
+      const ref = runRef(run, agent);
+      let newConversation = false;
+      let conversation: { subject: string | null; external_user_id: string | null } | undefined;
+      if (run.conversation_id) {
         const earlier = await deps.db
           .selectFrom('messages')
           .select('id')
           .where('conversation_id', '=', run.conversation_id)
-          .where('run_id', '!=', run.id)
+          .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', run.id)]))
+          .where('created_at', '<', run.created_at)
           .limit(1)
           .executeTakeFirst();
         newConversation = !earlier;
+        conversation = await deps.db.selectFrom('conversations').select(['subject', 'external_user_id']).where('id', '=', run.conversation_id).executeTakeFirst();
       }
-      const ref = runRef(run, agent);
-      const conversation = run.conversation_id
-        ? await deps.db.selectFrom('conversations').select(['subject', 'external_user_id']).where('id', '=', run.conversation_id).executeTakeFirst()
-        : undefined;
       await emitForRun(deps, run, [
         { stream: { type: 'run_started', payload: { status: 'processing' } }, event: { type: 'run.started', data: { ...ref, source: run.source } } },
         ...(newConversation
@@ -69,11 +81,6 @@ export function createRunActivities(deps: ActivityDeps) {
           },
         },
       ]);
-      return {
-        timeoutSeconds: agent.run_timeout_seconds,
-        hasCallback: Boolean(run.callback_url),
-        callbackAttempts: deps.settings.retryScheduleMs.length + 1,
-      };
     },
 
     /**

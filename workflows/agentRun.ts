@@ -8,6 +8,7 @@ import {
   isCancellation,
   setHandler,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   sleep,
   startChild,
@@ -34,6 +35,15 @@ const bookkeeping = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+// The two steps on the synchronous path run as local activities: in the worker that runs the
+// workflow task, without a round trip through the server each (the sync webhook's latency).
+// Both are idempotent, so a worker dying mid-way simply re-runs them on the next one.
+const inline = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  localRetryThreshold: '10 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
 // The agent may think for minutes; heartbeats let Temporal notice a dead worker in seconds.
 // Provider errors (429, 5xx, network) are retried with backoff; 4xx are non-retryable.
 const agent = proxyActivities<Activities>({
@@ -56,8 +66,13 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
     return outcome!;
   });
 
-  const plan = await bookkeeping.startRun.executeWithOptions({ summary: 'mark started, store the user message' }, [runId]);
+  const plan = await inline.startRun.executeWithOptions({ summary: 'mark started, store the user message' }, [runId]);
   setCurrentDetails('The agent is working on the message');
+  // Announcing the start does not hold up the agent; it is awaited before any later announcement.
+  // Not cancellable: a cancelled run still announces that it started, then that it was cancelled.
+  const announcedStart = CancellationScope.nonCancellable(() =>
+    bookkeeping.announceStart.executeWithOptions({ summary: 'announce the start' }, [runId]),
+  ).catch(() => undefined); // only a vanished run fails for good, and then there is nothing to announce
 
   let timedOut = false;
   const agentScope = new CancellationScope();
@@ -76,8 +91,9 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
     // Once the agent has answered, the charge, the reply and their announcement happen even if
     // a cancel arrives now: the run is complete.
     const credits = await CancellationScope.nonCancellable(async () => {
-      const charged = await bookkeeping.completeRun.executeWithOptions({ summary: 'charge credits, store the reply' }, [runId, reply]);
-      outcome = { status: 'completed', credits_used: charged, detail: null };
+      const charged = await inline.completeRun.executeWithOptions({ summary: 'charge credits, store the reply' }, [runId, reply]);
+      outcome = { status: 'completed', credits_used: charged, detail: null, result: reply.text };
+      await announcedStart;
       await bookkeeping.announceCompletion.executeWithOptions({ summary: 'announce the reply and completion' }, [runId, reply.actions]);
       await finish(runId, 'completed', plan.hasCallback, plan.callbackAttempts);
       await condition(allHandlersFinished);
@@ -93,8 +109,9 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
   }
 
   await CancellationScope.nonCancellable(async () => {
+    await announcedStart;
     await bookkeeping.endRun.executeWithOptions({ summary: `record ${ending.status}` }, [runId, ending.status, ending.detail]);
-    outcome = { status: ending.status, credits_used: 0, detail: ending.detail };
+    outcome = { status: ending.status, credits_used: 0, detail: ending.detail, result: null };
     await finish(runId, ending.status, plan.hasCallback, plan.callbackAttempts);
     await condition(allHandlersFinished);
   });

@@ -5,6 +5,8 @@ export interface RunOutcome {
   status: 'completed' | 'failed' | 'cancelled' | 'timed_out';
   credits_used: number;
   detail: string | null;
+  /** The agent's reply when completed. */
+  result: string | null;
 }
 
 /**

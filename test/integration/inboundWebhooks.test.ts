@@ -160,7 +160,8 @@ describe('POST /api/webhook/{token}', () => {
       await awayFromMinuteBoundary();
       const calls = Array.from({ length: 20 }, (_, i) => request(i % 2 ? otherUrl : webhook.webhook_url, '', { body: { message: `burst ${i}` } }));
       const statuses = (await Promise.all(calls)).map((r) => r.status);
-      expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+      // Admitted calls answer 200, or 202 if the burst outlasts SYNC_WAIT_SECONDS.
+      expect(statuses.filter((s) => s === 200 || s === 202)).toHaveLength(10);
       expect(statuses.filter((s) => s === 429)).toHaveLength(10);
     } finally {
       await second.close();

@@ -41,7 +41,12 @@ function answer(deps: AppDeps, ctx: AppContext, token: string, run: Run, outcome
   const status = outcome?.status ?? run.status;
   const runId = { run_id: run.id };
   if (status === 'completed') {
-    ctx.body = { response: run.result ?? '', conversation_id: run.conversation_id, credits_used: outcome?.credits_used ?? run.credits_used, run_id: run.id };
+    ctx.body = {
+      response: outcome?.result ?? run.result ?? '',
+      conversation_id: run.conversation_id,
+      credits_used: outcome?.credits_used ?? run.credits_used,
+      run_id: run.id,
+    };
     return;
   }
   if (status === 'failed') throw new AppError(502, 'AGENT_FAILED', 'The agent could not answer this message', undefined, undefined, runId);
@@ -131,7 +136,8 @@ export function publicWebhookRoutes(deps: AppDeps): RouteSpec[] {
         } catch (err) {
           ctx.state.log.debug({ err, run_id: run.id }, 'no synchronous outcome; answering from the stored run');
         }
-        answer(deps, ctx, token, (await findRunById(deps.db, run.id)) ?? run, outcome);
+        // With an outcome in hand the answer needs no further read.
+        answer(deps, ctx, token, outcome ? run : ((await findRunById(deps.db, run.id)) ?? run), outcome);
       },
     }),
     route({
