@@ -1,4 +1,4 @@
-import { ActivityFailure, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
+import { ActivityFailure, proxyActivities, proxyLocalActivities, setCurrentDetails } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 
 export interface EventDeliveryInput {
@@ -11,8 +11,11 @@ export interface EventDeliveryResult {
   skipped: number;
 }
 
-const planning = proxyActivities<Activities>({
+// Planning is a few reads and idempotent inserts: a local activity saves a server round trip
+// per event (measured in BENCHMARKS.md: one-at-a-time delivery p50 96 ms → 60 ms).
+const planning = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
+  localRetryThreshold: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 

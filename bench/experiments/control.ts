@@ -1,0 +1,2 @@
+// The production workflows, unchanged: the control arm of bench/experiment.ts.
+export * from '../../workflows/index.js';
