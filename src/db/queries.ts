@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction } from 'kysely';
 import type { AgentProvider, CreditEntryKind, Database, NewRun, Run, RunStatus } from './schema.js';
 
 /** Repositories: plain functions taking the database (or a transaction) first. */
@@ -160,24 +160,10 @@ export interface Page {
   limit: number;
 }
 
-/** Runs a filtered list query twice: once counted, once for the page, newest first. */
-async function pageOf<T>(
-  count: () => Promise<{ n: string | number | bigint } | undefined>,
-  rows: (offset: number, limit: number) => Promise<T[]>,
-  page: Page,
-): Promise<{ rows: T[]; total: number }> {
-  const [counted, data] = await Promise.all([count(), rows((page.page - 1) * page.limit, page.limit)]);
-  return { rows: data, total: Number(counted?.n ?? 0) };
-}
-
 export async function listAgents(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
   let base = db.selectFrom('agents').where('org_id', '=', orgId).where('deleted_at', 'is', null);
   if (filter.agentId) base = base.where('id', '=', filter.agentId);
-  return pageOf(
-    () => base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirst(),
-    (offset, limit) => base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset(offset).limit(limit).execute(),
-    page,
-  );
+  return newestFirstPage(base, page);
 }
 
 export async function updateAgent(
@@ -232,11 +218,7 @@ export async function softDeleteAgent(db: Kysely<Database>, orgId: string, id: s
 export async function listApiKeys(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
   let base = db.selectFrom('api_keys').where('org_id', '=', orgId);
   if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
-  return pageOf(
-    () => base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirst(),
-    (offset, limit) => base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset(offset).limit(limit).execute(),
-    page,
-  );
+  return newestFirstPage(base, page);
 }
 
 export async function findApiKey(db: Db, orgId: string, id: string) {
@@ -267,11 +249,7 @@ export async function listRuns(db: Db, orgId: string, filter: RunFilter, page: P
   if (filter.status) base = base.where('status', '=', filter.status);
   if (filter.createdAfter) base = base.where('created_at', '>=', filter.createdAfter);
   if (filter.createdBefore) base = base.where('created_at', '<', filter.createdBefore);
-  return pageOf(
-    () => base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirst(),
-    (offset, limit) => base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset(offset).limit(limit).execute(),
-    page,
-  );
+  return newestFirstPage(base, page);
 }
 
 export async function insertCreditEntry(
@@ -304,9 +282,25 @@ export async function listCreditEntries(db: Db, orgId: string, filter: { agentId
       eb.or([eb('run_id', 'is', null), eb('run_id', 'in', eb.selectFrom('runs').select('id').where('agent_id', '=', agentId))]),
     );
   }
-  return pageOf(
-    () => base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirst(),
-    (offset, limit) => base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset(offset).limit(limit).execute(),
-    page,
-  );
+  return newestFirstPage(base, page);
+}
+
+/**
+ * One page of a filtered query, newest first (created_at, then id), with the total count.
+ * Every list route goes through this, so pagination behaves the same everywhere.
+ */
+export async function newestFirstPage<DB, TB extends keyof DB & string, O>(
+  base: SelectQueryBuilder<DB, TB, O>,
+  page: Page,
+): Promise<{ rows: Selectable<DB[TB]>[]; total: number }> {
+  const [count, rows] = await Promise.all([
+    base.select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow() as unknown as Promise<{ n: string }>,
+    base
+      .selectAll()
+      .orderBy(sql`created_at desc, id desc`)
+      .offset((page.page - 1) * page.limit)
+      .limit(page.limit)
+      .execute() as unknown as Promise<Selectable<DB[TB]>[]>,
+  ]);
+  return { rows, total: Number(count.n) };
 }

@@ -1,3 +1,4 @@
+import { newestFirstPage } from '../../db/queries.js';
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database, Delivery, Endpoint } from '../../db/schema.js';
@@ -203,11 +204,8 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         const agentId = auth.agentId ?? query.agent_id;
         if (auth.agentId) base = base.where(sql<boolean>`agent_ids = array[${auth.agentId}]::uuid[]`);
         else if (agentId) base = base.where((eb) => eb.or([sql<boolean>`cardinality(agent_ids) = 0`, sql<boolean>`${agentId}::uuid = any(agent_ids)`]));
-        const [count, rows] = await Promise.all([
-          base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-          base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset((query.page - 1) * query.limit).limit(query.limit).execute(),
-        ]);
-        ctx.body = { data: await Promise.all(rows.map((e) => presentEndpoint(deps.db, e))), pagination: pagination(query.page, query.limit, Number(count.n)) };
+        const { rows, total } = await newestFirstPage(base, query);
+        ctx.body = { data: await Promise.all(rows.map((e) => presentEndpoint(deps.db, e))), pagination: pagination(query.page, query.limit, total) };
       },
     }),
     route({
@@ -334,11 +332,8 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         const endpoint = await endpointInScope(deps, ctx);
         let base = deps.db.selectFrom('deliveries').where('endpoint_id', '=', endpoint.id);
         if (query.status) base = base.where('status', '=', query.status);
-        const [count, rows] = await Promise.all([
-          base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-          base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset((query.page - 1) * query.limit).limit(query.limit).execute(),
-        ]);
-        ctx.body = { data: await presentDeliveries(deps.db, rows), pagination: pagination(query.page, query.limit, Number(count.n)) };
+        const { rows, total } = await newestFirstPage(base, query);
+        ctx.body = { data: await presentDeliveries(deps.db, rows), pagination: pagination(query.page, query.limit, total) };
       },
     }),
   ];

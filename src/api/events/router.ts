@@ -1,3 +1,4 @@
+import { newestFirstPage } from '../../db/queries.js';
 import { WorkflowIdReusePolicy } from '@temporalio/client';
 import { z } from 'zod';
 import { EVENT_TYPES } from '../../domain/eventTypes.js';
@@ -78,11 +79,8 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
         if (query.type) base = base.where('type', '=', query.type);
         if (query.created_after) base = base.where('created_at', '>=', new Date(query.created_after));
         if (query.created_before) base = base.where('created_at', '<', new Date(query.created_before));
-        const [count, rows] = await Promise.all([
-          base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-          base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset((query.page - 1) * query.limit).limit(query.limit).execute(),
-        ]);
-        ctx.body = { data: rows.map(presentEvent), pagination: pagination(query.page, query.limit, Number(count.n)) };
+        const { rows, total } = await newestFirstPage(base, query);
+        ctx.body = { data: rows.map(presentEvent), pagination: pagination(query.page, query.limit, total) };
       },
     }),
     route({

@@ -1,3 +1,4 @@
+import { newestFirstPage } from '../../db/queries.js';
 import { randomUUID } from 'node:crypto';
 import type { TaskDefinition } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
@@ -72,11 +73,8 @@ export function taskRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { query }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
         const base = deps.db.selectFrom('task_definitions').where('agent_id', '=', agent.id).where('deleted_at', 'is', null);
-        const [count, rows] = await Promise.all([
-          base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-          base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset((query.page - 1) * query.limit).limit(query.limit).execute(),
-        ]);
-        ctx.body = { data: rows.map(presentTask), pagination: pagination(query.page, query.limit, Number(count.n)) };
+        const { rows, total } = await newestFirstPage(base, query);
+        ctx.body = { data: rows.map(presentTask), pagination: pagination(query.page, query.limit, total) };
       },
     }),
     route({

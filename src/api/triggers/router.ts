@@ -1,3 +1,4 @@
+import { newestFirstPage } from '../../db/queries.js';
 import { randomUUID } from 'node:crypto';
 import type { Updateable } from 'kysely';
 import type { TriggersTable } from '../../db/triggerSchema.js';
@@ -105,11 +106,8 @@ export function triggerRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { query }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
         const base = deps.db.selectFrom('triggers').where('agent_id', '=', agent.id);
-        const [count, rows] = await Promise.all([
-          base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-          base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset((query.page - 1) * query.limit).limit(query.limit).execute(),
-        ]);
-        ctx.body = { data: rows.map((t) => presentTrigger(deps.config, t)), pagination: pagination(query.page, query.limit, Number(count.n)) };
+        const { rows, total } = await newestFirstPage(base, query);
+        ctx.body = { data: rows.map((t) => presentTrigger(deps.config, t)), pagination: pagination(query.page, query.limit, total) };
       },
     }),
     route({

@@ -1,3 +1,4 @@
+import { newestFirstPage } from '../../db/queries.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { publicUrl } from '../../config.js';
@@ -121,11 +122,8 @@ export function webhookRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { query }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
         const base = deps.db.selectFrom('inbound_webhooks').where('agent_id', '=', agent.id).where('deleted_at', 'is', null);
-        const [count, rows] = await Promise.all([
-          base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-          base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').offset((query.page - 1) * query.limit).limit(query.limit).execute(),
-        ]);
-        ctx.body = { data: rows.map(presentWebhook), pagination: pagination(query.page, query.limit, Number(count.n)) };
+        const { rows, total } = await newestFirstPage(base, query);
+        ctx.body = { data: rows.map(presentWebhook), pagination: pagination(query.page, query.limit, total) };
       },
     }),
     route({
