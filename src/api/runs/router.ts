@@ -1,9 +1,9 @@
 import { findRun, listRuns } from '../../db/queries.js';
 import { AppError, notFound } from '../../errors.js';
-import { blockedReason, isIpLiteral, parseAllowedCidrs } from '../../outbound/ssrf.js';
 import { runWorkflowId, startRun } from '../../services/runs.js';
 import { agentInScope } from '../agents/router.js';
 import type { AppContext, AppDeps } from '../context.js';
+import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
 import { paginated, pagination } from '../schemas.js';
@@ -19,21 +19,6 @@ export async function runInScope(deps: AppDeps, ctx: AppContext) {
   const run = await findRun(deps.db, auth.orgId, resourceId(ctx.params.id, 'Run'));
   if (!run || !canSeeAgent(auth, run.agent_id)) throw notFound('Run');
   return run;
-}
-
-/**
- * A callback URL is checked twice: here for what can be known up front (the agent allows
- * callbacks, HTTPS in production, no private IP literal), and at connect time for what a
- * host name resolves to.
- */
-export function checkCallbackUrl(deps: AppDeps, allowed: boolean, url: string): void {
-  if (!allowed) throw invalid('callback_url', 'callbacks are not enabled for this agent (allow_callback_urls)');
-  const parsed = new URL(url);
-  if (deps.config.APP_ENV === 'production' && parsed.protocol !== 'https:') throw invalid('callback_url', 'must use https');
-  const host = parsed.hostname.replace(/^\[|\]$/g, '');
-  if (isIpLiteral(host) && blockedReason(host, parseAllowedCidrs(deps.config.OUTBOUND_ALLOWED_CIDRS))) {
-    throw invalid('callback_url', 'must not point at a private, loopback or link-local address');
-  }
 }
 
 export function runRoutes(deps: AppDeps): RouteSpec[] {
@@ -61,7 +46,10 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
         if (idempotencyKey !== null && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
           throw invalid('Idempotency-Key', 'must be 1–255 visible ASCII characters');
         }
-        if (body.callback_url) checkCallbackUrl(deps, agent.allow_callback_urls, body.callback_url);
+        if (body.callback_url) {
+          if (!agent.allow_callback_urls) throw invalid('callback_url', 'callbacks are not enabled for this agent (allow_callback_urls)');
+          checkOutboundTarget(deps, body.callback_url, 'callback_url');
+        }
         if (body.task_definition_id) {
           const task = await deps.db
             .selectFrom('task_definitions')

@@ -5,12 +5,12 @@ import { publicUrl } from '../../config.js';
 import type { Updateable } from 'kysely';
 import type { Database, InboundWebhook, InboundWebhooksTable } from '../../db/schema.js';
 import { hashSecret } from '../../domain/apiKeys.js';
-import { AppError, notFound } from '../../errors.js';
+import { notFound } from '../../errors.js';
 import { agentInScope } from '../agents/router.js';
 import type { AppContext, AppDeps } from '../context.js';
+import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { checkCallbackUrl } from '../runs/router.js';
 import { paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { CreateWebhookBody, ListWebhooksQuery, UpdateWebhookBody, WebhookSchema, WebhookWithTokenSchema } from './schema.js';
@@ -55,17 +55,9 @@ async function webhookInScope(deps: AppDeps, ctx: AppContext) {
   return webhook;
 }
 
-/** outgoing_url gets the same up-front checks as a run's callback_url (and the same connect-time guard). */
+/** outgoing_url gets the same checks as a run's callback_url (and the same connect-time guard). */
 function checkOutgoingUrl(deps: AppDeps, url: string | null | undefined) {
-  if (!url) return;
-  try {
-    checkCallbackUrl(deps, true, url);
-  } catch (err) {
-    if (err instanceof AppError && err.details?.callback_url) {
-      throw new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { outgoing_url: err.details.callback_url });
-    }
-    throw err;
-  }
+  if (url) checkOutboundTarget(deps, url, 'outgoing_url');
 }
 
 async function updateWebhook(db: Kysely<Database>, id: string, set: Updateable<InboundWebhooksTable>) {

@@ -1,0 +1,18 @@
+import { AppError } from '../errors.js';
+import { blockedReason, isIpLiteral, parseAllowedCidrs } from '../outbound/ssrf.js';
+import type { AppDeps } from './context.js';
+
+/**
+ * Up-front checks of a URL we will POST to (callback_url, outgoing_url, endpoint url): HTTPS in
+ * production and no private IP literal. Host names are checked again at connect time, against
+ * what they resolve to then. `field` names the input in the 422 details.
+ */
+export function checkOutboundTarget(deps: Pick<AppDeps, 'config'>, url: string, field: string): void {
+  const invalid = (message: string) => new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { [field]: message });
+  const parsed = new URL(url);
+  if (deps.config.APP_ENV === 'production' && parsed.protocol !== 'https:') throw invalid('must use https');
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  if (isIpLiteral(host) && blockedReason(host, parseAllowedCidrs(deps.config.OUTBOUND_ALLOWED_CIDRS))) {
+    throw invalid('must not point at a private, loopback or link-local address');
+  }
+}
