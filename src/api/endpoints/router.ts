@@ -7,10 +7,10 @@ import { deliveryBody, endpointSecretOwner } from '../../domain/deliveryPayload.
 import { AppError, notFound } from '../../errors.js';
 import { webhookHeaders } from '../../outbound/signing.js';
 import { activeSecrets, rotateSecret } from '../../services/signingSecrets.js';
-import type { AppContext, AppDeps } from '../context.js';
+import type { AppContext, AppDeps, AuthContext } from '../context.js';
+import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { checkCallbackUrl } from '../runs/router.js';
 import { paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import {
@@ -101,6 +101,11 @@ export async function presentDeliveries(db: Kysely<Database>, deliveries: Delive
   }));
 }
 
+/** An agent-scoped key manages only endpoints scoped to exactly its agent. */
+export function canManageEndpoint(auth: AuthContext, endpoint: Pick<Endpoint, 'agent_ids'>): boolean {
+  return !auth.agentId || (endpoint.agent_ids.length === 1 && endpoint.agent_ids[0] === auth.agentId);
+}
+
 async function endpointInScope(deps: AppDeps, ctx: AppContext) {
   const auth = authOf(ctx);
   const endpoint = await deps.db
@@ -110,8 +115,7 @@ async function endpointInScope(deps: AppDeps, ctx: AppContext) {
     .where('org_id', '=', auth.orgId)
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
-  // An agent-scoped key manages only endpoints scoped to exactly its agent.
-  if (!endpoint || (auth.agentId && !(endpoint.agent_ids.length === 1 && endpoint.agent_ids[0] === auth.agentId))) throw notFound('Endpoint');
+  if (!endpoint || !canManageEndpoint(auth, endpoint)) throw notFound('Endpoint');
   return endpoint;
 }
 
@@ -122,14 +126,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
   /** URL rules shared with callbacks; agents must be the caller's; at most N active endpoints. */
   async function checkEndpoint(ctx: AppContext, body: { url?: string; agent_ids?: string[]; enabled?: boolean }, self?: string) {
     const auth = authOf(ctx);
-    if (body.url) {
-      try {
-        checkCallbackUrl(deps, true, body.url);
-      } catch (err) {
-        if (err instanceof AppError && err.details?.callback_url) throw invalid({ url: err.details.callback_url });
-        throw err;
-      }
-    }
+    if (body.url) checkOutboundTarget(deps, body.url, 'url');
     if (body.agent_ids?.length) {
       if (auth.agentId && body.agent_ids.some((a) => a !== auth.agentId)) throw invalid({ agent_ids: 'an agent-scoped key can only name its own agent' });
       const found = await deps.db.selectFrom('agents').select('id').where('org_id', '=', auth.orgId).where('id', 'in', body.agent_ids).where('deleted_at', 'is', null).execute();

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { EVENT_TYPES } from '../../domain/eventTypes.js';
 import type { EventRow } from '../../db/schema.js';
 import { AppError, notFound, serviceUnavailable } from '../../errors.js';
-import { presentDeliveries } from '../endpoints/router.js';
+import { canManageEndpoint, presentDeliveries } from '../endpoints/router.js';
 import { DeliverySchema } from '../endpoints/schema.js';
 import type { AppDeps } from '../context.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
@@ -113,7 +113,7 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
         const delivery = await deps.db.selectFrom('deliveries').selectAll().where('id', '=', resourceId(ctx.params.id, 'Delivery')).where('org_id', '=', auth.orgId).executeTakeFirst();
         if (!delivery || delivery.kind !== 'endpoint') throw notFound('Delivery');
         const endpoint = await deps.db.selectFrom('endpoints').selectAll().where('id', '=', delivery.endpoint_id!).executeTakeFirstOrThrow();
-        if (auth.agentId && !(endpoint.agent_ids.length === 1 && endpoint.agent_ids[0] === auth.agentId)) throw notFound('Delivery');
+        if (!canManageEndpoint(auth, endpoint)) throw notFound('Delivery');
         if (!endpoint.enabled || endpoint.deleted_at) throw new AppError(409, 'CONFLICT', 'The endpoint is disabled: enable it first');
         const workflowId = `redeliver-${delivery.id}-${Date.now()}`;
         try {
