@@ -39,8 +39,13 @@ async function finished(runId: string, timeoutMs = 30_000, apiKey = key) {
   }, `run ${runId} to end`, timeoutMs);
 }
 
+/** A run's stored events once its ending is among them: the status flips a moment before the ending is announced. */
 async function eventsOf(runId: string) {
-  return stack.database.db.selectFrom('events').selectAll().where('run_id', '=', runId).orderBy('created_at').execute();
+  const endings = ['run.completed', 'run.failed', 'run.cancelled', 'run.timed_out'];
+  return eventually(async () => {
+    const events = await stack.database.db.selectFrom('events').selectAll().where('run_id', '=', runId).orderBy('created_at').execute();
+    return events.some((e) => endings.includes(e.type)) ? events : undefined;
+  }, `run ${runId} to announce its ending`);
 }
 
 describe('status and stream', () => {
