@@ -6,6 +6,7 @@ import { webhookHeaders } from '../src/outbound/signing.js';
 import { CALLBACK_SECRET_OWNER, secretsForSigning } from '../src/services/signingSecrets.js';
 import { deliveryAttempts } from '../src/metrics.js';
 import type { ActivityDeps } from './deps.js';
+import { whileHeartbeating } from './heartbeat.js';
 
 const CALLBACK_TIMEOUT_MS = 30_000;
 
@@ -39,14 +40,16 @@ export function createCallbackActivities(deps: ActivityDeps) {
       const body = JSON.stringify(callbackPayload(run, deps.settings.publicUrl));
       const startedAt = deps.clock();
       const secrets = await secretsForSigning(deps.db, run.org_id, CALLBACK_SECRET_OWNER, startedAt);
-      const response = await deps.http.send({
-        url: run.callback_url,
-        method: 'POST',
-        headers: webhookHeaders({ msgId: messageId, timestamp: startedAt, body, secrets }),
-        body,
-        timeoutMs: CALLBACK_TIMEOUT_MS,
-        signal: Context.current().cancellationSignal,
-      });
+      const response = await whileHeartbeating(
+        deps.http.send({
+          url: run.callback_url,
+          method: 'POST',
+          headers: webhookHeaders({ msgId: messageId, timestamp: startedAt, body, secrets }),
+          body,
+          timeoutMs: CALLBACK_TIMEOUT_MS,
+          signal: Context.current().cancellationSignal,
+        }),
+      );
       const outcome = classify(response);
       deliveryAttempts.inc({ kind: 'callback', outcome });
       const lastAttempt = attempt >= deps.settings.retryScheduleMs.length + 1;
@@ -57,12 +60,12 @@ export function createCallbackActivities(deps: ActivityDeps) {
         statusCode: response.status,
         latencyMs: Math.round(response.latencyMs),
         responseExcerpt: response.body ? response.body.slice(0, 2048) : null,
-        error: describeOutcome(response),
+        error: describeOutcome(response, run.callback_url),
         succeeded: outcome === 'succeeded',
         status: outcome === 'succeeded' ? 'succeeded' : outcome === 'permanent' || lastAttempt ? 'failed' : 'pending',
       });
       if (outcome === 'succeeded') return;
-      const why = describeOutcome(response) ?? 'failed';
+      const why = describeOutcome(response, run.callback_url) ?? 'failed';
       if (outcome === 'permanent') {
         throw ApplicationFailure.create({ type: 'CallbackRejected', message: `callback not retried: ${why}`, nonRetryable: true });
       }

@@ -10,6 +10,7 @@ import { dispatchEvent, subscribedEndpointIds } from '../src/services/eventDispa
 import { secretsForSigning } from '../src/services/signingSecrets.js';
 import { deliveryAttempts } from '../src/metrics.js';
 import type { ActivityDeps } from './deps.js';
+import { whileHeartbeating } from './heartbeat.js';
 
 /** One endpoint's share of an event: what the workflow needs to schedule its delivery. */
 export interface PlannedDelivery {
@@ -106,15 +107,17 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       const body = deliveryBody(event, endpoint);
       const startedAt = deps.clock();
       const secrets = await secretsForSigning(deps.db, endpoint.org_id, endpointSecretOwner(endpoint.id), startedAt);
-      const response = await deps.http.send({
-        url: endpoint.url,
-        method: 'POST',
-        headers: webhookHeaders({ msgId: delivery.message_id, timestamp: startedAt, body, secrets, customHeaders: endpoint.headers }),
-        body,
-        timeoutMs: endpoint.timeout_seconds * 1000,
-        verifyTls: endpoint.verify_ssl,
-        signal: Context.current().cancellationSignal,
-      });
+      const response = await whileHeartbeating(
+        deps.http.send({
+          url: endpoint.url,
+          method: 'POST',
+          headers: webhookHeaders({ msgId: delivery.message_id, timestamp: startedAt, body, secrets, customHeaders: endpoint.headers }),
+          body,
+          timeoutMs: endpoint.timeout_seconds * 1000,
+          verifyTls: endpoint.verify_ssl,
+          signal: Context.current().cancellationSignal,
+        }),
+      );
       const outcome = classify(response);
       deliveryAttempts.inc({ kind: 'endpoint', outcome });
       const finalAttempt = outcome !== 'retry' || temporalAttempt >= maxAttempts;
@@ -125,7 +128,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
         statusCode: response.status,
         latencyMs: Math.round(response.latencyMs),
         responseExcerpt: response.body ? response.body.slice(0, 2048) : null,
-        error: describeOutcome(response),
+        error: describeOutcome(response, endpoint.url),
         succeeded: outcome === 'succeeded',
         status: outcome === 'succeeded' ? 'succeeded' : finalAttempt ? 'failed' : 'pending',
       });
@@ -138,7 +141,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
           .execute();
         return 'succeeded';
       }
-      const why = describeOutcome(response) ?? 'failed';
+      const why = describeOutcome(response, endpoint.url) ?? 'failed';
       await deps.db.updateTable('endpoints').set({ last_triggered_at: startedAt }).where('id', '=', endpoint.id).execute();
       if (finalAttempt) {
         // 410 Gone is the receiver saying "never again": disable at once.

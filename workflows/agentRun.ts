@@ -29,9 +29,10 @@ export interface AgentRunResult {
   credits_used: number;
 }
 
-// Bookkeeping is quick DB work: retry transient failures (a DB restart) for a long time.
+// Bookkeeping is quick DB work (milliseconds): a short timeout lets a killed worker's attempt
+// be retried soon; transient failures (a DB restart) are retried for a long time.
 const bookkeeping = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
+  startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 

@@ -31,6 +31,8 @@ export async function eventDelivery({ eventId }: EventDeliveryInput): Promise<Ev
     plan.map(async (delivery) => {
       const { deliverEvent } = proxyActivities<Activities>({
         startToCloseTimeout: `${delivery.timeoutSeconds + 15} seconds`,
+        // The attempt heartbeats while it waits: a killed worker's attempt is retried in seconds.
+        heartbeatTimeout: '10 seconds',
         // Delays come from the activity (DELIVERY_RETRY_SCHEDULE via nextRetryDelay).
         retry: { maximumAttempts: delivery.maxAttempts, initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 day' },
       });
@@ -53,6 +55,6 @@ export async function eventDelivery({ eventId }: EventDeliveryInput): Promise<Ev
 
 /** `POST /v1/deliveries/{id}/retry`: one more attempt now, same webhook-id (id `redeliver-<deliveryId>-<n>`). */
 export async function redeliver({ deliveryId }: { deliveryId: string }): Promise<string> {
-  const { deliverEvent } = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 1 } });
+  const { deliverEvent } = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '10 seconds', retry: { maximumAttempts: 1 } });
   return deliverEvent.executeWithOptions({ summary: 'manual redelivery' }, [deliveryId, 1, true]);
 }

@@ -15,6 +15,7 @@ export interface RunCallbackInput {
 export async function runCallback({ runId, maxAttempts }: RunCallbackInput): Promise<void> {
   const { deliverCallback } = proxyActivities<Activities>({
     startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: '10 seconds', // the attempt heartbeats while it waits on the receiver
     retry: { maximumAttempts: maxAttempts, initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 day' },
   });
   await deliverCallback.executeWithOptions({ summary: 'POST the result to callback_url' }, [runId]);

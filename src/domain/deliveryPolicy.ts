@@ -36,8 +36,26 @@ function parseRetryAfterMs(value: string | undefined): number | undefined {
 }
 
 /** A short, single-line description of what went wrong, for the attempt log. */
-export function describeOutcome(response: OutboundResponse): string | null {
+export function describeOutcome(response: OutboundResponse, url: string): string | null {
   if (response.error) return `${response.error.kind}: ${response.error.message}`;
-  if (response.status !== null && (response.status < 200 || response.status >= 300)) return `HTTP ${response.status}`;
-  return null;
+  if (response.status === null || (response.status >= 200 && response.status < 300)) return null;
+  if (response.status >= 300 && response.status < 400) return `HTTP ${response.status}: ${redirectNotFollowed(response, url)}`;
+  return `HTTP ${response.status}`;
+}
+
+/**
+ * A bare "HTTP 307" leaves a user wondering why a receiver that "works in the browser" never
+ * gets anything: say that redirects are not followed and where this one pointed (origin and
+ * path only: query strings carry tokens).
+ */
+function redirectNotFollowed(response: OutboundResponse, url: string): string {
+  const location = response.headers.location;
+  let target = '';
+  try {
+    const to = location ? new URL(location, url) : undefined;
+    if (to) target = ` to ${`${to.origin}${to.pathname}`.slice(0, 200)}`;
+  } catch {
+    /* an unparsable Location: say only that it redirected */
+  }
+  return `redirect${target} not followed (webhooks never follow redirects; use the final address)`;
 }

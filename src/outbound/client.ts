@@ -141,7 +141,7 @@ function exchange(
     );
     request.signal?.addEventListener('abort', onAbort, { once: true });
 
-    req.on('error', (err) => finish(classify(err)));
+    req.on('error', (err) => finish(classify(err, 'request')));
     req.on('response', (res) => {
       response = res;
       status = res.statusCode ?? null;
@@ -157,7 +157,7 @@ function exchange(
         }
       });
       res.on('end', () => finish(null));
-      res.on('error', (err) => finish(classify(err)));
+      res.on('error', (err) => finish(classify(err, 'response')));
       res.on('close', () => {
         if (!res.complete) finish({ kind: 'connection', message: 'the connection closed before the response body ended' });
       });
@@ -186,14 +186,37 @@ function flattenHeaders(raw: http.IncomingHttpHeaders): Record<string, string> {
 
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NODATA', 'EAI_NONAME']);
 
-function classify(err: NodeJS.ErrnoException): OutboundError {
+/**
+ * Turns a socket error into the attempt log's words. Node's own texts ("socket hang up", an
+ * OpenSSL error line) keep their place in parentheses for searching, after a sentence a
+ * receiver's operator understands.
+ */
+function classify(err: NodeJS.ErrnoException, phase: 'request' | 'response'): OutboundError {
   if (err instanceof BlockedAddressError) return { kind: 'blocked', message: `refusing to connect: ${err.message}` };
   // With several addresses (happy eyeballs) Node reports an AggregateError of the attempts.
   const inner = err instanceof AggregateError ? (err.errors[0] as NodeJS.ErrnoException | undefined) : undefined;
   const code = err.code ?? inner?.code ?? '';
-  const message = err.message || inner?.message || code || 'unknown network error';
+  const message = (err.message || inner?.message || code || 'unknown network error').trim();
   if (DNS_CODES.has(code)) return { kind: 'dns', message: `could not resolve the host: ${message}` };
   if (code === 'ETIMEDOUT') return { kind: 'timeout', message };
-  if (code === 'EPROTO' || /SSL|TLS|CERT/.test(code)) return { kind: 'tls', message: `TLS handshake failed: ${message.trim()}` };
+  if (code === 'EPROTO' || /SSL|TLS|CERT/.test(code)) return { kind: 'tls', message: `TLS handshake failed: ${tlsReason(message)}` };
+  if (code === 'ECONNRESET') {
+    const when = phase === 'request' ? 'before it sent a response' : 'in the middle of its response';
+    return { kind: 'connection', message: `reset by the receiver ${when} (${message})` };
+  }
+  if (code === 'ECONNREFUSED') return { kind: 'connection', message: `refused: nothing accepts connections there (${message})` };
   return { kind: 'connection', message };
+}
+
+/**
+ * OpenSSL reports "write EPROTO 80…:error:0A00010B:SSL routines:ssl3_get_record:wrong version
+ * number:../deps/openssl/…": only the reason means anything to a user.
+ */
+function tlsReason(message: string): string {
+  const reason = /SSL routines:[^:]*:([^:]+)/.exec(message)?.[1]?.trim() ?? message;
+  // What a client sees when the other end answers a TLS hello in plain HTTP.
+  if (/wrong version number|packet length too long|http request/i.test(reason)) {
+    return `the receiver did not answer in TLS; is it a plain http:// server? (${reason})`;
+  }
+  return reason;
 }

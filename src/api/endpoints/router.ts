@@ -311,7 +311,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         ctx.body = {
           success: classify(response) === 'succeeded',
           statusCode: response.status,
-          error: describeOutcome(response),
+          error: describeOutcome(response, endpoint.url),
           latency_ms: Math.round(response.latencyMs),
         };
       },
