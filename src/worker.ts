@@ -15,12 +15,22 @@ const log = createLogger(config.LOG_LEVEL, 'worker');
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
 const address = config.TEMPORAL_ADDRESS ?? 'localhost:7233';
-const connection = await NativeConnection.connect({ address });
-const worker = await createWorker({
-  connection,
-  namespace: config.TEMPORAL_NAMESPACE,
-  taskQueue: config.TEMPORAL_TASK_QUEUE,
-  deps: activityDeps(config, database.db, log, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
+// An engine that is down (or still starting) at boot is waited for, not a reason to exit: the
+// worker polls as soon as it answers, as it does after an outage mid-run.
+const { connection, worker } = await untilEngineAnswers(async () => {
+  const connection = await NativeConnection.connect({ address });
+  try {
+    const worker = await createWorker({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      deps: activityDeps(config, database.db, log, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
+    });
+    return { connection, worker };
+  } catch (err) {
+    await connection.close().catch(() => undefined);
+    throw err;
+  }
 });
 
 const metricsServer = config.METRICS_PORT ? await startMetricsServer(config.METRICS_PORT, log) : undefined;
@@ -40,3 +50,22 @@ running.catch(async (err) => {
   await database.close().catch(() => undefined);
   process.exit(1);
 });
+
+async function untilEngineAnswers<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      // A bad namespace or task queue setting is not an outage: say so and stop.
+      if (!isUnavailable(err)) throw err;
+      const delayMs = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+      log.warn({ err: (err as Error).message, address, attempt, retry_in_ms: delayMs }, 'Temporal is not answering yet; waiting to start the worker');
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
+}
+
+/** Core reports an unreachable frontend as gRPC `Unavailable` (also inside "Namespace … could not be described"). */
+function isUnavailable(err: unknown): boolean {
+  return /code: Unavailable|tcp connect error|Connection refused/i.test((err as Error)?.message ?? '');
+}
