@@ -40,8 +40,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
     });
-    // An idle client losing its server (restart, failover) must not crash the process.
+    // A client losing its server (restart, failover) must not crash the process: the pool
+    // reports idle clients here, and a checked-out client between two queries (inside a
+    // transaction) emits on itself, where node-postgres leaves no listener.
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const listener = new PgListener(options.url);
     return {

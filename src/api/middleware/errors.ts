@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Middleware } from 'koa';
 import { ZodError } from 'zod';
-import { AppError } from '../../errors.js';
+import { isDatabaseUnavailable } from '../../db/health.js';
+import { AppError, serviceUnavailable } from '../../errors.js';
 import type { AppState } from '../context.js';
 import { zodDetails } from '../validate.js';
 
@@ -34,6 +35,8 @@ export function problemResponses(): Middleware<AppState> {
       error = toAppError(err);
       if (error.status >= 500 && error.code === 'INTERNAL_ERROR') {
         ctx.state.log?.error({ err }, 'unhandled error');
+      } else if (!(err instanceof AppError) && error.code === 'SERVICE_UNAVAILABLE') {
+        ctx.state.log?.warn({ reason: (err as Error).message }, 'database unavailable');
       }
     }
     const problem: Problem = {
@@ -59,6 +62,7 @@ function toAppError(err: unknown): AppError {
   if (err instanceof ZodError) {
     return new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', zodDetails(err, 'body'));
   }
+  if (isDatabaseUnavailable(err)) return serviceUnavailable('The database');
   const pgCode = (err as { code?: unknown })?.code;
   if (pgCode === '23505') return new AppError(409, 'CONFLICT', 'A resource with these values already exists');
   if (pgCode === '23503') return new AppError(422, 'VALIDATION_FAILED', 'A referenced resource does not exist');
