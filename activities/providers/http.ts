@@ -33,8 +33,10 @@ export async function callHttpAgent(provider: HttpProvider, ctx: AgentContext, d
     tools: ctx.tools ?? [],
   };
   const label = 'HTTP agent';
-  // Header values are write-only credentials: keep them out of any error message.
-  const secrets = Object.values(provider.headers ?? {});
+  // Header values are write-only credentials: keep them out of any error message. A server
+  // that echoes `Authorization: Bearer <token>` back usually quotes the token alone, so the
+  // parts of a value are secrets too.
+  const secrets = Object.values(provider.headers ?? {}).flatMap((value) => [value, ...value.split(/\s+/).filter((part) => part.length >= 8)]);
   const json = await exchangeJson(
     deps,
     {
