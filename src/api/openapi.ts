@@ -36,15 +36,22 @@ function rewriteRefs<T>(value: T): T {
 
 const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z_]+)/g, '{$1}');
 
+/** Operations that never touch the database (readiness documents its own 503). */
+const STATELESS_OPERATIONS = new Set(['health', 'ready', 'openApiDocument', 'apiReference', 'errorReference', 'docsAsset']);
+
 function problemStatuses(spec: RouteSpec): number[] {
   const statuses = new Set<number>(spec.errors ?? []);
   if (spec.auth.kind === 'apiKey') [401, 403].forEach((s) => statuses.add(s));
   if (spec.auth.kind === 'admin') [401, 404].forEach((s) => statuses.add(s));
   const invalid = spec.invalidStatus ?? 422;
-  if (spec.body) [400, 413, 415, invalid].forEach((s) => statuses.add(s));
+  if (spec.body) statuses.add(invalid);
+  // The body parser reads whatever a POST/PATCH carries, even where the operation takes none.
+  if (spec.body || spec.method === 'post' || spec.method === 'patch') [400, 413, 415].forEach((s) => statuses.add(s));
   if (spec.query) statuses.add(invalid);
   if (/:[A-Za-z_]+/.test(spec.path)) statuses.add(404);
   statuses.add(500);
+  // Anything that reads the database answers 503 + Retry-After while it is unreachable.
+  if (!STATELESS_OPERATIONS.has(spec.operationId)) statuses.add(503);
   return [...statuses].sort();
 }
 
