@@ -34,6 +34,8 @@ const ConfigSchema = z.object({
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535),
   /** Explicit path to a `temporal` CLI for the embedded dev server. */
   TEMPORAL_CLI: z.string().min(1).optional(),
+  /** A prebuilt workflow bundle (`bundleWorkflowCode` output) for the worker; unset = bundle the sources at start. */
+  WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   /** CIDRs exempt from the outbound private-address block (dev and tests: 127.0.0.0/8,::1/128). */

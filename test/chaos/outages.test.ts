@@ -54,6 +54,7 @@ beforeAll(async () => {
     DATABASE_URL: proxied.toString(),
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_TASK_QUEUE: `outage-${randomUUID()}`,
+    WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
     APP_ENV: 'development',
     ADMIN_TOKEN: adminToken,
     LOG_LEVEL: 'warn',

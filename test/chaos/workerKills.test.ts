@@ -38,6 +38,7 @@ beforeAll(async () => {
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     TEMPORAL_TASK_QUEUE: `chaos-${randomUUID()}`,
+    WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'), // a restart takes a second, not a bundling
     APP_ENV: 'development',
     OUTBOUND_ALLOWED_CIDRS: '127.0.0.0/8',
     DELIVERY_RETRY_SCHEDULE: '1s,2s,4s,8s,16s',
@@ -93,7 +94,10 @@ it(`ends, charges, delivers and calls back every one of ${RUNS} mixed runs while
     while (!loadDone || kills < MIN_KILLS) {
       // Kill a worker that is polling, at a random moment of its work.
       const victim = worker;
-      await eventually(async () => (victim.output().includes('worker running') ? true : undefined), 'the new worker to poll', 60_000);
+      await eventually(async () => {
+        if (victim.exitCode !== null) throw new Error(`the worker exited by itself: ${victim.output()}`);
+        return victim.output().includes('worker running') ? true : undefined;
+      }, 'the new worker to poll', 120_000);
       await sleep(2000 + Math.random() * 6000);
       victim.kill('SIGKILL');
       expect((await exitOf(victim)).signal).toBe('SIGKILL');
