@@ -154,7 +154,7 @@ async function expectAcceptedRunsComplete(outcomes: Outcome[]) {
   ).catch((err: Error) => {
     throw new Error(`${err.message}: ${pending.size} of ${accepted.length} still processing`);
   });
-  return accepted.length;
+  return { accepted: accepted.length, lost: pending.size };
 }
 
 function expectPromptAnswers(outcomes: Outcome[], during: Outcome[]) {
@@ -191,8 +191,8 @@ describe('outages under load', () => {
 
     expectPromptAnswers(outcomes, outcomes.slice(downFrom, downTo));
     expect(worker.exitCode, `the worker died with the engine: ${worker.output()}`).toBeNull();
-    const accepted = await expectAcceptedRunsComplete(outcomes);
-    count(task, { outages: 1, 'outage requests': outcomes.length, 'outage runs accepted': accepted, 'lost runs': 0 });
+    const { accepted, lost } = await expectAcceptedRunsComplete(outcomes);
+    count(task, { outages: 1, 'outage requests': outcomes.length, 'outage runs accepted': accepted, 'lost runs': lost });
   }, 240_000);
 
   it('keeps answering while Postgres is cut off, readiness flips and recovers, nothing accepted is lost', async ({ task }) => {
@@ -217,7 +217,7 @@ describe('outages under load', () => {
     expectPromptAnswers(outcomes, outcomes.slice(downFrom, downTo));
     expect(worker.exitCode, `the worker died with the database: ${worker.output()}`).toBeNull();
     expect(apiProcess.exitCode, `the API died with the database: ${apiProcess.output()}`).toBeNull();
-    const accepted = await expectAcceptedRunsComplete(outcomes);
-    count(task, { outages: 1, 'outage requests': outcomes.length, 'outage runs accepted': accepted, 'lost runs': 0 });
+    const { accepted, lost } = await expectAcceptedRunsComplete(outcomes);
+    count(task, { outages: 1, 'outage requests': outcomes.length, 'outage runs accepted': accepted, 'lost runs': lost });
   }, 240_000);
 });
