@@ -14,6 +14,13 @@ const databaseUrl = requireDatabaseUrl(config, 'npm run worker');
 const log = createLogger(config.LOG_LEVEL, 'worker');
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
+const metricsServer = config.METRICS_PORT
+  ? await startMetricsServer(config.METRICS_PORT, log).catch((err: NodeJS.ErrnoException) => {
+      // Another process on the port is a configuration problem: one line, like a bad variable.
+      process.stderr.write(`invalid configuration: METRICS_PORT ${config.METRICS_PORT} cannot be used (${err.code ?? err.message}); pick a free port, or 0 to turn worker metrics off\n`);
+      process.exit(78);
+    })
+  : undefined;
 const address = config.TEMPORAL_ADDRESS ?? 'localhost:7233';
 // An engine that is down (or still starting) at boot is waited for, not a reason to exit: the
 // worker polls as soon as it answers, as it does after an outage mid-run.
@@ -34,7 +41,6 @@ const { connection, worker } = await untilEngineAnswers(async () => {
   }
 });
 
-const metricsServer = config.METRICS_PORT ? await startMetricsServer(config.METRICS_PORT, log) : undefined;
 const running = worker.run();
 log.info({ address, namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
 

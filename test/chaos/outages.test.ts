@@ -55,6 +55,7 @@ beforeAll(async () => {
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_TASK_QUEUE: `outage-${randomUUID()}`,
     WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
+    METRICS_PORT: '0', // several workers at once: no shared port
     APP_ENV: 'development',
     ADMIN_TOKEN: adminToken,
     LOG_LEVEL: 'warn',

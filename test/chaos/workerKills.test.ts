@@ -39,6 +39,7 @@ beforeAll(async () => {
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     TEMPORAL_TASK_QUEUE: `chaos-${randomUUID()}`,
     WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'), // a restart takes a second, not a bundling
+    METRICS_PORT: '0', // several workers at once: no shared port
     APP_ENV: 'development',
     OUTBOUND_ALLOWED_CIDRS: '127.0.0.0/8',
     DELIVERY_RETRY_SCHEDULE: '1s,2s,4s,8s,16s',

@@ -1,6 +1,9 @@
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
 import { describe, expect, it, inject } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { freePort } from '../../src/temporal/devServer.js';
+import { findTemporalCli } from '../../src/temporal/cli.js';
+import { freePort, startTemporalDevServer } from '../../src/temporal/devServer.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
 import { eventually, request } from '../support/stack.js';
 
@@ -19,6 +22,50 @@ describe('production entry points', () => {
       const child = spawnEntry(entry, {});
       expect((await exitOf(child)).code).not.toBe(0);
       expect(child.output().trim()).toMatch(/^invalid configuration: DATABASE_URL is required[^\n]*$/);
+    }
+  });
+
+  it('worker waits for a Temporal that is not up yet, then polls', async () => {
+    const databaseUrl = inject('sharedPostgresUrl');
+    if (!databaseUrl) throw new Error('this test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+    const port = await freePort();
+    const worker = spawnEntry('src/worker.ts', {
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+      TEMPORAL_TASK_QUEUE: `proc-${randomUUID()}`,
+      WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
+      METRICS_PORT: '0',
+      LOG_LEVEL: 'info',
+    });
+    let temporal: Awaited<ReturnType<typeof startTemporalDevServer>> | undefined;
+    try {
+      await eventually(async () => {
+        if (worker.exitCode !== null) throw new Error(`the worker gave up: ${worker.output()}`);
+        return worker.output().includes('Temporal is not answering yet') ? true : undefined;
+      }, 'the worker to say it waits');
+      const cli = await findTemporalCli({ explicitPath: process.env.TEMPORAL_CLI, toolsDir: resolve('.tools') });
+      temporal = await startTemporalDevServer({ cli, port, uiPort: null, namespace: 'default' });
+      await eventually(async () => {
+        if (worker.exitCode !== null) throw new Error(`the worker gave up: ${worker.output()}`);
+        return worker.output().includes('worker running') ? true : undefined;
+      }, 'the worker to poll once Temporal answers', 60_000);
+    } finally {
+      worker.kill('SIGTERM');
+      await exitOf(worker);
+      await temporal?.stop();
+    }
+  });
+
+  it('worker stops with one line when METRICS_PORT is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '0.0.0.0', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const worker = spawnEntry('src/worker.ts', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/unused', METRICS_PORT: String(port), TEMPORAL_ADDRESS: '127.0.0.1:1' });
+      expect((await exitOf(worker)).code).toBe(78);
+      expect(worker.output().trim()).toMatch(new RegExp(`^invalid configuration: METRICS_PORT ${port} cannot be used \\(EADDRINUSE\\)[^\\n]*$`));
+    } finally {
+      blocker.close();
     }
   });
 
