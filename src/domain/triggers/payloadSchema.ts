@@ -1,14 +1,21 @@
 import { createHash } from 'node:crypto';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { RegExpEngine } from 'ajv/dist/types/index.js';
 import addFormats from 'ajv-formats';
+import { RE2JS } from 're2js';
 
 /**
  * A trigger's optional input schema: JSON Schema 2020-12 the payload must match. Schemas come
  * from API callers, so they are bounded (size, depth), compiled once at save time (an invalid
  * schema is a 422 then, not a 500 at invocation) and never resolve remote `$ref`s (no loader
  * is configured). Each schema gets its own Ajv instance: one tenant's `$id` cannot collide
- * with or shadow another's.
+ * with or shadow another's. `pattern` and `patternProperties` run on RE2 (linear time): a
+ * tenant's `^(a+)+$` cannot stall the API's event loop for everyone else; lookarounds and
+ * backreferences, which need backtracking, are refused when the schema is saved.
  */
+
+/** Ajv's regular-expression engine for caller-supplied patterns. */
+const re2: RegExpEngine = Object.assign((pattern: string) => RE2JS.compile(pattern), { code: 're2js' });
 
 export interface PayloadValidationError {
   /** Where in the payload, e.g. `payload.issue.title` or `payload.commits[0]`. */
@@ -43,13 +50,15 @@ export function compilePayloadSchema(schema: Record<string, unknown>): ValidateF
   const cached = compiled.get(key);
   if (cached) return cached;
 
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  const ajv = new Ajv2020({ strict: false, allErrors: true, code: { regExp: re2 } });
   (addFormats as unknown as (ajv: Ajv2020) => void)(ajv);
   let validate: ValidateFunction;
   try {
     validate = ajv.compile(schema);
   } catch (err) {
-    throw new PayloadSchemaError(`is not a valid JSON Schema: ${(err as Error).message}`);
+    const reason = (err as Error).message;
+    const hint = reason.includes('error parsing regexp') ? ' (patterns use RE2 syntax: no lookarounds or backreferences)' : '';
+    throw new PayloadSchemaError(`is not a valid JSON Schema: ${reason}${hint}`);
   }
   if (compiled.size >= CACHE_SIZE) compiled.delete(compiled.keys().next().value!);
   compiled.set(key, validate);

@@ -33,6 +33,15 @@ describe('validatePayload', () => {
     ]);
   });
 
+  it('runs caller patterns in linear time, and refuses what needs backtracking when saved', () => {
+    // On a backtracking engine this is 2^100000 steps: the test would never finish.
+    const evil = { type: 'object', properties: { x: { type: 'string', pattern: '^(a+)+$' } }, patternProperties: { '^(b|b)+$': { type: 'string' } } };
+    expect(validatePayload(evil, { x: `${'a'.repeat(100_000)}!`, [`${'b'.repeat(100_000)}!`]: 1 })).toEqual([{ path: 'payload.x', message: 'must match pattern "^(a+)+$"' }]);
+    expect(validatePayload(evil, { x: 'aaa', bb: 'fine' })).toEqual([]);
+    expect(() => compilePayloadSchema({ type: 'string', pattern: '^(?=a)a' })).toThrow(/RE2 syntax/);
+    expect(() => compilePayloadSchema({ type: 'string', pattern: '(a)\\1' })).toThrow(PayloadSchemaError);
+  });
+
   it('reports at most 20 errors', () => {
     const schema = { type: 'array', items: { type: 'string' } };
     expect(validatePayload(schema, Array.from({ length: 50 }, (_, i) => i))).toHaveLength(20);
