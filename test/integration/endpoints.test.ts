@@ -67,9 +67,16 @@ describe('deliveries', () => {
       expect(byType['user.message']!.data).toMatchObject({ content: 'Deliver me', source: 'api' });
       for (const r of got) expect(r.headers['webhook-id']).toBe(`msg_${parsed(r).id.replaceAll('-', '')}`);
 
-      const event = await call('GET', `/v1/events/${byType['run.completed']!.id}`);
+      // The receiver has the POST a moment before the worker records the attempt.
+      const event = await eventually(async () => {
+        const e = await call('GET', `/v1/events/${byType['run.completed']!.id}`);
+        return e.body.deliveries?.[0]?.status === 'succeeded' ? e : undefined;
+      }, 'the attempt to be recorded');
       expect(event.body.deliveries).toEqual([expect.objectContaining({ endpoint_id: endpoint.id, status: 'succeeded', attempts: [expect.objectContaining({ attempt: 1, status_code: 200, succeeded: true })] })]);
-      const health = (await call('GET', `/v1/endpoints/${endpoint.id}`)).body;
+      const health = await eventually(async () => {
+        const h = (await call('GET', `/v1/endpoints/${endpoint.id}`)).body;
+        return h.health?.succeeded_24h === 3 ? h : undefined;
+      }, 'three recorded deliveries');
       expect(health.last_triggered_at).not.toBeNull();
       expect(health.health).toMatchObject({ succeeded_24h: 3, failed_24h: 0, success_rate_24h: 1 });
       expect(health.headers).toEqual({ 'X-Tenant': '***' });
