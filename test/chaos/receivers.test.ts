@@ -167,7 +167,8 @@ describe('misbehaving receivers', () => {
         expect(attempt.status_code, kind).toBe(kind === 'redirect' ? 307 : null);
         if (kind === 'slow' || kind === 'hanging') {
           expect(attempt.latency_ms, kind).toBeGreaterThanOrEqual(990);
-          expect(attempt.latency_ms, kind).toBeLessThan(2_000);
+          // Cut before the slow receiver's answer at 2.5 s; the margin absorbs a loaded event loop.
+          expect(attempt.latency_ms, kind).toBeLessThan(2_500);
         }
       }
       failedAttempts += delivery!.attempts.length;
