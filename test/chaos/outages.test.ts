@@ -32,6 +32,7 @@ let apiProcess: ReturnType<typeof spawnEntry>;
 let worker: ReturnType<typeof spawnEntry>;
 let key: string;
 let agentId: string;
+let hookToken: string;
 
 const startTemporal = () =>
   startTemporalDevServer({ cli, port: temporalPort, uiPort: null, namespace: 'default', dbFilename: join(scratch, 'temporal.db') });
@@ -57,6 +58,7 @@ beforeAll(async () => {
     WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
     METRICS_PORT: '0', // several workers at once: no shared port
     APP_ENV: 'development',
+    SYNC_WAIT_SECONDS: '5', // a sync call outlasting the outage answers 202 well within REQUEST_TIMEOUT_MS
     ADMIN_TOKEN: adminToken,
     LOG_LEVEL: 'warn',
     PORT: String(port),
@@ -77,6 +79,7 @@ beforeAll(async () => {
   const org = await request(api, '/v1/admin/orgs', { key: adminToken, body: { name: 'Outage org', credits: 1_000_000 } });
   key = org.body.api_key.key;
   agentId = (await request(api, '/v1/agents', { key, body: { name: 'Outage agent', provider: { kind: 'echo', delay_ms: 100 } } })).body.id;
+  hookToken = (await request(api, `/v1/agents/${agentId}/webhooks`, { key, body: { name: 'outage hook', rate_limit_per_minute: 10_000 } })).body.token;
 });
 
 afterAll(async () => {
@@ -95,7 +98,7 @@ interface Outcome {
   ms: number;
 }
 
-/** Triggers runs from a few callers, back to back, until stopped. */
+/** Triggers runs (async and sync webhook calls) from a few callers, back to back, until stopped. */
 function startLoad(callers = 3) {
   const outcomes: Outcome[] = [];
   let stopped = false;
@@ -105,9 +108,11 @@ function startLoad(callers = 3) {
         const began = Date.now();
         let outcome: Outcome;
         try {
-          const response = await fetch(`${api}/v1/agents/${agentId}/runs`, {
+          // Every third call is a sync webhook call (200, or 202 after the sync wait).
+          const sync = (caller + i) % 3 === 0;
+          const response = await fetch(sync ? `${api}/api/webhook/${hookToken}` : `${api}/v1/agents/${agentId}/runs`, {
             method: 'POST',
-            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            headers: { ...(sync ? {} : { authorization: `Bearer ${key}` }), 'content-type': 'application/json' },
             body: JSON.stringify({ message: `load ${caller}.${i}` }),
             signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
           });
@@ -131,6 +136,8 @@ function startLoad(callers = 3) {
   };
 }
 
+const isAccepted = (o: Outcome) => o.status === 200 || o.status === 202;
+
 const readiness = async () => {
   if (apiProcess.exitCode !== null) throw new Error(`the API process died: ${apiProcess.output()}`);
   const ready = await request(api, '/readyz');
@@ -139,7 +146,7 @@ const readiness = async () => {
 
 /** Every accepted run completes; refused ones left nothing behind. */
 async function expectAcceptedRunsComplete(outcomes: Outcome[]) {
-  const accepted = outcomes.filter((o) => o.status === 202).map((o) => o.runId!);
+  const accepted = outcomes.filter(isAccepted).map((o) => o.runId!);
   const pending = new Set(accepted);
   await eventually(
     async () => {
@@ -160,7 +167,7 @@ async function expectAcceptedRunsComplete(outcomes: Outcome[]) {
 
 function expectPromptAnswers(outcomes: Outcome[], during: Outcome[]) {
   expect(outcomes.filter((o) => o.status === 0), 'requests that hung').toEqual([]);
-  expect(outcomes.filter((o) => o.status !== 202 && o.status !== 503).map((o) => `${o.status} ${o.code}`)).toEqual([]);
+  expect(outcomes.filter((o) => !isAccepted(o) && o.status !== 503).map((o) => `${o.status} ${o.code}`)).toEqual([]);
   for (const refused of outcomes.filter((o) => o.status === 503)) {
     expect(refused.code).toBe('SERVICE_UNAVAILABLE');
     expect(Number(refused.retryAfter)).toBeGreaterThan(0);
@@ -172,7 +179,7 @@ function expectPromptAnswers(outcomes: Outcome[], during: Outcome[]) {
 describe('outages under load', () => {
   it('keeps answering while Temporal is down for 20 s, and loses nothing it accepted', async ({ task }) => {
     const load = startLoad();
-    await eventually(async () => (load.outcomes.filter((o) => o.status === 202).length >= 10 ? true : undefined), 'some runs accepted');
+    await eventually(async () => (load.outcomes.filter(isAccepted).length >= 10 ? true : undefined), 'some runs accepted');
 
     await temporal.stop();
     const downFrom = load.outcomes.length;
@@ -187,7 +194,7 @@ describe('outages under load', () => {
 
     temporal = await startTemporal();
     await eventually(async () => ((await readiness()).status === 200 ? true : undefined), 'readiness to recover', 60_000);
-    await eventually(async () => (load.outcomes.slice(downTo).filter((o) => o.status === 202).length >= 10 ? true : undefined), 'runs accepted again', 60_000);
+    await eventually(async () => (load.outcomes.slice(downTo).filter(isAccepted).length >= 10 ? true : undefined), 'runs accepted again', 60_000);
     const outcomes = await load.stop();
 
     expectPromptAnswers(outcomes, outcomes.slice(downFrom, downTo));
@@ -198,7 +205,7 @@ describe('outages under load', () => {
 
   it('keeps answering while Postgres is cut off, readiness flips and recovers, nothing accepted is lost', async ({ task }) => {
     const load = startLoad();
-    await eventually(async () => (load.outcomes.filter((o) => o.status === 202).length >= 10 ? true : undefined), 'some runs accepted');
+    await eventually(async () => (load.outcomes.filter(isAccepted).length >= 10 ? true : undefined), 'some runs accepted');
 
     proxy.cut();
     const downFrom = load.outcomes.length;
@@ -212,7 +219,7 @@ describe('outages under load', () => {
 
     proxy.restore();
     await eventually(async () => ((await readiness()).status === 200 ? true : undefined), 'readiness to recover', 60_000);
-    await eventually(async () => (load.outcomes.slice(downTo).filter((o) => o.status === 202).length >= 10 ? true : undefined), 'runs accepted again', 60_000);
+    await eventually(async () => (load.outcomes.slice(downTo).filter(isAccepted).length >= 10 ? true : undefined), 'runs accepted again', 60_000);
     const outcomes = await load.stop();
 
     expectPromptAnswers(outcomes, outcomes.slice(downFrom, downTo));
