@@ -1,6 +1,7 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { findAgentById, findRunById } from '../src/db/queries.js';
 import type { AgentProvider } from '../src/db/schema.js';
+import { openHeaders } from '../src/secrets/box.js';
 import type { ActivityDeps } from './deps.js';
 import { estimateTokens } from './providers/exchange.js';
 import { callHttpAgent } from './providers/http.js';
@@ -86,7 +87,7 @@ export function createAgentActivities(deps: ActivityDeps) {
         case 'openai':
           return callOpenAi(provider, ctx, providerDeps);
         case 'http':
-          return callHttpAgent(provider, ctx, providerDeps);
+          return callHttpAgent(provider.headers ? { ...provider, headers: openHeaders(deps.secrets, provider.headers) } : provider, ctx, providerDeps);
       }
     },
   };

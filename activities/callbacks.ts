@@ -39,7 +39,7 @@ export function createCallbackActivities(deps: ActivityDeps) {
 
       const body = JSON.stringify(callbackPayload(run, deps.settings.publicUrl));
       const startedAt = deps.clock();
-      const secrets = await secretsForSigning(deps.db, run.org_id, CALLBACK_SECRET_OWNER, startedAt);
+      const secrets = await secretsForSigning(deps.db, deps.secrets, run.org_id, CALLBACK_SECRET_OWNER, startedAt);
       const response = await whileHeartbeating(
         deps.http.send({
           url: run.callback_url,

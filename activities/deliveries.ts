@@ -7,6 +7,7 @@ import { classify, describeOutcome, nextDelayMs } from '../src/domain/deliveryPo
 import { deliveryBody, endpointSecretOwner, eventMessageId } from '../src/domain/deliveryPayload.js';
 import { webhookHeaders } from '../src/outbound/signing.js';
 import { dispatchEvent, subscribedEndpointIds } from '../src/services/eventDispatch.js';
+import { openHeaders } from '../src/secrets/box.js';
 import { secretsForSigning } from '../src/services/signingSecrets.js';
 import { deliveryAttempts } from '../src/metrics.js';
 import type { ActivityDeps } from './deps.js';
@@ -106,12 +107,12 @@ export function createDeliveryActivities(deps: ActivityDeps) {
 
       const body = deliveryBody(event, endpoint);
       const startedAt = deps.clock();
-      const secrets = await secretsForSigning(deps.db, endpoint.org_id, endpointSecretOwner(endpoint.id), startedAt);
+      const secrets = await secretsForSigning(deps.db, deps.secrets, endpoint.org_id, endpointSecretOwner(endpoint.id), startedAt);
       const response = await whileHeartbeating(
         deps.http.send({
           url: endpoint.url,
           method: 'POST',
-          headers: webhookHeaders({ msgId: delivery.message_id, timestamp: startedAt, body, secrets, customHeaders: endpoint.headers }),
+          headers: webhookHeaders({ msgId: delivery.message_id, timestamp: startedAt, body, secrets, customHeaders: openHeaders(deps.secrets, endpoint.headers) }),
           body,
           timeoutMs: endpoint.timeout_seconds * 1000,
           verifyTls: endpoint.verify_ssl,

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../src/db/schema.js';
 import type { Logger } from '../src/logger.js';
 import type { HttpClient } from '../src/outbound/types.js';
+import type { SecretBox } from '../src/secrets/box.js';
 
 /** What activities may touch. Narrow on purpose: tests hand in real or fake parts. */
 export interface ActivityDeps {
@@ -11,6 +12,8 @@ export interface ActivityDeps {
   log: Logger;
   /** The SSRF-guarded outbound client (callbacks, deliveries, agent providers). */
   http: HttpClient;
+  /** Opens signing secrets and credential header values stored sealed. */
+  secrets: SecretBox;
   /** Where provider API keys are read from (the agent names the variable). */
   env: Record<string, string | undefined>;
   /** Starts delivery workflows for stored events. */

@@ -4,6 +4,14 @@ import { z } from 'zod';
  * The whole process configuration, parsed once from the environment at start-up.
  * Tests build a `Config` with `testConfig()`-style helpers instead of mutating `process.env`.
  */
+const SECRETS_KEY_FORMAT = 'base64 of exactly 32 bytes (openssl rand -base64 32)';
+
+/** Canonical base64 of 32 bytes: anything else (a passphrase, a hex string) is an operator mistake. */
+export function isSecretsKey(value: string): boolean {
+  const bytes = Buffer.from(value, 'base64');
+  return bytes.length === 32 && bytes.toString('base64') === value;
+}
+
 const ConfigSchema = z.object({
   /** `production` requires HTTPS targets and is the default for `api` and `worker`. */
   APP_ENV: z.enum(['production', 'development']),
@@ -37,6 +45,13 @@ const ConfigSchema = z.object({
   /** A prebuilt workflow bundle (`bundleWorkflowCode` output) for the worker; unset = bundle the sources at start. */
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Encrypts signing secrets and credential header values at rest (base64 of 32 bytes); unset = stored as given. */
+  SECRETS_KEY: z.string().refine(isSecretsKey, `must be ${SECRETS_KEY_FORMAT}`).optional(),
+  /** Earlier SECRETS_KEY values, comma-separated: what they sealed still opens; new writes use SECRETS_KEY. */
+  SECRETS_KEY_PREVIOUS: z
+    .string()
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(z.string().refine(isSecretsKey, `must be comma-separated keys, each ${SECRETS_KEY_FORMAT}`))),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   /** CIDRs exempt from the outbound private-address block (dev and tests: 127.0.0.0/8,::1/128). */
   OUTBOUND_ALLOWED_CIDRS: z
@@ -95,6 +110,7 @@ const baseDefaults: Env = {
   LOG_LEVEL: 'info',
   BODY_LIMIT_BYTES: String(1024 * 1024),
   OUTBOUND_ALLOWED_CIDRS: '',
+  SECRETS_KEY_PREVIOUS: '',
   DELIVERY_RETRY_SCHEDULE: '5s,5m,30m,2h,5h,10h,14h,20h,24h',
   SYNC_WAIT_SECONDS: '30',
   MAX_ENDPOINTS_PER_ORG: '50',
@@ -103,6 +119,9 @@ const baseDefaults: Env = {
   SSE_HEARTBEAT_SECONDS: '15',
   SHUTDOWN_TIMEOUT_SECONDS: '30',
 };
+
+/** Never echoed back in a configuration error. */
+const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'DATABASE_URL', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS']);
 
 export class ConfigError extends Error {
   constructor(
@@ -128,7 +147,7 @@ export function parseConfig(env: Env, defaults: Env = {}): Config {
     const issue = result.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
     const got = merged[variable];
-    const shown = variable === 'ADMIN_TOKEN' || variable === 'DATABASE_URL' ? '' : ` (got "${got}")`;
+    const shown = SECRET_VARIABLES.has(variable) ? '' : ` (got "${got}")`;
     throw new ConfigError(variable, `${issue.message}${got === undefined ? '' : shown}`);
   }
   return Object.freeze(result.data);

@@ -8,11 +8,14 @@ import { onShutdown, requireDatabaseUrl } from './process.js';
 import { databaseReachable } from './db/health.js';
 import { temporalReachable } from './temporal/client.js';
 import { outboundClient } from './outbound/fromConfig.js';
+import { secretBoxFromConfig, warnWhenUnencrypted } from './secrets/box.js';
 
 /** `npm run api`: the HTTP API alone, against external Postgres and Temporal. */
 const config = loadConfigOrExit();
 const log = createLogger(config.LOG_LEVEL, 'api');
 const database = await openDatabase({ url: requireDatabaseUrl(config, 'npm run api'), poolSize: config.DATABASE_POOL_SIZE });
+// After the configuration checks: a process that refuses to start says only why.
+warnWhenUnencrypted(config, log);
 // Lazy: the API comes up (and /readyz says why it is not ready) even while Temporal is down.
 const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS ?? 'localhost:7233' });
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
@@ -25,6 +28,7 @@ const app = createApp({
   readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
   listen: database.listen,
   http: outboundClient(config, log),
+  secrets: secretBoxFromConfig(config),
 });
 const server: Server = app.listen(config.PORT, config.HOST, () => {
   log.info({ port: config.PORT, host: config.HOST, database: database.location }, 'api listening');

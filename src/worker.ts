@@ -5,6 +5,7 @@ import { openDatabase } from './db/connect.js';
 import { createLogger } from './logger.js';
 import { sdkMetricsAddress, startMetricsServer } from './metricsServer.js';
 import { onShutdown, requireDatabaseUrl } from './process.js';
+import { warnWhenUnencrypted } from './secrets/box.js';
 import { activityDeps } from './temporal/activityDeps.js';
 import { createWorker, installRuntime } from './temporal/worker.js';
 
@@ -21,6 +22,8 @@ const metricsServer = config.METRICS_PORT
       process.exit(78);
     })
   : undefined;
+// After the configuration checks: a process that refuses to start says only why.
+warnWhenUnencrypted(config, log);
 const address = config.TEMPORAL_ADDRESS ?? 'localhost:7233';
 // An engine that is down (or still starting) at boot is waited for, not a reason to exit: the
 // worker polls as soon as it answers, as it does after an outage mid-run.

@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import type { HttpClient } from '../outbound/types.js';
+import type { SecretBox } from '../secrets/box.js';
 
 export interface AuthContext {
   orgId: string;
@@ -42,6 +43,8 @@ export interface AppDeps {
   sdkMetricsAddress?: string;
   /** The SSRF-guarded outbound client (endpoint test pings). */
   http: HttpClient;
+  /** Seals secrets and credential headers before they are stored; opens them to sign or send. */
+  secrets: SecretBox;
   clock?: () => Date;
 }
 

@@ -5,6 +5,7 @@ import { publicUrl, type Config } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { outboundClient } from '../outbound/fromConfig.js';
+import { secretBoxFromConfig } from '../secrets/box.js';
 
 /** The real dependencies of every activity, built once per worker from configuration. */
 export function activityDeps(
@@ -19,6 +20,7 @@ export function activityDeps(
     clock: () => new Date(),
     log,
     http: outboundClient(config, log),
+    secrets: secretBoxFromConfig(config),
     env: process.env,
     temporal,
     taskQueue: config.TEMPORAL_TASK_QUEUE,

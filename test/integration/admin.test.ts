@@ -8,6 +8,7 @@ import { openDatabase } from '../../src/db/connect.js';
 import { hashSecret } from '../../src/domain/apiKeys.js';
 import { createLogger } from '../../src/logger.js';
 import { outboundClient } from '../../src/outbound/fromConfig.js';
+import { secretBoxFromConfig } from '../../src/secrets/box.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
 import { request, startTestStack, testConfig, type TestStack } from '../support/stack.js';
 
@@ -26,6 +27,7 @@ beforeAll(async () => {
     readiness: { database: async () => true, temporal: async () => true },
     listen: stack.database.listen,
     http: outboundClient(stack.config, createLogger('silent', 'test')),
+    secrets: secretBoxFromConfig(stack.config),
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../src/api/index.js';
 import { createLogger } from '../../src/logger.js';
 import { outboundClient } from '../../src/outbound/fromConfig.js';
+import { secretBoxFromConfig } from '../../src/secrets/box.js';
 import { freePort } from '../../src/temporal/devServer.js';
 import { ContractChecker } from '../support/openapi.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
@@ -276,6 +277,7 @@ async function secondApi(): Promise<{ baseUrl: string; close(): Promise<void> }>
     readiness: { database: async () => true, temporal: async () => true },
     listen: stack.database.listen,
     http: outboundClient(stack.config, createLogger('silent', 'test')),
+    secrets: secretBoxFromConfig(stack.config),
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));

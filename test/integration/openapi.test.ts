@@ -7,6 +7,7 @@ import { mountRoutes } from '../../src/api/route.js';
 import { startTestStack, testConfig, type TestStack } from '../support/stack.js';
 import { createLogger } from '../../src/logger.js';
 import { outboundClient } from '../../src/outbound/fromConfig.js';
+import { secretBoxFromConfig } from '../../src/secrets/box.js';
 
 let stack: TestStack;
 let doc: any;
@@ -27,6 +28,7 @@ const deps = () => ({
   readiness: { database: async () => true, temporal: async () => true },
   listen: async () => async () => undefined,
   http: outboundClient(testConfig(), createLogger('silent', 'test')),
+  secrets: secretBoxFromConfig(testConfig()),
 });
 
 describe('/openapi.json', () => {

@@ -4,6 +4,7 @@ import { describe, expect, it, inject } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { findTemporalCli } from '../../src/temporal/cli.js';
 import { freePort, startTemporalDevServer } from '../../src/temporal/devServer.js';
+import { UNENCRYPTED_WARNING } from '../../src/secrets/box.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
 import { eventually, request } from '../support/stack.js';
 
@@ -49,6 +50,8 @@ describe('production entry points', () => {
         if (worker.exitCode !== null) throw new Error(`the worker gave up: ${worker.output()}`);
         return worker.output().includes('worker running') ? true : undefined;
       }, 'the worker to poll once Temporal answers', 60_000);
+      // Production without SECRETS_KEY: said once, however long the wait for Temporal was.
+      expect(worker.output().split(UNENCRYPTED_WARNING).length - 1).toBe(1);
     } finally {
       worker.kill('SIGTERM');
       await exitOf(worker);
@@ -96,5 +99,7 @@ describe('production entry points', () => {
     // One JSON line per request, with the request id; never an API key.
     const lines = api.output().trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.some((l) => l.msg === 'request' && l.route === '/readyz' && l.request_id)).toBe(true);
+    // Production without SECRETS_KEY: one warning at start.
+    expect(lines.filter((l) => l.msg === UNENCRYPTED_WARNING)).toEqual([expect.objectContaining({ level: 40 })]);
   });
 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/index.js';
 import { createLogger } from '../../src/logger.js';
 import { outboundClient } from '../../src/outbound/fromConfig.js';
+import { secretBoxFromConfig } from '../../src/secrets/box.js';
 import { completion, startFakeOpenAi, toolCalls, type FakeOpenAi } from '../support/fakeOpenAi.js';
 import { readSse } from '../support/sse.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
@@ -97,6 +98,7 @@ describe('status and stream', () => {
       readiness: { database: async () => true, temporal: async () => true },
       listen: stack.database.listen,
       http: outboundClient(stack.config, createLogger('silent', 'test')),
+      secrets: secretBoxFromConfig(stack.config),
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));

@@ -4,6 +4,7 @@ import { createApp } from '../../src/api/index.js';
 import { startTestStack, eventually, request, testConfig, type TestStack } from '../support/stack.js';
 import { createLogger } from '../../src/logger.js';
 import { outboundClient } from '../../src/outbound/fromConfig.js';
+import { secretBoxFromConfig } from '../../src/secrets/box.js';
 import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from '../../workflows/searchAttributes.js';
 
 let stack: TestStack;
@@ -84,6 +85,7 @@ describe('an agent run, HTTP → Temporal → Postgres → HTTP', () => {
       readiness: { database: async () => true, temporal: async () => false },
       listen: stack.database.listen,
       http: outboundClient(stack.config, createLogger('silent', 'test')),
+      secrets: secretBoxFromConfig(stack.config),
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -176,6 +176,10 @@ it('completes a delivery after the worker is killed in the middle of it', async 
     stack = await startDevStack(deliveryDataDir, env);
     children.push(stack.child);
     const { api_url: base, api_key: key, agent_id: agentId } = stack.credentials;
+    // Without SECRETS_KEY the dev stack generates one, private to its user, and keeps it.
+    const keyFile = join(deliveryDataDir, 'secrets.key');
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const devKey = readFileSync(keyFile, 'utf8');
     const endpoint = await request(base, '/v1/endpoints', { key, body: { url, events: ['run.completed'], timeout_seconds: 2 } });
     expect(endpoint.status).toBe(201);
     await request(base, `/v1/agents/${agentId}/runs`, { key, body: { message: 'deliver through a crash' } });
@@ -188,6 +192,8 @@ it('completes a delivery after the worker is killed in the middle of it', async 
       return d[0]?.status === 'succeeded' ? d : undefined;
     }, 'the delivery to succeed after the restart', 60_000);
     expect(seen.length).toBeGreaterThanOrEqual(2);
+    // The restarted stack opened the endpoint secret sealed by the first one: same key.
+    expect(readFileSync(keyFile, 'utf8')).toBe(devKey);
     expect(new Set(seen).size).toBe(1); // the same webhook-id: receivers can dedupe
     expect(deliveries[0].attempts.at(-1)).toMatchObject({ status_code: 204, succeeded: true });
   } finally {

@@ -10,6 +10,7 @@ import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/db
 import { databaseReachable } from '../../src/db/health.js';
 import { createLogger } from '../../src/logger.js';
 import { outboundClient } from '../../src/outbound/fromConfig.js';
+import { secretBoxFromConfig, type SecretBox } from '../../src/secrets/box.js';
 import { createOrgWithKey } from '../../src/services/orgs.js';
 import { temporalReachable } from '../../src/temporal/client.js';
 import { activityDeps } from '../../src/temporal/activityDeps.js';
@@ -21,6 +22,8 @@ export interface TestStack {
   database: DatabaseHandle;
   temporal: Client;
   taskQueue: string;
+  /** The box the app and the worker seal and open stored secrets with (the fixed test key). */
+  secrets: SecretBox;
   /** Authenticated JSON request against the API. */
   api(path: string, init?: { method?: string; body?: unknown; key?: string; headers?: Record<string, string> }): Promise<ApiResponse>;
   /** An org with an org-wide key (every scope) and, unless told otherwise, plenty of credits. */
@@ -36,10 +39,14 @@ export interface ApiResponse {
 
 const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'test');
 
-/** Tests reach loopback receivers (allow-list on) and retry on a schedule of seconds. */
+/** A fixed key, so the whole suite stores its secrets encrypted (base64 of 32 bytes). */
+export const TEST_SECRETS_KEY = Buffer.from('agent-webhooks test secrets key!').toString('base64');
+
+/** Tests reach loopback receivers (allow-list on), retry on a schedule of seconds and encrypt secrets at rest. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return parseConfig({
     LOG_LEVEL: 'silent',
+    SECRETS_KEY: TEST_SECRETS_KEY,
     APP_ENV: 'development',
     OUTBOUND_ALLOWED_CIDRS: '127.0.0.0/8,::1/128',
     DELIVERY_RETRY_SCHEDULE: '300ms,600ms,1200ms',
@@ -96,6 +103,7 @@ export async function startTestStack(options: { worker?: boolean; config?: Recor
     readiness: { database: () => databaseReachable(database.db), temporal: () => temporalReachable(connection) },
     listen: database.listen,
     http: outboundClient(config, log),
+    secrets: secretBoxFromConfig(config),
   });
   server.on('request', app.callback());
 
@@ -105,6 +113,7 @@ export async function startTestStack(options: { worker?: boolean; config?: Recor
     database,
     temporal,
     taskQueue,
+    secrets: secretBoxFromConfig(config),
     api: (path, init = {}) => request(baseUrl, path, init),
     async newOrg(name = 'Test org', credits = 1_000_000) {
       const created = await createOrgWithKey(database.db, { name, credits });

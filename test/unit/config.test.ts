@@ -30,6 +30,25 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ DATABASE_URL: 'mysql://u:hunter2@h/db' })).toThrow(/^(?!.*hunter2).*DATABASE_URL/);
   });
 
+  it('accepts SECRETS_KEY only as base64 of exactly 32 bytes, and never echoes it', () => {
+    const key = Buffer.alloc(32, 9).toString('base64');
+    expect(parseConfig({ SECRETS_KEY: key }).SECRETS_KEY).toBe(key);
+    expect(parseConfig({}).SECRETS_KEY).toBeUndefined();
+    expect(parseConfig({}).SECRETS_KEY_PREVIOUS).toEqual([]);
+    for (const bad of ['hunter2-passphrase', Buffer.alloc(16, 1).toString('base64'), Buffer.alloc(32, 1).toString('hex'), `${key}x`]) {
+      try {
+        parseConfig({ SECRETS_KEY: bad });
+        expect.unreachable();
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        expect((err as Error).message).toBe('invalid configuration: SECRETS_KEY must be base64 of exactly 32 bytes (openssl rand -base64 32)');
+      }
+    }
+    const previous = Buffer.alloc(32, 3).toString('base64');
+    expect(parseConfig({ SECRETS_KEY: key, SECRETS_KEY_PREVIOUS: ` ${previous} ,${key}` }).SECRETS_KEY_PREVIOUS).toEqual([previous, key]);
+    expect(() => parseConfig({ SECRETS_KEY_PREVIOUS: `${previous},not-a-key` })).toThrow(/^invalid configuration: SECRETS_KEY_PREVIOUS must be comma-separated keys, each base64 of exactly 32 bytes[^"]*$/);
+  });
+
   it('treats empty strings as unset and lets entry points choose defaults', () => {
     const config = parseConfig({ PORT: '', APP_ENV: '' }, { APP_ENV: 'development', PORT: '4000' });
     expect(config.PORT).toBe(4000);

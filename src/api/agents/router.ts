@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { findAgent, insertAgent, listAgents, softDeleteAgent, updateAgent } from '../../db/queries.js';
+import type { AgentProvider } from '../../db/schema.js';
 import { AppError, notFound } from '../../errors.js';
+import { sealHeaders, type SecretBox } from '../../secrets/box.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
@@ -16,6 +18,11 @@ export async function agentInScope(deps: AppDeps, ctx: AppContext, rawId: string
   const agent = canSeeAgent(auth, id) ? await findAgent(deps.db, auth.orgId, id) : undefined;
   if (!agent) throw notFound('Agent');
   return agent;
+}
+
+/** Header values of an http provider are often credentials: stored sealed, opened only to call the agent. */
+function sealProvider(box: SecretBox, provider: AgentProvider): AgentProvider {
+  return provider.kind === 'http' && provider.headers ? { ...provider, headers: sealHeaders(box, provider.headers) } : provider;
 }
 
 export function agentRoutes(deps: AppDeps): RouteSpec[] {
@@ -34,7 +41,7 @@ export function agentRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { body }) {
         const auth = authOf(ctx);
         if (auth.agentId) throw new AppError(403, 'FORBIDDEN', 'An agent-scoped API key cannot create agents');
-        const agent = await insertAgent(deps.db, { id: randomUUID(), orgId: auth.orgId, ...body });
+        const agent = await insertAgent(deps.db, { id: randomUUID(), orgId: auth.orgId, ...body, provider: sealProvider(deps.secrets, body.provider) });
         ctx.status = 201;
         ctx.set('Location', `/v1/agents/${agent.id}`);
         ctx.body = presentAgent(agent);
@@ -80,7 +87,13 @@ export function agentRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'The updated agent', schema: AgentSchema } },
       async handler(ctx, { body }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
-        const updated = await updateAgent(deps.db, agent.org_id, agent.id, body, clock());
+        const updated = await updateAgent(
+          deps.db,
+          agent.org_id,
+          agent.id,
+          body.provider ? { ...body, provider: sealProvider(deps.secrets, body.provider) } : body,
+          clock(),
+        );
         if (!updated) throw notFound('Agent');
         ctx.body = presentAgent(updated);
       },

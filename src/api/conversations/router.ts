@@ -82,7 +82,7 @@ export function conversationRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx) {
         const auth = authOf(ctx);
         if (auth.agentId) throw new AppError(403, 'FORBIDDEN', 'The callback secret is org-wide: use an org-wide key');
-        const rotated = await rotateSecret(deps.db, auth.orgId, CALLBACK_SECRET_OWNER, clock(), CALLBACK_SECRET_GRACE_MS);
+        const rotated = await rotateSecret(deps.db, deps.secrets, auth.orgId, CALLBACK_SECRET_OWNER, clock(), CALLBACK_SECRET_GRACE_MS);
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.body = { secret: rotated.secret, previous_valid_until: rotated.previousValidUntil?.toISOString() ?? null };

@@ -6,6 +6,7 @@ import { classify, describeOutcome } from '../../domain/deliveryPolicy.js';
 import { deliveryBody, endpointSecretOwner } from '../../domain/deliveryPayload.js';
 import { AppError, notFound } from '../../errors.js';
 import { webhookHeaders } from '../../outbound/signing.js';
+import { openHeaders, sealHeaders } from '../../secrets/box.js';
 import { activeSecrets, rotateSecret } from '../../services/signingSecrets.js';
 import type { AppContext, AppDeps, AuthContext } from '../context.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
@@ -171,7 +172,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
             agent_ids: agentIds,
             enabled: body.enabled,
             api_version: body.api_version,
-            headers: JSON.stringify(body.headers),
+            headers: JSON.stringify(sealHeaders(deps.secrets, body.headers)),
             verify_ssl: body.verify_ssl,
             timeout_seconds: body.timeout_seconds,
             max_retries: body.max_retries,
@@ -179,7 +180,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
           })
           .returningAll()
           .executeTakeFirstOrThrow();
-        const { secret } = await rotateSecret(deps.db, auth.orgId, endpointSecretOwner(endpoint.id), now, 0);
+        const { secret } = await rotateSecret(deps.db, deps.secrets, auth.orgId, endpointSecretOwner(endpoint.id), now, 0);
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.set('Location', `/v1/endpoints/${endpoint.id}`);
@@ -239,7 +240,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
           .updateTable('endpoints')
           .set({
             ...rest,
-            ...(headers ? { headers: JSON.stringify(headers) } : {}),
+            ...(headers ? { headers: JSON.stringify(sealHeaders(deps.secrets, headers)) } : {}),
             ...(reEnabled ? { disabled_reason: null, consecutive_failures: 0, failing_since: null } : {}),
             updated_at: clock(),
           })
@@ -281,7 +282,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
       },
       async handler(ctx, { body }) {
         const endpoint = await endpointInScope(deps, ctx);
-        const rotated = await rotateSecret(deps.db, endpoint.org_id, endpointSecretOwner(endpoint.id), clock(), body.grace_seconds * 1000);
+        const rotated = await rotateSecret(deps.db, deps.secrets, endpoint.org_id, endpointSecretOwner(endpoint.id), clock(), body.grace_seconds * 1000);
         ctx.set('Cache-Control', 'no-store');
         ctx.body = { secret: rotated.secret, previous_valid_until: rotated.previousValidUntil?.toISOString() ?? null };
       },
@@ -299,11 +300,11 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         const now = clock();
         const event = { id: randomUUID(), type: 'test.ping', created_at: now, data: { message: 'This is a test delivery from Agent Webhooks.' } };
         const body = deliveryBody(event, endpoint);
-        const secrets = await activeSecrets(deps.db, endpoint.org_id, endpointSecretOwner(endpoint.id), now);
+        const secrets = await activeSecrets(deps.db, deps.secrets, endpoint.org_id, endpointSecretOwner(endpoint.id), now);
         const response = await deps.http.send({
           url: endpoint.url,
           method: 'POST',
-          headers: webhookHeaders({ msgId: `msg_test_${event.id.replaceAll('-', '')}`, timestamp: now, body, secrets, customHeaders: endpoint.headers }),
+          headers: webhookHeaders({ msgId: `msg_test_${event.id.replaceAll('-', '')}`, timestamp: now, body, secrets, customHeaders: openHeaders(deps.secrets, endpoint.headers) }),
           body,
           timeoutMs: endpoint.timeout_seconds * 1000,
           verifyTls: endpoint.verify_ssl,

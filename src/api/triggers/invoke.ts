@@ -107,7 +107,7 @@ export function publicTriggerRoutes(deps: AppDeps): RouteSpec[] {
         const verified = verifyTriggerRequest(
           {
             scheme: trigger.scheme,
-            secret: trigger.secret,
+            secret: trigger.secret === null ? null : deps.secrets.open(trigger.secret),
             signatureHeader: trigger.signature_header,
             signatureEncoding: trigger.signature_encoding,
             deliveryIdHeader: trigger.delivery_id_header,

@@ -75,7 +75,7 @@ export function triggerRoutes(deps: AppDeps): RouteSpec[] {
             name: body.name,
             enabled: body.enabled,
             scheme: body.scheme,
-            secret: credential.secret,
+            secret: credential.secret === null ? null : deps.secrets.seal(credential.secret),
             token_hash: credential.hash,
             token_prefix: credential.prefix,
             signature_header: body.signature_header?.toLowerCase() ?? null,
@@ -91,7 +91,7 @@ export function triggerRoutes(deps: AppDeps): RouteSpec[] {
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.set('Location', `/v1/triggers/${trigger.id}`);
-        ctx.body = presentTriggerWithSecret(deps.config, trigger, credential.token);
+        ctx.body = presentTriggerWithSecret(deps.config, { ...trigger, secret: credential.secret }, credential.token);
       },
     }),
     route({
@@ -143,9 +143,10 @@ export function triggerRoutes(deps: AppDeps): RouteSpec[] {
           if (body[field] !== undefined && trigger.scheme !== 'hmac-sha256') details[field] = 'only for scheme hmac-sha256';
         }
         if (Object.keys(details).length) throw invalid(details);
-        const { input_schema, signature_header, delivery_id_header, ...plain } = body;
+        const { input_schema, signature_header, delivery_id_header, secret, ...plain } = body;
         const updated = await update(trigger.id, {
           ...plain,
+          ...(secret !== undefined ? { secret: deps.secrets.seal(secret) } : {}),
           ...(signature_header !== undefined ? { signature_header: signature_header.toLowerCase() } : {}),
           ...(delivery_id_header !== undefined ? { delivery_id_header: delivery_id_header?.toLowerCase() ?? null } : {}),
           ...(input_schema !== undefined ? { input_schema: input_schema === null ? null : JSON.stringify(input_schema) } : {}),
@@ -180,16 +181,18 @@ export function triggerRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx) {
         const trigger = await triggerInScope(deps, ctx);
         let token: string | null = null;
+        let secret: string | null = null;
         let updated;
         if (trigger.scheme === 'none') {
           const generated = generateTriggerToken();
           token = generated.token;
           updated = await update(trigger.id, { token_hash: generated.hash, token_prefix: generated.prefix });
         } else {
-          updated = await update(trigger.id, { secret: generateTriggerSecret(trigger.scheme) });
+          secret = generateTriggerSecret(trigger.scheme);
+          updated = await update(trigger.id, { secret: deps.secrets.seal(secret) });
         }
         ctx.set('Cache-Control', 'no-store');
-        ctx.body = presentTriggerWithSecret(deps.config, updated, token);
+        ctx.body = presentTriggerWithSecret(deps.config, { ...updated, secret }, token);
       },
     }),
     route({
