@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve, join } from 'node:path';
 import { loadConfigOrExit } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
 import { creditBalance, findOrg, insertCreditEntry } from './db/queries.js';
+import { secretBoxFromConfig } from './secrets/box.js';
+import { resealSecrets } from './secrets/reseal.js';
 import { createOrgWithKey } from './services/orgs.js';
 
 /**
@@ -16,7 +19,9 @@ const USAGE = `usage:
                                   create an org and print its first API key (shown once)
   npm run cli -- credits grant --org <org id> --amount <n> --reason <text>
                                   add (or, with a negative amount, correct) an org's credits
-  npm run cli -- migrate          apply database migrations`;
+  npm run cli -- migrate          apply database migrations
+  npm run cli -- secrets reseal   seal every stored secret still in plaintext or under an older key with
+                                  SECRETS_KEY (run after setting or rotating it; older keys in SECRETS_KEY_PREVIOUS)`;
 
 const { positionals, values } = parseArgs({
   args: process.argv.slice(2),
@@ -32,7 +37,7 @@ const { positionals, values } = parseArgs({
 });
 
 const command = positionals.join(' ');
-if (values.help || !['org create', 'credits grant', 'migrate'].includes(command)) {
+if (values.help || !['org create', 'credits grant', 'migrate', 'secrets reseal'].includes(command)) {
   process.stderr.write(`${USAGE}\n`);
   process.exit(values.help ? 0 : 64);
 }
@@ -48,6 +53,17 @@ try {
   if (command === 'migrate') {
     const applied = migrated.results?.map((r) => r.migrationName) ?? [];
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+  } else if (command === 'secrets reseal') {
+    // The dev stack's generated key when the CLI opens its PGlite folder without SECRETS_KEY.
+    const devKeyFile = join(resolve(config.DATA_DIR), 'secrets.key');
+    const key = config.SECRETS_KEY ?? (!config.DATABASE_URL && existsSync(devKeyFile) ? readFileSync(devKeyFile, 'utf8').trim() : undefined);
+    if (!key) {
+      process.stderr.write('secrets reseal needs SECRETS_KEY (the key to seal with; keys sealed earlier go in SECRETS_KEY_PREVIOUS)\n');
+      process.exitCode = 64;
+    } else {
+      const counts = await resealSecrets(database.db, secretBoxFromConfig({ ...config, SECRETS_KEY: key }));
+      process.stdout.write(`${JSON.stringify({ resealed: counts })}\n`);
+    }
   } else if (command === 'credits grant') {
     const amount = Number(values.amount);
     const reason = values.reason?.trim();

@@ -12,6 +12,8 @@ export interface SecretBox {
   seal(plain: string): string;
   /** Plaintext as stored before encryption existed passes through, so old rows keep working. */
   open(stored: string): string;
+  /** True when `stored` is plaintext or sealed with a key other than SECRETS_KEY (always false without a key). */
+  needsReseal(stored: string): boolean;
 }
 
 /** Never carries a plaintext or a key: only the key id, which is a fingerprint. */
@@ -43,6 +45,10 @@ export function createSecretBox(current: Buffer | null, previous: readonly Buffe
 
   return {
     encrypts: current !== null,
+    needsReseal(stored) {
+      if (!currentId) return false;
+      return !stored.startsWith(`${PREFIX}${VERSION}:${currentId}:`);
+    },
     seal(plain) {
       if (!current) return plain;
       const iv = randomBytes(IV_BYTES);

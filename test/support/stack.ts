@@ -63,11 +63,24 @@ export async function openTestDatabase(): Promise<DatabaseHandle> {
   return database;
 }
 
+async function openPrivateDatabase(): Promise<DatabaseHandle> {
+  const database = await openDatabase({ pgliteDir: 'memory://' });
+  await migrateToLatest(database.db);
+  return database;
+}
+
 /**
  * The real stack in this process: the Koa app listening on a loopback port, a worker on a task
  * queue of its own (so test files never run each other's workflows), real Temporal, real DB.
  */
-export async function startTestStack(options: { worker?: boolean; config?: Record<string, string> } = {}): Promise<TestStack> {
+export async function startTestStack(
+  options: {
+    worker?: boolean;
+    config?: Record<string, string>;
+    /** A database of the test's own (e.g. an in-memory PGlite) for tests that touch every row, like a key rotation. */
+    privateDatabase?: boolean;
+  } = {},
+): Promise<TestStack> {
   installRuntime(log);
   const taskQueue = `test-${randomUUID()}`;
   // Listen first so links in responses and payloads carry the real port.
@@ -76,7 +89,7 @@ export async function startTestStack(options: { worker?: boolean; config?: Recor
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = testConfig({ TEMPORAL_TASK_QUEUE: taskQueue, PUBLIC_URL: baseUrl, ...options.config });
   const address = inject('temporalAddress');
-  const database = await openTestDatabase();
+  const database = options.privateDatabase ? await openPrivateDatabase() : await openTestDatabase();
   const connection = await Connection.connect({ address });
   const temporal = new Client({ connection, namespace: 'default' });
 
