@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import type { OutboundRequest, OutboundResponse } from '../../src/outbound/types.js';
+import { whileHeartbeating } from '../heartbeat.js';
 import type { ProviderDeps } from './types.js';
 
 /** Room for a long completion; anything bigger is treated as a protocol error, not truncated text. */
@@ -7,7 +8,6 @@ export const MAX_RESPONSE_BYTES = 1024 * 1024;
 /** A provider asking for a longer pause is capped so a run never stalls past the retry policy's intent. */
 export const MAX_RETRY_AFTER_MS = 5 * 60_000;
 const EXCERPT_CHARS = 200;
-const HEARTBEAT_MS = 1000;
 
 /** Rough token estimate for providers that report none (about four characters a token). */
 export const estimateTokens = (text: string) => Math.ceil(text.length / 4);
@@ -41,14 +41,9 @@ export async function exchangeJson(
   }
 }
 
-async function sendWithHeartbeat(deps: ProviderDeps, request: Omit<OutboundRequest, 'signal' | 'maxResponseBytes'>) {
+function sendWithHeartbeat(deps: ProviderDeps, request: Omit<OutboundRequest, 'signal' | 'maxResponseBytes'>) {
   // Without heartbeats a long completion looks like a dead worker and Temporal would retry it.
-  const timer = setInterval(() => deps.heartbeat(), HEARTBEAT_MS);
-  try {
-    return await deps.http.send({ ...request, maxResponseBytes: MAX_RESPONSE_BYTES, signal: deps.signal });
-  } finally {
-    clearInterval(timer);
-  }
+  return whileHeartbeating(deps.http.send({ ...request, maxResponseBytes: MAX_RESPONSE_BYTES, signal: deps.signal }), () => deps.heartbeat());
 }
 
 function failureFor(response: OutboundResponse, label: string, secrets: readonly string[]): ApplicationFailure | null {
