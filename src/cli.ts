@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve, join } from 'node:path';
 import { loadConfigOrExit } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
 import { creditBalance, findOrg, insertCreditEntry } from './db/queries.js';
 import { secretBoxFromConfig } from './secrets/box.js';
+import { devSecretsKey } from './secrets/devKey.js';
 import { resealSecrets } from './secrets/reseal.js';
 import { createOrgWithKey } from './services/orgs.js';
 
@@ -55,8 +55,7 @@ try {
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
   } else if (command === 'secrets reseal') {
     // The dev stack's generated key when the CLI opens its PGlite folder without SECRETS_KEY.
-    const devKeyFile = join(resolve(config.DATA_DIR), 'secrets.key');
-    const key = config.SECRETS_KEY ?? (!config.DATABASE_URL && existsSync(devKeyFile) ? readFileSync(devKeyFile, 'utf8').trim() : undefined);
+    const key = config.SECRETS_KEY ?? (config.DATABASE_URL ? undefined : devSecretsKey(config.DATA_DIR, { create: false }));
     if (!key) {
       process.stderr.write('secrets reseal needs SECRETS_KEY (the key to seal with; keys sealed earlier go in SECRETS_KEY_PREVIOUS)\n');
       process.exitCode = 64;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -6,7 +5,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { createApp } from './api/index.js';
-import { isSecretsKey, loadConfigOrExit, publicUrl, type Config } from './config.js';
+import { loadConfigOrExit, publicUrl, type Config } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
 import { databaseReachable } from './db/health.js';
 import { findActiveApiKeyByHash, findAgent } from './db/queries.js';
@@ -17,6 +16,7 @@ import { sdkMetricsAddress } from './metricsServer.js';
 import { onShutdown } from './process.js';
 import { outboundClient } from './outbound/fromConfig.js';
 import { secretBoxFromConfig } from './secrets/box.js';
+import { devSecretsKey } from './secrets/devKey.js';
 import { createEchoAgent, createOrgWithKey } from './services/orgs.js';
 import { findTemporalCli } from './temporal/cli.js';
 import { temporalReachable } from './temporal/client.js';
@@ -41,7 +41,7 @@ const config = loadConfigOrExit({ APP_ENV: 'development', HOST: '127.0.0.1' });
 const log = createLogger(config.LOG_LEVEL, 'dev');
 const dataDir = resolve(config.DATA_DIR);
 mkdirSync(dataDir, { recursive: true });
-const secretsKey = config.SECRETS_KEY ?? devSecretsKey();
+const secretsKey = config.SECRETS_KEY ?? devSecretsKey(dataDir, { create: true, onCreate: (file) => log.info({ file }, 'generated a secrets key for the dev stack') })!;
 // The dev stack runs the worker in this process: the SDK's metrics join the API's /metrics.
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 
@@ -139,26 +139,6 @@ async function main() {
     temporal_ui_url: temporalUi,
   });
   printBanner(log, credentials, database.location);
-}
-
-/**
- * Without SECRETS_KEY the dev stack still encrypts at rest: a key generated on the first start
- * and reused on every later one (a new key would leave earlier rows unreadable).
- */
-function devSecretsKey(): string {
-  const file = join(dataDir, 'secrets.key');
-  try {
-    writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-    log.info({ file }, 'generated a secrets key for the dev stack');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  const key = readFileSync(file, 'utf8').trim();
-  if (!isSecretsKey(key)) {
-    process.stderr.write(`invalid configuration: ${file} must hold base64 of exactly 32 bytes (or set SECRETS_KEY)\n`);
-    process.exit(78);
-  }
-  return key;
 }
 
 /** Reuses the demo org from an earlier start when its key still works; creates it otherwise. */
