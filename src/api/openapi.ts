@@ -36,9 +36,6 @@ function rewriteRefs<T>(value: T): T {
 
 const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z_]+)/g, '{$1}');
 
-/** Operations that never touch the database (readiness documents its own 503). */
-const STATELESS_OPERATIONS = new Set(['health', 'ready', 'openApiDocument', 'apiReference', 'errorReference', 'docsAsset']);
-
 function problemStatuses(spec: RouteSpec): number[] {
   const statuses = new Set<number>(spec.errors ?? []);
   if (spec.auth.kind === 'apiKey') [401, 403].forEach((s) => statuses.add(s));
@@ -50,8 +47,9 @@ function problemStatuses(spec: RouteSpec): number[] {
   if (spec.query) statuses.add(invalid);
   if (/:[A-Za-z_]+/.test(spec.path)) statuses.add(404);
   statuses.add(500);
-  // Anything that reads the database answers 503 + Retry-After while it is unreachable.
-  if (!STATELESS_OPERATIONS.has(spec.operationId)) statuses.add(503);
+  // Anything that reads the database answers 503 + Retry-After while it is unreachable
+  // (readiness documents its own 503, with a body of its own).
+  if (spec.usesDatabase !== false) statuses.add(503);
   return [...statuses].sort();
 }
 

@@ -41,6 +41,8 @@ export interface RouteSpec<B extends ZodType | undefined = ZodType | undefined, 
   invalidStatus?: 400 | 422;
   /** Problem statuses this route can answer besides the ones implied by auth and input. */
   errors?: number[];
+  /** False for the few routes that never read the database (no 503 while it is away). */
+  usesDatabase?: false;
   handler(ctx: AppContext, input: { body: Out<B>; query: Out<Q> }): Promise<void> | void;
 }
 

@@ -43,6 +43,7 @@ export function docsRoutes(deps: AppDeps, allRoutes: () => RouteSpec[]): RouteSp
       summary: 'This API\'s OpenAPI 3.1 document',
       tag,
       auth: { kind: 'public' },
+      usesDatabase: false,
       responses: { 200: { description: 'OpenAPI 3.1 document', schema: z.record(z.string(), z.unknown()) } },
       handler(ctx) {
         ctx.body = openApi();
@@ -55,6 +56,7 @@ export function docsRoutes(deps: AppDeps, allRoutes: () => RouteSpec[]): RouteSp
       summary: 'Interactive API reference',
       tag,
       auth: { kind: 'public' },
+      usesDatabase: false,
       responses: { 200: { description: 'HTML page', contentType: 'text/html' } },
       handler(ctx) {
         ctx.type = 'text/html; charset=utf-8';
@@ -74,6 +76,7 @@ export function docsRoutes(deps: AppDeps, allRoutes: () => RouteSpec[]): RouteSp
       description: 'The `type` of every problem response points at an entry here.',
       tag,
       auth: { kind: 'public' },
+      usesDatabase: false,
       responses: { 200: { description: 'HTML page', contentType: 'text/html' } },
       handler(ctx) {
         const rows = Object.entries(ERROR_CODES)
@@ -97,6 +100,7 @@ export function docsRoutes(deps: AppDeps, allRoutes: () => RouteSpec[]): RouteSp
       summary: 'Static assets of the reference page',
       tag,
       auth: { kind: 'public' },
+      usesDatabase: false,
       responses: { 200: { description: 'The asset', contentType: 'application/octet-stream' } },
       handler(ctx) {
         const asset = ASSETS[ctx.params.file ?? ''];

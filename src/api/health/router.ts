@@ -19,6 +19,7 @@ export function healthRoutes(deps: AppDeps): RouteSpec[] {
       summary: 'Liveness',
       tag,
       auth: { kind: 'public' },
+      usesDatabase: false,
       responses: { 200: { description: 'The process answers', schema: HealthSchema } },
       handler(ctx) {
         ctx.body = { status: 'ok' };
