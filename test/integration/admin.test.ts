@@ -1,14 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createApp } from '../../src/api/index.js';
 import { openDatabase } from '../../src/db/connect.js';
 import { hashSecret } from '../../src/domain/apiKeys.js';
-import { createLogger } from '../../src/logger.js';
-import { outboundClient } from '../../src/outbound/fromConfig.js';
-import { secretBoxFromConfig } from '../../src/secrets/box.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
 import { request, startTestStack, testConfig, type TestStack } from '../support/stack.js';
 
@@ -19,20 +14,9 @@ let closeAdmin: () => void;
 
 beforeAll(async () => {
   stack = await startTestStack({ worker: false });
-  const app = createApp({
-    config: testConfig({ ADMIN_TOKEN }),
-    db: stack.database.db,
-    temporal: stack.temporal,
-    log: createLogger('silent', 'test'),
-    readiness: { database: async () => true, temporal: async () => true },
-    listen: stack.database.listen,
-    http: outboundClient(stack.config, createLogger('silent', 'test')),
-    secrets: secretBoxFromConfig(stack.config),
-  });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  adminBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  closeAdmin = () => server.close();
+  const admin = await stack.startSecondApi({ config: testConfig({ ADMIN_TOKEN }) });
+  adminBase = admin.baseUrl;
+  closeAdmin = admin.close;
 });
 afterAll(async () => {
   closeAdmin?.();

@@ -1,13 +1,8 @@
 import { execFile } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createApp } from '../../src/api/index.js';
-import { createLogger } from '../../src/logger.js';
-import { outboundClient } from '../../src/outbound/fromConfig.js';
-import { secretBoxFromConfig } from '../../src/secrets/box.js';
 import { freePort } from '../../src/temporal/devServer.js';
 import { ContractChecker } from '../support/openapi.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
@@ -269,17 +264,6 @@ async function secondApi(): Promise<{ baseUrl: string; close(): Promise<void> }>
       },
     };
   }
-  const app = createApp({
-    config: stack.config,
-    db: stack.database.db,
-    temporal: stack.temporal,
-    log: createLogger('silent', 'test'),
-    readiness: { database: async () => true, temporal: async () => true },
-    listen: stack.database.listen,
-    http: outboundClient(stack.config, createLogger('silent', 'test')),
-    secrets: secretBoxFromConfig(stack.config),
-  });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: async () => void server.close() };
+  const second = await stack.startSecondApi();
+  return { baseUrl: second.baseUrl, close: async () => second.close() };
 }

@@ -1,9 +1,4 @@
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/api/index.js';
-import { createLogger } from '../../src/logger.js';
-import { outboundClient } from '../../src/outbound/fromConfig.js';
-import { secretBoxFromConfig } from '../../src/secrets/box.js';
 import { completion, startFakeOpenAi, toolCalls, type FakeOpenAi } from '../support/fakeOpenAi.js';
 import { readSse } from '../support/sse.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
@@ -90,23 +85,12 @@ describe('status and stream', () => {
 
   it('wakes open streams by NOTIFY as events are stored, not by a polling interval', async () => {
     // An API whose streams re-read only every 60 s unless notified: prompt events prove the wake-up.
-    const app = createApp({
-      config: { ...stack.config, SSE_HEARTBEAT_SECONDS: 60 },
-      db: stack.database.db,
-      temporal: stack.temporal,
-      log: createLogger('silent', 'test'),
-      readiness: { database: async () => true, temporal: async () => true },
-      listen: stack.database.listen,
-      http: outboundClient(stack.config, createLogger('silent', 'test')),
-      secrets: secretBoxFromConfig(stack.config),
-    });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
+    const server = await stack.startSecondApi({ config: { ...stack.config, SSE_HEARTBEAT_SECONDS: 60 } });
     try {
       const agentId = await createAgent({ provider: { kind: 'echo', delay_ms: 1000 } });
       const accepted = await trigger(agentId, { message: 'Wake me' });
       const started = Date.now();
-      const stream = await readSse(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/runs/${accepted.body.run_id}/events`, { key, timeoutMs: 20_000 });
+      const stream = await readSse(`${server.baseUrl}/v1/runs/${accepted.body.run_id}/events`, { key, timeoutMs: 20_000 });
       expect(stream.ended).toBe(true);
       expect(stream.events.map((e) => e.data.event_type)).toEqual(['run_queued', 'run_started', 'agent_message', 'run_completed']);
       expect(stream.heartbeats).toBe(0);

@@ -1,10 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createApp } from '../../src/api/index.js';
 import { startTestStack, eventually, request, testConfig, type TestStack } from '../support/stack.js';
-import { createLogger } from '../../src/logger.js';
-import { outboundClient } from '../../src/outbound/fromConfig.js';
-import { secretBoxFromConfig } from '../../src/secrets/box.js';
 import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from '../../workflows/searchAttributes.js';
 
 let stack: TestStack;
@@ -77,19 +73,12 @@ describe('an agent run, HTTP → Temporal → Postgres → HTTP', () => {
   it('answers 503 and keeps no run when the workflow engine is unreachable', async () => {
     const agent = await stack.api('/v1/agents', { key, body: { name: 'Unlucky' } });
     const deadConnection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
-    const app = createApp({
+    const server = await stack.startSecondApi({
       config: testConfig({ TEMPORAL_TASK_QUEUE: stack.taskQueue }),
-      db: stack.database.db,
       temporal: new Client({ connection: deadConnection }),
-      log: createLogger('silent', 'test'),
       readiness: { database: async () => true, temporal: async () => false },
-      listen: stack.database.listen,
-      http: outboundClient(stack.config, createLogger('silent', 'test')),
-      secrets: secretBoxFromConfig(stack.config),
     });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const base = server.baseUrl;
     try {
       const before = await stack.database.db.selectFrom('runs').select((eb) => eb.fn.countAll<string>().as('n')).where('agent_id', '=', agent.body.id).executeTakeFirstOrThrow();
       const response = await request(base, `/v1/agents/${agent.body.id}/runs`, { key, body: { message: 'lost?' } });

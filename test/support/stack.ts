@@ -5,6 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { createApp } from '../../src/api/index.js';
+import type { AppDeps } from '../../src/api/context.js';
 import { parseConfig, type Config } from '../../src/config.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/db/connect.js';
 import { databaseReachable } from '../../src/db/health.js';
@@ -28,6 +29,11 @@ export interface TestStack {
   api(path: string, init?: { method?: string; body?: unknown; key?: string; headers?: Record<string, string> }): Promise<ApiResponse>;
   /** An org with an org-wide key (every scope) and, unless told otherwise, plenty of credits. */
   newOrg(name?: string, credits?: number): Promise<{ orgId: string; apiKey: string }>;
+  /**
+   * Another API on this stack's database, as a second process would see it, with the parts a
+   * test swaps (its config, its Temporal client, its readiness answers; both ready by default).
+   */
+  startSecondApi(parts?: { config?: Config; temporal?: Client; readiness?: AppDeps['readiness'] }): Promise<{ baseUrl: string; close(): void }>;
   close(): Promise<void>;
 }
 
@@ -131,6 +137,21 @@ export async function startTestStack(
     async newOrg(name = 'Test org', credits = 1_000_000) {
       const created = await createOrgWithKey(database.db, { name, credits });
       return { orgId: created.org.id, apiKey: created.apiKey };
+    },
+    async startSecondApi(parts = {}) {
+      const second = createApp({
+        config: parts.config ?? config,
+        db: database.db,
+        temporal: parts.temporal ?? temporal,
+        log,
+        readiness: parts.readiness ?? { database: async () => true, temporal: async () => true },
+        listen: database.listen,
+        http: outboundClient(config, log),
+        secrets: secretBoxFromConfig(config),
+      });
+      const listening = second.listen(0, '127.0.0.1');
+      await new Promise((r) => listening.once('listening', r));
+      return { baseUrl: `http://127.0.0.1:${(listening.address() as AddressInfo).port}`, close: () => void listening.close() };
     },
     async close() {
       await new Promise<void>((resolve) => {
