@@ -1,12 +1,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { findRunById } from '../src/db/queries.js';
-import { ensureDelivery, recordAttempt } from '../src/db/deliveries.js';
-import { classify, describeOutcome, nextDelayMs } from '../src/domain/deliveryPolicy.js';
-import { webhookHeaders } from '../src/outbound/signing.js';
-import { CALLBACK_SECRET_OWNER, secretsForSigning } from '../src/services/signingSecrets.js';
-import { deliveryAttempts } from '../src/metrics.js';
+import { ensureDelivery } from '../src/db/deliveries.js';
+import { nextDelayMs } from '../src/domain/deliveryPolicy.js';
+import { CALLBACK_SECRET_OWNER } from '../src/services/signingSecrets.js';
 import type { ActivityDeps } from './deps.js';
-import { whileHeartbeating } from './heartbeat.js';
+import { sendSignedAttempt } from './signedAttempt.js';
 
 const CALLBACK_TIMEOUT_MS = 30_000;
 
@@ -37,35 +35,20 @@ export function createCallbackActivities(deps: ActivityDeps) {
       const messageId = `msg_cb_${run.id}`;
       const deliveryId = await ensureDelivery(deps.db, { orgId: run.org_id, kind: 'callback', runId: run.id, url: run.callback_url, messageId });
 
-      const body = JSON.stringify(callbackPayload(run, deps.settings.publicUrl));
-      const startedAt = deps.clock();
-      const secrets = await secretsForSigning(deps.db, deps.secrets, run.org_id, CALLBACK_SECRET_OWNER, startedAt);
-      const response = await whileHeartbeating(
-        deps.http.send({
-          url: run.callback_url,
-          method: 'POST',
-          headers: webhookHeaders({ msgId: messageId, timestamp: startedAt, body, secrets }),
-          body,
-          timeoutMs: CALLBACK_TIMEOUT_MS,
-          signal: Context.current().cancellationSignal,
-        }),
-      );
-      const outcome = classify(response);
-      deliveryAttempts.inc({ kind: 'callback', outcome });
-      const lastAttempt = attempt >= deps.settings.retryScheduleMs.length + 1;
-      await recordAttempt(deps.db, {
+      const { response, outcome, error } = await sendSignedAttempt(deps, {
+        kind: 'callback',
         deliveryId,
         attempt,
-        startedAt,
-        statusCode: response.status,
-        latencyMs: Math.round(response.latencyMs),
-        responseExcerpt: response.body ? response.body.slice(0, 2048) : null,
-        error: describeOutcome(response, run.callback_url),
-        succeeded: outcome === 'succeeded',
-        status: outcome === 'succeeded' ? 'succeeded' : outcome === 'permanent' || lastAttempt ? 'failed' : 'pending',
+        orgId: run.org_id,
+        secretOwner: CALLBACK_SECRET_OWNER,
+        url: run.callback_url,
+        msgId: messageId,
+        body: JSON.stringify(callbackPayload(run, deps.settings.publicUrl)),
+        timeoutMs: CALLBACK_TIMEOUT_MS,
+        lastAttempt: attempt >= deps.settings.retryScheduleMs.length + 1,
       });
       if (outcome === 'succeeded') return;
-      const why = describeOutcome(response, run.callback_url) ?? 'failed';
+      const why = error ?? 'failed';
       if (outcome === 'permanent') {
         throw ApplicationFailure.create({ type: 'CallbackRejected', message: `callback not retried: ${why}`, nonRetryable: true });
       }

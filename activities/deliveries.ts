@@ -1,17 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { ensureDelivery, recordAttempt } from '../src/db/deliveries.js';
+import { ensureDelivery } from '../src/db/deliveries.js';
 import { storeEvent } from '../src/db/events.js';
 import type { Endpoint } from '../src/db/schema.js';
-import { classify, describeOutcome, nextDelayMs } from '../src/domain/deliveryPolicy.js';
+import { nextDelayMs } from '../src/domain/deliveryPolicy.js';
 import { deliveryBody, endpointSecretOwner, eventMessageId } from '../src/domain/deliveryPayload.js';
-import { webhookHeaders } from '../src/outbound/signing.js';
 import { dispatchEvent, subscribedEndpointIds } from '../src/services/eventDispatch.js';
 import { openHeaders } from '../src/secrets/box.js';
-import { secretsForSigning } from '../src/services/signingSecrets.js';
-import { deliveryAttempts } from '../src/metrics.js';
 import type { ActivityDeps } from './deps.js';
-import { whileHeartbeating } from './heartbeat.js';
+import { sendSignedAttempt } from './signedAttempt.js';
 
 /** One endpoint's share of an event: what the workflow needs to schedule its delivery. */
 export interface PlannedDelivery {
@@ -105,33 +102,19 @@ export function createDeliveryActivities(deps: ActivityDeps) {
         .executeTakeFirst();
       const attempt = Number(last?.n ?? 0) + 1;
 
-      const body = deliveryBody(event, endpoint);
-      const startedAt = deps.clock();
-      const secrets = await secretsForSigning(deps.db, deps.secrets, endpoint.org_id, endpointSecretOwner(endpoint.id), startedAt);
-      const response = await whileHeartbeating(
-        deps.http.send({
-          url: endpoint.url,
-          method: 'POST',
-          headers: webhookHeaders({ msgId: delivery.message_id, timestamp: startedAt, body, secrets, customHeaders: openHeaders(deps.secrets, endpoint.headers) }),
-          body,
-          timeoutMs: endpoint.timeout_seconds * 1000,
-          verifyTls: endpoint.verify_ssl,
-          signal: Context.current().cancellationSignal,
-        }),
-      );
-      const outcome = classify(response);
-      deliveryAttempts.inc({ kind: 'endpoint', outcome });
-      const finalAttempt = outcome !== 'retry' || temporalAttempt >= maxAttempts;
-      await recordAttempt(deps.db, {
+      const { response, outcome, startedAt, final, error } = await sendSignedAttempt(deps, {
+        kind: 'endpoint',
         deliveryId: delivery.id,
         attempt,
-        startedAt,
-        statusCode: response.status,
-        latencyMs: Math.round(response.latencyMs),
-        responseExcerpt: response.body ? response.body.slice(0, 2048) : null,
-        error: describeOutcome(response, endpoint.url),
-        succeeded: outcome === 'succeeded',
-        status: outcome === 'succeeded' ? 'succeeded' : finalAttempt ? 'failed' : 'pending',
+        orgId: endpoint.org_id,
+        secretOwner: endpointSecretOwner(endpoint.id),
+        url: endpoint.url,
+        msgId: delivery.message_id,
+        body: deliveryBody(event, endpoint),
+        customHeaders: openHeaders(deps.secrets, endpoint.headers),
+        timeoutMs: endpoint.timeout_seconds * 1000,
+        verifyTls: endpoint.verify_ssl,
+        lastAttempt: temporalAttempt >= maxAttempts,
       });
 
       if (outcome === 'succeeded') {
@@ -142,9 +125,9 @@ export function createDeliveryActivities(deps: ActivityDeps) {
           .execute();
         return 'succeeded';
       }
-      const why = describeOutcome(response, endpoint.url) ?? 'failed';
+      const why = error ?? 'failed';
       await deps.db.updateTable('endpoints').set({ last_triggered_at: startedAt }).where('id', '=', endpoint.id).execute();
-      if (finalAttempt) {
+      if (final) {
         // 410 Gone is the receiver saying "never again": disable at once.
         await recordFinalFailure(endpoint, why, response.status === 410);
         throw ApplicationFailure.create({ type: 'DeliveryFailed', message: `delivery gave up: ${why}`, nonRetryable: true });
