@@ -176,56 +176,61 @@ function expectPromptAnswers(outcomes: Outcome[], during: Outcome[]) {
   expect(during.filter((o) => o.status === 503).length).toBeGreaterThan(0);
 }
 
+/**
+ * Takes one part away under load for `downMs`, brings it back, and checks what users rely on:
+ * prompt answers (202/200 or 503 + Retry-After) throughout, readiness naming the missing
+ * part, both processes alive, every accepted run completed.
+ */
+async function outageUnderLoad(
+  task: Parameters<typeof count>[0],
+  outage: { part: string; takeDown: () => Promise<void> | void; bringBack: () => Promise<void> | void; checksWhileDown: Record<string, string>; downMs: number },
+) {
+  const load = startLoad();
+  await eventually(async () => (load.outcomes.filter(isAccepted).length >= 10 ? true : undefined), 'some runs accepted');
+
+  await outage.takeDown();
+  const downFrom = load.outcomes.length;
+  const whileDown = await eventually(async () => {
+    const ready = await readiness();
+    return ready.status === 503 ? ready : undefined;
+  }, `readiness to report ${outage.part} down`, 15_000);
+  expect(whileDown.checks).toEqual(outage.checksWhileDown);
+  expect(whileDown.retryAfter).toBeTruthy();
+  await new Promise((r) => setTimeout(r, outage.downMs));
+  const downTo = load.outcomes.length;
+
+  await outage.bringBack();
+  await eventually(async () => ((await readiness()).status === 200 ? true : undefined), 'readiness to recover', 60_000);
+  await eventually(async () => (load.outcomes.slice(downTo).filter(isAccepted).length >= 10 ? true : undefined), 'runs accepted again', 60_000);
+  const outcomes = await load.stop();
+
+  expectPromptAnswers(outcomes, outcomes.slice(downFrom, downTo));
+  expect(worker.exitCode, `the worker died with ${outage.part}: ${worker.output()}`).toBeNull();
+  expect(apiProcess.exitCode, `the API died with ${outage.part}: ${apiProcess.output()}`).toBeNull();
+  const { accepted, lost } = await expectAcceptedRunsComplete(outcomes);
+  count(task, { outages: 1, 'outage requests': outcomes.length, 'outage runs accepted': accepted, 'lost runs': lost });
+}
+
 describe('outages under load', () => {
   it('keeps answering while Temporal is down for 20 s, and loses nothing it accepted', async ({ task }) => {
-    const load = startLoad();
-    await eventually(async () => (load.outcomes.filter(isAccepted).length >= 10 ? true : undefined), 'some runs accepted');
-
-    await temporal.stop();
-    const downFrom = load.outcomes.length;
-    const whileDown = await eventually(async () => {
-      const ready = await readiness();
-      return ready.status === 503 ? ready : undefined;
-    }, 'readiness to report Temporal down', 15_000);
-    expect(whileDown.checks).toEqual({ database: 'ok', temporal: 'unreachable' });
-    expect(whileDown.retryAfter).toBeTruthy();
-    await new Promise((r) => setTimeout(r, TEMPORAL_OUTAGE_MS));
-    const downTo = load.outcomes.length;
-
-    temporal = await startTemporal();
-    await eventually(async () => ((await readiness()).status === 200 ? true : undefined), 'readiness to recover', 60_000);
-    await eventually(async () => (load.outcomes.slice(downTo).filter(isAccepted).length >= 10 ? true : undefined), 'runs accepted again', 60_000);
-    const outcomes = await load.stop();
-
-    expectPromptAnswers(outcomes, outcomes.slice(downFrom, downTo));
-    expect(worker.exitCode, `the worker died with the engine: ${worker.output()}`).toBeNull();
-    const { accepted, lost } = await expectAcceptedRunsComplete(outcomes);
-    count(task, { outages: 1, 'outage requests': outcomes.length, 'outage runs accepted': accepted, 'lost runs': lost });
+    await outageUnderLoad(task, {
+      part: 'Temporal',
+      takeDown: () => temporal.stop(),
+      bringBack: async () => {
+        temporal = await startTemporal();
+      },
+      checksWhileDown: { database: 'ok', temporal: 'unreachable' },
+      downMs: TEMPORAL_OUTAGE_MS,
+    });
   }, 240_000);
 
   it('keeps answering while Postgres is cut off, readiness flips and recovers, nothing accepted is lost', async ({ task }) => {
-    const load = startLoad();
-    await eventually(async () => (load.outcomes.filter(isAccepted).length >= 10 ? true : undefined), 'some runs accepted');
-
-    proxy.cut();
-    const downFrom = load.outcomes.length;
-    const whileDown = await eventually(async () => {
-      const ready = await readiness();
-      return ready.status === 503 ? ready : undefined;
-    }, 'readiness to report the database down', 15_000);
-    expect(whileDown.checks).toEqual({ database: 'unreachable', temporal: 'ok' });
-    await new Promise((r) => setTimeout(r, DATABASE_OUTAGE_MS));
-    const downTo = load.outcomes.length;
-
-    proxy.restore();
-    await eventually(async () => ((await readiness()).status === 200 ? true : undefined), 'readiness to recover', 60_000);
-    await eventually(async () => (load.outcomes.slice(downTo).filter(isAccepted).length >= 10 ? true : undefined), 'runs accepted again', 60_000);
-    const outcomes = await load.stop();
-
-    expectPromptAnswers(outcomes, outcomes.slice(downFrom, downTo));
-    expect(worker.exitCode, `the worker died with the database: ${worker.output()}`).toBeNull();
-    expect(apiProcess.exitCode, `the API died with the database: ${apiProcess.output()}`).toBeNull();
-    const { accepted, lost } = await expectAcceptedRunsComplete(outcomes);
-    count(task, { outages: 1, 'outage requests': outcomes.length, 'outage runs accepted': accepted, 'lost runs': lost });
+    await outageUnderLoad(task, {
+      part: 'the database',
+      takeDown: () => proxy.cut(),
+      bringBack: () => proxy.restore(),
+      checksWhileDown: { database: 'unreachable', temporal: 'ok' },
+      downMs: DATABASE_OUTAGE_MS,
+    });
   }, 240_000);
 });
