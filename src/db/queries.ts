@@ -40,9 +40,14 @@ export async function findActiveApiKeyByHash(db: Db, hash: string) {
     .executeTakeFirst();
 }
 
-/** Recorded at most once a minute per key, so authentication is not a write per request. */
-export async function touchApiKey(db: Db, id: string, now: Date) {
+/**
+ * Records a key's use at most once a minute, so authentication is not a write per request. `lastUsedAt` is what the caller just read: a key
+ * used within the minute costs no write at all (the common case on a busy key), and the WHERE
+ * keeps concurrent requests from writing twice.
+ */
+export async function touchApiKey(db: Db, id: string, lastUsedAt: Date | null, now: Date) {
   const staleBefore = new Date(now.getTime() - 60_000);
+  if (lastUsedAt && lastUsedAt >= staleBefore) return;
   await db
     .updateTable('api_keys')
     .set({ last_used_at: now })

@@ -27,7 +27,7 @@ export function requireApiKey(db: Kysely<Database>, scope: Scope, clock: () => D
     if (!key.scopes.includes(scope)) {
       throw new AppError(403, 'FORBIDDEN', `This API key is missing required scope ${scope}`);
     }
-    await touchApiKey(db, key.id, clock());
+    await touchApiKey(db, key.id, key.last_used_at, clock());
     return next();
   };
 }
