@@ -20,6 +20,8 @@ export interface AppState {
   requestId: string;
   log: Logger;
   auth?: AuthContext;
+  /** The org a request acts for, once a token URL or trigger is found (API keys: `auth.orgId`); logged. */
+  orgId?: string;
   /** Parsed JSON body (undefined when the request had none). */
   body?: unknown;
   rawBody?: Buffer;

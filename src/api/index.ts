@@ -11,7 +11,6 @@ import { endpointRoutes } from './endpoints/router.js';
 import { eventRoutes } from './events/router.js';
 import { metricsRoutes } from './health/metrics.js';
 import { healthRoutes } from './health/router.js';
-import { jsonBody } from './middleware/body.js';
 import { problemResponses } from './middleware/errors.js';
 import { requestContext } from './middleware/requestId.js';
 import { mountRoutes, type RouteSpec } from './route.js';
@@ -51,7 +50,6 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.silent = true; // errors are logged by problemResponses with the request id
   app.use(requestContext(deps.log));
   app.use(problemResponses());
-  app.use(jsonBody(deps.config.BODY_LIMIT_BYTES));
 
   const router = new Router<AppState>();
   mountRoutes(router, deps, apiRoutes(deps));

@@ -5,6 +5,7 @@ import type { z, ZodType } from 'zod';
 import type { Scope } from '../domain/apiKeys.js';
 import { AppError } from '../errors.js';
 import type { AppContext, AppDeps, AppState } from './context.js';
+import { jsonBody } from './middleware/body.js';
 import { requireApiKey } from './middleware/auth.js';
 import { validated } from './validate.js';
 
@@ -79,6 +80,9 @@ export function mountRoutes(router: Router<AppState>, deps: AppDeps, routes: Rou
     const middleware: Middleware<AppState>[] = [];
     if (spec.auth.kind === 'apiKey') middleware.push(requireApiKey(deps.db, spec.auth.scope, clock));
     if (spec.auth.kind === 'admin') middleware.push(requireAdmin(deps));
+    // After routing and authentication: a body is read for a known route and a known caller
+    // only, and its errors are counted and logged under that route.
+    middleware.push(jsonBody(deps.config.BODY_LIMIT_BYTES));
     middleware.push(
       validated({ body: spec.body, query: spec.query }, (ctx, input) => Promise.resolve(spec.handler(ctx, input as never)), spec.invalidStatus),
     );

@@ -35,6 +35,11 @@ describe('HTTP conventions', () => {
     expectProblem(response, 400, 'MALFORMED_JSON');
   });
 
+  it('reads a body only for a known route and an authenticated caller', async () => {
+    expectProblem(await stack.api(`/v1/agents/${agentId}/runs`, { body: '{"message": ' }), 401, 'UNAUTHORIZED');
+    expectProblem(await stack.api('/v1/no-such-thing', { key, body: '{"message": ' }), 404, 'NOT_FOUND');
+  });
+
   it('rejects non-JSON bodies with 415 and oversized ones with 413', async () => {
     const form = await stack.api(`/v1/agents/${agentId}/runs`, { key, body: 'message=hi', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expectProblem(form, 415, 'UNSUPPORTED_MEDIA_TYPE');

@@ -126,6 +126,8 @@ describe('logs', () => {
       expect(line).toMatchObject({ request_id: expect.any(String), method: expect.any(String), status: expect.any(Number), duration_ms: expect.any(Number) });
     }
     expect(requests.some((l) => l.route === '/v1/agents/:id/runs' && l.org_id === credentials.org_id)).toBe(true);
+    // Token URLs carry no API key: the org comes from the token, and the line still names it.
+    expect(requests.some((l) => l.route === '/api/webhook/:token' && l.status === 200 && l.org_id === credentials.org_id)).toBe(true);
     const log = logLines.join('\n');
     for (const secret of secrets) expect(log, `a secret leaked into the logs: ${secret.slice(0, 8)}…`).not.toContain(secret);
     expect(log).not.toContain(credentials.api_key);

@@ -36,7 +36,7 @@ export function requestContext(log: Logger): Middleware<AppState> {
           path: route ? undefined : redactPath(ctx.path).slice(0, 200),
           status: ctx.status,
           duration_ms: Math.round(durationMs * 10) / 10,
-          org_id: ctx.state.auth?.orgId,
+          org_id: ctx.state.auth?.orgId ?? ctx.state.orgId,
         },
         'request',
       );

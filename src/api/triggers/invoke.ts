@@ -18,7 +18,7 @@ const DELIVERY_ID = /^[\x21-\x7e]{1,200}$/;
  * A trigger that can start runs right now: enabled, its agent not deleted. Every other case
  * (unknown, paused, deleted, wrong token) is the same 404, so a prober learns nothing.
  */
-async function liveTrigger(deps: AppDeps, by: { id: string } | { tokenHash: string }): Promise<Trigger> {
+async function liveTrigger(deps: AppDeps, ctx: AppContext, by: { id: string } | { tokenHash: string }): Promise<Trigger> {
   let query = deps.db
     .selectFrom('triggers')
     .innerJoin('agents', 'agents.id', 'triggers.agent_id')
@@ -28,6 +28,7 @@ async function liveTrigger(deps: AppDeps, by: { id: string } | { tokenHash: stri
   query = 'id' in by ? query.where('triggers.id', '=', by.id) : query.where('triggers.token_hash', '=', by.tokenHash).where('triggers.scheme', '=', 'none');
   const trigger = await query.executeTakeFirst();
   if (!trigger) throw notFound('Trigger');
+  ctx.state.orgId = trigger.org_id;
   return trigger;
 }
 
@@ -100,7 +101,7 @@ export function publicTriggerRoutes(deps: AppDeps): RouteSpec[] {
       errors: [401, 402, 404, 409, 429, 503],
       responses: { 200: { description: 'GitHub ping acknowledged; no run', schema: InvocationsSchema }, ...invocationResponses },
       async handler(ctx, { body }) {
-        const trigger = await liveTrigger(deps, { id: resourceId(ctx.params.id, 'Trigger') });
+        const trigger = await liveTrigger(deps, ctx, { id: resourceId(ctx.params.id, 'Trigger') });
         if (trigger.scheme === 'none') {
           throw new AppError(401, 'UNAUTHORIZED', 'This trigger has no signature scheme: POST to its token URL instead');
         }
@@ -141,7 +142,7 @@ export function publicTriggerRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { body }) {
         const token = ctx.params.token;
         if (!token || !token.startsWith(TRIGGER_TOKEN_PREFIX) || token.length > 200) throw notFound('Trigger');
-        const trigger = await liveTrigger(deps, { tokenHash: hashSecret(token) });
+        const trigger = await liveTrigger(deps, ctx, { tokenHash: hashSecret(token) });
         await admit(deps, ctx, trigger);
         await startTriggeredRun(deps, ctx, trigger, body, null);
       },

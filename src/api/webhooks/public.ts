@@ -17,7 +17,7 @@ import { WebhookCallBody, WebhookPendingSchema, WebhookReplySchema, WebhookRunSc
  * costs the same single indexed lookup and ends in the same 404, so the answer tells a
  * prober nothing about which it was.
  */
-async function webhookByToken(deps: AppDeps, token: string | undefined) {
+async function webhookByToken(deps: AppDeps, ctx: AppContext, token: string | undefined) {
   if (!token || !token.startsWith('whk_') || token.length > 200) throw notFound('Webhook');
   const webhook = await deps.db
     .selectFrom('inbound_webhooks')
@@ -29,6 +29,7 @@ async function webhookByToken(deps: AppDeps, token: string | undefined) {
     .where('agents.deleted_at', 'is', null)
     .executeTakeFirst();
   if (!webhook) throw notFound('Webhook');
+  ctx.state.orgId = webhook.org_id;
   return webhook;
 }
 
@@ -79,7 +80,7 @@ export function publicWebhookRoutes(deps: AppDeps): RouteSpec[] {
       },
       async handler(ctx, { body }) {
         const token = ctx.params.token!;
-        const webhook = await webhookByToken(deps, token);
+        const webhook = await webhookByToken(deps, ctx, token);
 
         const limit = await hitRateLimit(deps.db, `webhook:${webhook.id}`, webhook.rate_limit_per_minute);
         ctx.set({ 'RateLimit-Limit': String(limit.limit), 'RateLimit-Remaining': String(limit.remaining), 'RateLimit-Reset': String(limit.resetSeconds) });
@@ -149,7 +150,7 @@ export function publicWebhookRoutes(deps: AppDeps): RouteSpec[] {
       auth: { kind: 'public' },
       responses: { 200: { description: 'The run', schema: WebhookRunSchema } },
       async handler(ctx) {
-        const webhook = await webhookByToken(deps, ctx.params.token);
+        const webhook = await webhookByToken(deps, ctx, ctx.params.token);
         const run = await findRunById(deps.db, resourceId(ctx.params.runId, 'Run'));
         if (!run || run.inbound_webhook_id !== webhook.id) throw notFound('Run');
         ctx.body = {
