@@ -6,6 +6,7 @@ import {
   allHandlersFinished,
   condition,
   isCancellation,
+  patched,
   setHandler,
   proxyActivities,
   proxyLocalActivities,
@@ -77,18 +78,25 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
 
   let timedOut = false;
   const agentScope = new CancellationScope();
+  const deadlineScope = new CancellationScope();
   // The deadline cancels only the agent's scope; an external cancel reaches both.
-  sleep(plan.timeoutSeconds * 1000)
+  deadlineScope
+    .run(() => sleep(plan.timeoutSeconds * 1000))
     .then(() => {
       timedOut = true;
       agentScope.cancel();
     })
     .catch(() => undefined);
+  // Once the agent has answered or failed the deadline is moot: cancel its timer, so a finished
+  // run does not show a timer still waiting in the Web UI (patched: older histories lack it).
+  const dropDeadline = () => {
+    if (!timedOut && patched('cancel-run-deadline')) deadlineScope.cancel();
+  };
 
   let ending: Ending;
   let cancellation: unknown;
   try {
-    const reply = await agentScope.run(() => agent.runAgent.executeWithOptions({ summary: 'run the agent' }, [runId]));
+    const reply = await agentScope.run(() => agent.runAgent.executeWithOptions({ summary: 'run the agent' }, [runId])).finally(dropDeadline);
     // Once the agent has answered, the charge, the reply and their announcement happen even if
     // a cancel arrives now: the run is complete.
     const credits = await CancellationScope.nonCancellable(async () => {

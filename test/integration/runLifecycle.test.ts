@@ -117,6 +117,15 @@ describe('control', () => {
     expect((await stack.api(`/v1/runs/${run.run_id}/cancel`, { key, method: 'POST' })).status).toBe(409);
   });
 
+  it('cancels the run_timeout_seconds timer once the agent has answered', async () => {
+    const agentId = await createAgent({ provider: { kind: 'echo' } });
+    const accepted = await trigger(agentId, { message: 'Quick' });
+    const handle = stack.temporal.workflow.getHandle(`run-${accepted.body.run_id}`);
+    await handle.result();
+    const kinds = ((await handle.fetchHistory()).events ?? []).map((e) => Object.keys(e).find((k) => k.startsWith('timer')));
+    expect(kinds.filter(Boolean)).toEqual(['timerStartedEventAttributes', 'timerCanceledEventAttributes']);
+  });
+
   it('ends a run that outlives run_timeout_seconds as timed_out', async () => {
     const agentId = await createAgent({ provider: { kind: 'echo', delay_ms: 20_000 }, run_timeout_seconds: 1 });
     const accepted = await trigger(agentId, { message: 'Too slow' });
