@@ -8,9 +8,16 @@ import type { HttpClient } from '../outbound/types.js';
 import type { SecretBox } from '../secrets/box.js';
 
 export interface AuthContext {
+  /** An API key (`awk_…`) or a portal session (`aps_…`): both carry scopes and an optional agent. */
+  kind: 'api_key' | 'portal_session';
   orgId: string;
+  /** The API key's or the portal session's id. */
   keyId: string;
   keyName: string;
+  /** API keys: the first 8 hex characters of the key; portal sessions: null. */
+  keyPrefix: string | null;
+  /** Portal sessions end at this time; API keys: null (they last until revoked). */
+  expiresAt: Date | null;
   /** Set for agent-scoped keys: they see and act on this agent only. */
   agentId: string | null;
   scopes: readonly string[];
@@ -20,6 +27,8 @@ export interface AppState {
   requestId: string;
   log: Logger;
   auth?: AuthContext;
+  /** Set when the operator's ADMIN_TOKEN authenticated a route open to both it and API keys. */
+  admin?: boolean;
   /** The org a request acts for, once a token URL or trigger is found (API keys: `auth.orgId`); logged. */
   orgId?: string;
   /** Parsed JSON body (undefined when the request had none). */

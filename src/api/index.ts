@@ -10,9 +10,11 @@ import { docsRoutes } from './docs/router.js';
 import { endpointRoutes } from './endpoints/router.js';
 import { eventRoutes } from './events/router.js';
 import { metricsRoutes } from './health/metrics.js';
+import { meRoutes } from './me/router.js';
 import { healthRoutes } from './health/router.js';
 import { problemResponses } from './middleware/errors.js';
 import { requestContext } from './middleware/requestId.js';
+import { portalSessionRoutes } from './portalSessions/router.js';
 import { mountRoutes, type RouteSpec } from './route.js';
 import { runRoutes } from './runs/router.js';
 import { taskRoutes } from './tasks/router.js';
@@ -39,6 +41,8 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     ...eventRoutes(deps),
     ...creditRoutes(deps),
     ...adminRoutes(deps),
+    ...meRoutes(deps),
+    ...portalSessionRoutes(deps),
   ];
   routes.push(...docsRoutes(deps, () => routes));
   return routes;

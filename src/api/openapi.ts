@@ -38,7 +38,7 @@ const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z_]+)/g, '{$1}');
 
 function problemStatuses(spec: RouteSpec): number[] {
   const statuses = new Set<number>(spec.errors ?? []);
-  if (spec.auth.kind === 'apiKey') [401, 403].forEach((s) => statuses.add(s));
+  if (spec.auth.kind === 'apiKey' || spec.auth.kind === 'adminOrApiKey') [401, 403].forEach((s) => statuses.add(s));
   if (spec.auth.kind === 'admin') [401, 404].forEach((s) => statuses.add(s));
   const invalid = spec.invalidStatus ?? 422;
   if (spec.body) statuses.add(invalid);
@@ -111,16 +111,26 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
       };
     }
 
-    const scope = spec.auth.kind === 'apiKey' ? spec.auth.scope : undefined;
+    const scope = spec.auth.kind === 'apiKey' || spec.auth.kind === 'adminOrApiKey' ? spec.auth.scope : undefined;
+    const requirement =
+      spec.auth.kind === 'adminOrApiKey'
+        ? `Requires the operator's admin token, or an API key with scope \`${scope}\`.`
+        : scope
+          ? `Requires an API key with scope \`${scope}\`.`
+          : spec.auth.kind === 'apiKey'
+            ? 'Requires any valid API key or portal session; no scope.'
+            : undefined;
     const operation: Json = {
       operationId: spec.operationId,
       summary: spec.summary,
-      description: [spec.description, scope ? `Requires an API key with scope \`${scope}\`.` : undefined]
-        .filter(Boolean)
-        .join('\n\n'),
+      description: [spec.description, requirement].filter(Boolean).join('\n\n'),
       tags: [spec.tag],
-      security:
-        spec.auth.kind === 'public' ? [] : spec.auth.kind === 'admin' ? [{ adminToken: [] }] : [{ apiKey: [] }],
+      security: {
+        public: [],
+        admin: [{ adminToken: [] }],
+        apiKey: [{ apiKey: [] }],
+        adminOrApiKey: [{ apiKey: [] }, { adminToken: [] }],
+      }[spec.auth.kind],
       ...(scope ? { 'x-required-scope': scope } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(spec.body
@@ -139,7 +149,7 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
       version: info.version,
       description:
         'Start agent runs over HTTP and receive signed webhooks for everything that happens. ' +
-        'Authenticate with `Authorization: Bearer <api key>`. Errors are RFC 9457 problem+json with a `code` and `request_id`; ' +
+        'Authenticate with `Authorization: Bearer <api key>` (or a portal session token). Errors are RFC 9457 problem+json with a `code` and `request_id`; ' +
         'lists take `page` and `limit` (1–100) and answer `{data, pagination}`.',
     },
     servers: [{ url: info.serverUrl }],
@@ -148,7 +158,12 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
     components: {
       schemas: components,
       securitySchemes: {
-        apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'awk_ followed by 64 hex characters', description: 'An org-wide or agent-scoped API key.' },
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'awk_ or aps_ followed by 64 hex characters',
+          description: 'An org-wide or agent-scoped API key (awk_…), or a portal session token (aps_…) with the scopes and agent it was issued for.',
+        },
         adminToken: { type: 'http', scheme: 'bearer', description: 'The operator ADMIN_TOKEN; the admin API is absent (404) when it is unset.' },
       },
     },

@@ -6,10 +6,18 @@ import type { Scope } from '../domain/apiKeys.js';
 import { AppError } from '../errors.js';
 import type { AppContext, AppDeps, AppState } from './context.js';
 import { jsonBody } from './middleware/body.js';
-import { requireApiKey } from './middleware/auth.js';
+import { bearerOf, requireApiKey } from './middleware/auth.js';
 import { validated } from './validate.js';
 
-export type RouteAuth = { kind: 'public' } | { kind: 'apiKey'; scope: Scope } | { kind: 'admin' };
+/**
+ * `apiKey`: an API key or a portal session holding `scope` (null: any valid one, e.g. /v1/me).
+ * `adminOrApiKey`: the operator's ADMIN_TOKEN (any org) or a key holding `scope` (its own org).
+ */
+export type RouteAuth =
+  | { kind: 'public' }
+  | { kind: 'apiKey'; scope: Scope | null }
+  | { kind: 'adminOrApiKey'; scope: Scope }
+  | { kind: 'admin' };
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface ResponseSpec {
@@ -66,10 +74,24 @@ function requireAdmin(deps: AppDeps): Middleware<AppState> {
   const expected = deps.config.ADMIN_TOKEN ? digest(deps.config.ADMIN_TOKEN) : null;
   return async (ctx, next) => {
     if (!expected) throw new AppError(404, 'NOT_FOUND', `No route for ${ctx.method} ${ctx.path}`);
-    const presented = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];
-    if (!presented || !timingSafeEqual(digest(presented), expected)) {
+    if (!isAdminToken(bearerOf(ctx), expected)) {
       throw new AppError(401, 'UNAUTHORIZED', 'Missing or invalid admin token', undefined, { 'WWW-Authenticate': 'Bearer' });
     }
+    return next();
+  };
+}
+
+function isAdminToken(presented: string | undefined, expected: Buffer | null): boolean {
+  return Boolean(presented && expected && timingSafeEqual(digest(presented), expected));
+}
+
+/** The operator's token marks the request `admin`; anything else must be a key holding `scope`. */
+function requireAdminOrApiKey(deps: AppDeps, scope: Scope, clock: () => Date): Middleware<AppState> {
+  const expected = deps.config.ADMIN_TOKEN ? digest(deps.config.ADMIN_TOKEN) : null;
+  const apiKey = requireApiKey(deps.db, scope, clock);
+  return async (ctx, next) => {
+    if (!isAdminToken(bearerOf(ctx), expected)) return apiKey(ctx, next);
+    ctx.state.admin = true;
     return next();
   };
 }
@@ -79,6 +101,7 @@ export function mountRoutes(router: Router<AppState>, deps: AppDeps, routes: Rou
   for (const spec of routes) {
     const middleware: Middleware<AppState>[] = [];
     if (spec.auth.kind === 'apiKey') middleware.push(requireApiKey(deps.db, spec.auth.scope, clock));
+    if (spec.auth.kind === 'adminOrApiKey') middleware.push(requireAdminOrApiKey(deps, spec.auth.scope, clock));
     if (spec.auth.kind === 'admin') middleware.push(requireAdmin(deps));
     // After routing and authentication: a body is read for a known route and a known caller
     // only, and its errors are counted and logged under that route.

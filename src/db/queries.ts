@@ -203,7 +203,7 @@ export async function updateAgent(
 
 /**
  * Soft delete: the agent disappears from the API and its triggers stop working, while its
- * runs stay readable. Keys scoped to it are revoked with it: they could reach nothing else.
+ * runs stay readable. Keys and portal sessions scoped to it are revoked with it: they could reach nothing else.
  */
 export async function softDeleteAgent(db: Kysely<Database>, orgId: string, id: string, now: Date): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
@@ -216,6 +216,7 @@ export async function softDeleteAgent(db: Kysely<Database>, orgId: string, id: s
       .executeTakeFirst();
     if (Number(deleted.numUpdatedRows) !== 1) return false;
     await trx.updateTable('api_keys').set({ revoked_at: now }).where('agent_id', '=', id).where('revoked_at', 'is', null).execute();
+    await trx.updateTable('portal_sessions').set({ revoked_at: now }).where('agent_id', '=', id).where('revoked_at', 'is', null).execute();
     return true;
   });
 }

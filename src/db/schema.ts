@@ -61,6 +61,27 @@ export interface ApiKeysTable {
   revoked_at: NullableTimestamp;
 }
 
+export interface PortalSessionsTable {
+  id: string;
+  org_id: string;
+  /** null = the whole org. */
+  agent_id: string | null;
+  name: string;
+  scopes: string[];
+  /** SHA-256 (hex) of the single-use link token; the token itself is never stored. */
+  link_hash: string;
+  link_expires_at: Date;
+  /** SHA-256 (hex) of the session token, set by the one exchange of the link. */
+  session_hash: string | null;
+  session_prefix: string | null;
+  expires_at: Date;
+  /** `admin` or `api_key:<id>`: who issued the link. */
+  created_by: string;
+  created_at: CreatedAt;
+  exchanged_at: Date | null;
+  revoked_at: NullableTimestamp;
+}
+
 export interface AgentsTable {
   id: string;
   org_id: string;
@@ -270,10 +291,12 @@ export interface Database extends TriggerTables {
   inbound_webhooks: InboundWebhooksTable;
   rate_limit_counters: RateLimitCountersTable;
   endpoints: EndpointsTable;
+  portal_sessions: PortalSessionsTable;
 }
 
 export type Org = Selectable<OrgsTable>;
 export type ApiKey = Selectable<ApiKeysTable>;
+export type PortalSession = Selectable<PortalSessionsTable>;
 export type NewApiKey = Insertable<ApiKeysTable>;
 export type Agent = Selectable<AgentsTable>;
 export type NewAgent = Insertable<AgentsTable>;

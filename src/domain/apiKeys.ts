@@ -14,6 +14,8 @@ export const SCOPES = [
   'endpoints:write',
   'events:read',
   'credits:read',
+  /** Issue, list and revoke portal sessions (links that open the console) for the key's org or agent. */
+  'portal:write',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

@@ -1,8 +1,10 @@
 import type { Middleware } from 'koa';
 import type { Kysely } from 'kysely';
+import { findActivePortalSessionByHash, isPortalSessionActive } from '../../db/portalSessions.js';
 import { findActiveApiKeyByHash, touchApiKey } from '../../db/queries.js';
 import type { Database } from '../../db/schema.js';
 import { hashSecret, looksLikeApiKey, type Scope } from '../../domain/apiKeys.js';
+import { looksLikePortalSessionToken } from '../../domain/portalSessions.js';
 import { AppError } from '../../errors.js';
 import type { AppContext, AppState, AuthContext } from '../context.js';
 
@@ -11,23 +13,58 @@ const unauthorized = () =>
     'WWW-Authenticate': 'Bearer',
   });
 
+export const bearerOf = (ctx: AppContext): string | undefined => /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];
+
 /**
- * Authenticates `Authorization: Bearer <key>` by the key's SHA-256 (a unique-index lookup:
- * no stored secret is compared in user-controlled time) and checks the route's scope.
- * Revocation is read on every request, so a revoked key fails on the very next one.
+ * The one place that decides whether a presented credential is valid now: an API key that is
+ * not revoked, or a portal session that is neither revoked nor expired. Looked up by SHA-256
+ * through a unique index, so no stored secret is compared in user-controlled time.
  */
-export function requireApiKey(db: Kysely<Database>, scope: Scope, clock: () => Date): Middleware<AppState> {
+export async function authenticateBearer(db: Kysely<Database>, bearer: string, now: Date): Promise<AuthContext | null> {
+  if (looksLikeApiKey(bearer)) {
+    const key = await findActiveApiKeyByHash(db, hashSecret(bearer));
+    if (!key) return null;
+    await touchApiKey(db, key.id, key.last_used_at, now);
+    return {
+      kind: 'api_key', orgId: key.org_id, keyId: key.id, keyName: key.name, keyPrefix: key.prefix,
+      agentId: key.agent_id, scopes: key.scopes, expiresAt: null,
+    };
+  }
+  if (looksLikePortalSessionToken(bearer)) {
+    const session = await findActivePortalSessionByHash(db, hashSecret(bearer), now);
+    if (!session) return null;
+    return {
+      kind: 'portal_session', orgId: session.org_id, keyId: session.id, keyName: session.name, keyPrefix: null,
+      agentId: session.agent_id, scopes: session.scopes, expiresAt: session.expires_at,
+    };
+  }
+  return null;
+}
+
+/**
+ * Whether an already authenticated credential is still valid (long-lived requests such as
+ * event streams re-check with this): revocation and, for portal sessions, expiry.
+ */
+export async function isCredentialActive(db: Kysely<Database>, auth: AuthContext, now: Date): Promise<boolean> {
+  if (auth.kind === 'portal_session') return isPortalSessionActive(db, auth.keyId, now);
+  const key = await db.selectFrom('api_keys').select('id').where('id', '=', auth.keyId).where('revoked_at', 'is', null).executeTakeFirst();
+  return Boolean(key);
+}
+
+/**
+ * Authenticates `Authorization: Bearer <key or portal session>` and checks the route's scope
+ * (null: any valid credential). Revocation and expiry are read on every request, so a revoked
+ * key or session fails on the very next one.
+ */
+export function requireApiKey(db: Kysely<Database>, scope: Scope | null, clock: () => Date): Middleware<AppState> {
   return async (ctx, next) => {
-    const header = ctx.get('authorization');
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match || !looksLikeApiKey(match[1]!)) throw unauthorized();
-    const key = await findActiveApiKeyByHash(db, hashSecret(match[1]!));
-    if (!key) throw unauthorized();
-    ctx.state.auth = { orgId: key.org_id, keyId: key.id, keyName: key.name, agentId: key.agent_id, scopes: key.scopes };
-    if (!key.scopes.includes(scope)) {
-      throw new AppError(403, 'FORBIDDEN', `This API key is missing required scope ${scope}`);
+    const bearer = bearerOf(ctx);
+    const auth = bearer ? await authenticateBearer(db, bearer, clock()) : null;
+    if (!auth) throw unauthorized();
+    ctx.state.auth = auth;
+    if (scope && !auth.scopes.includes(scope)) {
+      throw new AppError(403, 'FORBIDDEN', `This ${auth.kind === 'api_key' ? 'API key' : 'portal session'} is missing required scope ${scope}`);
     }
-    await touchApiKey(db, key.id, key.last_used_at, clock());
     return next();
   };
 }
