@@ -3,11 +3,13 @@ import { parseArgs } from 'node:util';
 import { resolve, join } from 'node:path';
 import { loadConfigOrExit } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
-import { creditBalance, findOrg, insertCreditEntry } from './db/queries.js';
+import { creditBalance, findAgent, findOrg, insertCreditEntry } from './db/queries.js';
+import { PORTAL_DEFAULTS, PORTAL_SESSION_SCOPES, type PortalSessionScope } from './domain/portalSessions.js';
 import { secretBoxFromConfig } from './secrets/box.js';
 import { devSecretsKey } from './secrets/devKey.js';
 import { resealSecrets } from './secrets/reseal.js';
 import { createOrgWithKey } from './services/orgs.js';
+import { issuePortalSession } from './services/portalSessions.js';
 
 /**
  * Operator CLI: `npm run cli -- org create --name Acme`, `npm run cli -- migrate`.
@@ -19,6 +21,9 @@ const USAGE = `usage:
                                   create an org and print its first API key (shown once)
   npm run cli -- credits grant --org <org id> --amount <n> --reason <text>
                                   add (or, with a negative amount, correct) an org's credits
+  npm run cli -- portal-session create --org <org id> --scopes <a,b> [--agent <agent id>] [--name <text>]
+                                  [--expires-in <seconds, default 3600>] [--link-ttl <seconds, default 300>]
+                                  print a single-use link that opens the console for the org (or one agent)
   npm run cli -- migrate          apply database migrations
   npm run cli -- secrets reseal   seal every stored secret still in plaintext or under an older key with
                                   SECRETS_KEY (run after setting or rotating it; older keys in SECRETS_KEY_PREVIOUS)`;
@@ -32,12 +37,16 @@ const { positionals, values } = parseArgs({
     org: { type: 'string' },
     amount: { type: 'string' },
     reason: { type: 'string' },
+    agent: { type: 'string' },
+    scopes: { type: 'string' },
+    'expires-in': { type: 'string' },
+    'link-ttl': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 
 const command = positionals.join(' ');
-if (values.help || !['org create', 'credits grant', 'migrate', 'secrets reseal'].includes(command)) {
+if (values.help || !['org create', 'credits grant', 'portal-session create', 'migrate', 'secrets reseal'].includes(command)) {
   process.stderr.write(`${USAGE}\n`);
   process.exit(values.help ? 0 : 64);
 }
@@ -63,6 +72,8 @@ try {
       const counts = await resealSecrets(database.db, secretBoxFromConfig({ ...config, SECRETS_KEY: key }));
       process.stdout.write(`${JSON.stringify({ resealed: counts })}\n`);
     }
+  } else if (command === 'portal-session create') {
+    await createPortalSession();
   } else if (command === 'credits grant') {
     const amount = Number(values.amount);
     const reason = values.reason?.trim();
@@ -90,4 +101,50 @@ try {
   }
 } finally {
   await database.close();
+}
+
+/** Operator's path to a portal link (the CLI holds the database, so it acts as the admin token does). */
+async function createPortalSession(): Promise<void> {
+  const fail = (message: string) => {
+    process.stderr.write(`${message}\n`);
+    process.exitCode = 64;
+  };
+  const scopes = (values.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = scopes.filter((s) => !(PORTAL_SESSION_SCOPES as readonly string[]).includes(s));
+  const expiresIn = values['expires-in'] === undefined ? PORTAL_DEFAULTS.sessionSeconds : Number(values['expires-in']);
+  const linkTtl = values['link-ttl'] === undefined ? PORTAL_DEFAULTS.linkSeconds : Number(values['link-ttl']);
+  const name = values.name?.trim() || 'Portal session';
+  const org = values.org ? await findOrg(database.db, values.org).catch(() => undefined) : undefined;
+  if (!org) return fail('portal-session create needs --org <existing org id>');
+  if (!scopes.length || unknown.length || new Set(scopes).size !== scopes.length) {
+    return fail(`--scopes takes distinct scopes, comma-separated, from: ${PORTAL_SESSION_SCOPES.join(', ')}`);
+  }
+  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > PORTAL_DEFAULTS.maxSessionSeconds) {
+    return fail(`--expires-in takes whole seconds from 1 to ${PORTAL_DEFAULTS.maxSessionSeconds}`);
+  }
+  if (!Number.isInteger(linkTtl) || linkTtl < 1 || linkTtl > PORTAL_DEFAULTS.maxLinkSeconds) {
+    return fail(`--link-ttl takes whole seconds from 1 to ${PORTAL_DEFAULTS.maxLinkSeconds}`);
+  }
+  if (name.length > 100) return fail('--name takes at most 100 characters');
+  const agent = values.agent ? await findAgent(database.db, org.id, values.agent).catch(() => undefined) : undefined;
+  if (values.agent && !agent) return fail('--agent must name an existing agent of the org');
+  const { row, url } = await issuePortalSession(
+    database.db,
+    config,
+    {
+      orgId: org.id,
+      agentId: agent?.id ?? null,
+      name,
+      scopes: scopes as PortalSessionScope[],
+      expiresInSeconds: expiresIn,
+      linkTtlSeconds: linkTtl,
+      createdBy: 'cli',
+    },
+    new Date(),
+  );
+  process.stdout.write(
+    `${url}\n` +
+      `${JSON.stringify({ id: row.id, org_id: row.org_id, agent_id: row.agent_id, scopes: row.scopes, link_expires_at: row.link_expires_at, expires_at: row.expires_at })}\n` +
+      'The link opens once, until link_expires_at; revoke the session with DELETE /v1/portal-sessions/<id>.\n',
+  );
 }

@@ -75,7 +75,7 @@ export interface PortalSessionsTable {
   session_hash: string | null;
   session_prefix: string | null;
   expires_at: Date;
-  /** `admin` or `api_key:<id>`: who issued the link. */
+  /** `admin`, `cli` or `api_key:<id>`: who issued the link. */
   created_by: string;
   created_at: CreatedAt;
   exchanged_at: Date | null;

@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { authenticateBearer, isCredentialActive } from '../../src/api/middleware/auth.js';
+import { openDatabase } from '../../src/db/connect.js';
+import { exchangePortalLink } from '../../src/db/portalSessions.js';
+import { hashSecret } from '../../src/domain/apiKeys.js';
+import { createEchoAgent } from '../../src/services/orgs.js';
+import { exitOf, spawnEntry } from '../support/processes.js';
 import { ContractChecker } from '../support/openapi.js';
 import { startTestStack, type ApiResponse, type TestStack } from '../support/stack.js';
 
@@ -240,5 +248,49 @@ describe('GET /v1/me', () => {
     await ok('DELETE', `/v1/api-keys/${created.id}`, org.key, undefined, 204);
     await ok('GET', '/v1/me', created.key, undefined, 401);
     await ok('GET', '/v1/me', undefined, undefined, 401);
+  });
+});
+
+describe('npm run cli -- portal-session create', () => {
+  it('prints a single-use link for an org or one agent; the database keeps only its hash', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'aw-portal-cli-'));
+    const env = { DATA_DIR: dataDir, DATABASE_URL: inject('databaseUrl') ?? undefined };
+    const open = () => openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { pgliteDir: join(dataDir, 'pglite') });
+    try {
+      const created = spawnEntry('src/cli.ts', env, ['org', 'create', '--name', 'Portal CLI org']);
+      expect((await exitOf(created)).code).toBe(0);
+      const out = created.output();
+      const orgId: string = JSON.parse(out.slice(0, out.lastIndexOf('}') + 1)).org.id;
+      let database = await open();
+      const agent = await createEchoAgent(database.db, orgId, 'CLI agent');
+      await database.close();
+
+      const bad = spawnEntry('src/cli.ts', env, ['portal-session', 'create', '--org', orgId, '--scopes', 'agents:read,keys:write']);
+      expect((await exitOf(bad)).code).toBe(64);
+      expect(bad.output()).toContain('--scopes');
+      const cli = spawnEntry('src/cli.ts', env, ['portal-session', 'create', '--org', orgId, '--agent', agent.id, '--scopes', 'agents:read,runs:read', '--expires-in', '600']);
+      expect((await exitOf(cli)).code, cli.output()).toBe(0);
+      const [url, json] = cli.output().split('\n');
+      const token = /^http:\/\/localhost:\d+\/console\/#portal=(apl_[0-9a-f]{64})$/.exec(url!)?.[1];
+      expect(token, url).toBeDefined();
+      const printed = JSON.parse(json!);
+      expect(printed).toMatchObject({ org_id: orgId, agent_id: agent.id, scopes: ['agents:read', 'runs:read'] });
+
+      database = await open();
+      try {
+        const row = await database.db.selectFrom('portal_sessions').selectAll().where('id', '=', printed.id).executeTakeFirstOrThrow();
+        expect(row).toMatchObject({ link_hash: hashSecret(token!), created_by: 'cli', session_hash: null });
+        expect(JSON.stringify(row)).not.toContain(token!.slice(4));
+        expect(row.expires_at.getTime() - row.created_at.getTime()).toBeGreaterThan(590_000);
+        // The printed link is the real thing: it exchanges once.
+        const now = new Date();
+        expect(await exchangePortalLink(database.db, hashSecret(token!), { hash: hashSecret('session-a'), prefix: 'aaaaaaaa' }, now)).toMatchObject({ id: printed.id });
+        expect(await exchangePortalLink(database.db, hashSecret(token!), { hash: hashSecret('session-b'), prefix: 'bbbbbbbb' }, now)).toBeUndefined();
+      } finally {
+        await database.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

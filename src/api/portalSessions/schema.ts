@@ -46,7 +46,7 @@ export const PortalSessionSchema = z
     status: z
       .enum(['pending', 'active', 'expired', 'revoked'])
       .describe('pending: link not yet opened; active: exchanged and valid; expired: link or session past its time; revoked'),
-    created_by: z.string().describe('`admin` or `api_key:<id>`'),
+    created_by: z.string().describe('`admin`, `cli` or `api_key:<id>`: who issued the link'),
     created_at: Timestamp,
     link_expires_at: Timestamp,
     exchanged_at: Timestamp.nullable(),
