@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PORTAL_SESSION_SCOPES } from '../../src/domain/portalSessions.js';
 import { count } from '../support/figures.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
@@ -14,7 +15,7 @@ import { eventually, startTestStack, type TestStack } from '../support/stack.js'
  */
 const ADMIN_TOKEN = `admin-${randomBytes(16).toString('hex')}`;
 
-type Kind = 'agent' | 'apiKey' | 'task' | 'webhook' | 'trigger' | 'endpoint' | 'run' | 'conversation' | 'event' | 'delivery' | 'org';
+type Kind = 'agent' | 'apiKey' | 'task' | 'webhook' | 'trigger' | 'endpoint' | 'run' | 'conversation' | 'event' | 'delivery' | 'org' | 'portalSession';
 
 /** One agent of a tenant with one of every resource hanging off it. */
 interface Agentful {
@@ -26,6 +27,8 @@ interface Agentful {
   triggerToken: string;
   triggerSecret: string;
   endpointSecret: string;
+  /** The unused link of a portal session limited to this agent. */
+  portalLink: string;
 }
 
 interface Operation {
@@ -33,6 +36,8 @@ interface Operation {
   path: string;
   operationId: string;
   security: 'apiKey' | 'admin' | 'public';
+  /** x-required-scope: what a key or portal session must hold. */
+  scope?: string;
   hasBody: boolean;
   params: string[];
 }
@@ -49,6 +54,9 @@ let bOrgKeyId: string;
 let bSecrets: string[];
 let snapshotBefore: string;
 let apiViewBefore: string;
+/** Portal sessions of A: one org-wide with every scope a session can hold, one limited to A1's agent. */
+let aSession: string;
+let a1Session: string;
 
 /** Bodies that pass validation, so a refusal can only come from the tenancy check. */
 const PLAUSIBLE: Record<string, unknown> = {
@@ -74,10 +82,10 @@ function paramKind(path: string, param: string): Kind | 'token' | 'static' {
   if (param === 'token') return 'token';
   if (param === 'file') return 'static';
   if (param === 'runId') return 'run';
-  const collection = /^\/(?:v1|api)\/(agents|api-keys|runs|tasks|conversations|webhooks|triggers|endpoints|events|deliveries|admin\/orgs)\/\{id\}/.exec(path)?.[1];
+  const collection = /^\/(?:v1|api)\/(agents|api-keys|runs|tasks|conversations|webhooks|triggers|endpoints|events|deliveries|admin\/orgs|portal-sessions)\/\{id\}/.exec(path)?.[1];
   const kinds: Record<string, Kind> = {
     agents: 'agent', 'api-keys': 'apiKey', runs: 'run', tasks: 'task', conversations: 'conversation', webhooks: 'webhook',
-    triggers: 'trigger', endpoints: 'endpoint', events: 'event', deliveries: 'delivery', 'admin/orgs': 'org',
+    triggers: 'trigger', endpoints: 'endpoint', events: 'event', deliveries: 'delivery', 'admin/orgs': 'org', 'portal-sessions': 'portalSession',
   };
   const kind = collection && param === 'id' ? kinds[collection] : undefined;
   if (!kind) throw new Error(`no id kind known for {${param}} in ${path}: teach tenancy.test.ts`);
@@ -119,7 +127,7 @@ async function call(method: string, path: string, opts: { key?: string; body?: u
 function shown(text: string, used: string[], of: Agentful, extra: string[] = []): string[] {
   let cleaned = text;
   for (const id of used) cleaned = cleaned.split(id).join('<path id>');
-  return [of.marker, ...Object.values(of.ids), of.webhookToken, of.triggerToken, of.triggerSecret, of.endpointSecret, ...extra].filter(
+  return [of.marker, ...Object.values(of.ids), of.webhookToken, of.triggerToken, of.triggerSecret, of.endpointSecret, of.portalLink, ...extra].filter(
     (secret) => secret && cleaned.includes(secret),
   );
 }
@@ -136,6 +144,7 @@ async function populate(key: string, marker: string): Promise<Agentful> {
   const webhook = await ok('POST', `/v1/agents/${agent.id}/webhooks`, { name: `${marker} webhook` });
   const trigger = await ok('POST', `/v1/agents/${agent.id}/triggers`, { name: `${marker} trigger`, scheme: 'github', message_template: `${marker} {{ payload.x }}` });
   const tokenTrigger = await ok('POST', `/v1/agents/${agent.id}/triggers`, { name: `${marker} token trigger`, scheme: 'none', message_template: '{{ payload.x }}' });
+  const portal = await ok('POST', '/v1/portal-sessions', { agent_id: agent.id, scopes: ['agents:read', 'runs:read'], name: `${marker} portal` });
   const endpoint = await ok('POST', '/v1/endpoints', {
     url: receiver.url, events: ['run.completed'], agent_ids: [agent.id], name: `${marker} endpoint`, description: `${marker} endpoint`,
   });
@@ -154,20 +163,21 @@ async function populate(key: string, marker: string): Promise<Agentful> {
     marker,
     ids: {
       agent: agent.id, apiKey: apiKey.id, task: task.id, webhook: webhook.id, trigger: trigger.id, endpoint: endpoint.id,
-      run: reply.body.run_id, conversation: reply.body.conversation_id, event, delivery, org,
+      run: reply.body.run_id, conversation: reply.body.conversation_id, event, delivery, org, portalSession: portal.id,
     },
     agentKey: apiKey.key,
     webhookToken: webhook.token,
     triggerToken: tokenTrigger.token,
     triggerSecret: trigger.secret,
     endpointSecret: endpoint.secret,
+    portalLink: String(portal.url).split('#portal=')[1]!,
   };
 }
 
 /** Every row of an org, in a stable order; api_keys.last_used_at moves with every read, so it is left out. */
 async function snapshotOrg(orgId: string): Promise<string> {
   const db = stack.database.db;
-  const byOrg = ['agents', 'runs', 'credit_entries', 'signing_secrets', 'task_definitions', 'conversations', 'events', 'deliveries', 'inbound_webhooks', 'endpoints', 'triggers'] as const;
+  const byOrg = ['agents', 'runs', 'credit_entries', 'signing_secrets', 'task_definitions', 'conversations', 'events', 'deliveries', 'inbound_webhooks', 'endpoints', 'triggers', 'portal_sessions'] as const;
   const rows: Record<string, unknown> = {};
   rows.orgs = await db.selectFrom('orgs').selectAll().where('id', '=', orgId).execute();
   rows.api_keys = (await db.selectFrom('api_keys').selectAll().where('org_id', '=', orgId).orderBy('id').execute()).map(({ last_used_at: _, ...k }) => k);
@@ -210,6 +220,7 @@ beforeAll(async () => {
       path,
       operationId: op.operationId as string,
       security: op.security?.length ? ('adminToken' in op.security[0] ? 'admin' : 'apiKey') : 'public',
+      scope: op['x-required-scope'] as string | undefined,
       hasBody: Boolean(op.requestBody),
       params: ((op.parameters ?? []) as Array<{ in: string; name: string }>).filter((p) => p.in === 'path').map((p) => p.name),
     })),
@@ -220,6 +231,8 @@ beforeAll(async () => {
   a = { orgId: orgA.orgId, key: orgA.apiKey };
   b = { orgId: orgB.orgId, key: orgB.apiKey };
   [a1, a2, bb] = [await populate(a.key, 'ALPHA1-3f9c'), await populate(a.key, 'ALPHA2-8d1e'), await populate(b.key, 'BETA-5a7b')];
+  aSession = await openPortalSession({ scopes: [...PORTAL_SESSION_SCOPES] });
+  a1Session = await openPortalSession({ agent_id: a1.ids.agent, scopes: [...PORTAL_SESSION_SCOPES] });
   const callbackSecret = (await stack.api('/v1/callback-secret/rotate', { method: 'POST', key: b.key })).body.secret as string;
   bOrgKeyId = (await stack.database.db.selectFrom('api_keys').select('id').where('org_id', '=', b.orgId).where('agent_id', 'is', null).executeTakeFirstOrThrow()).id;
   bSecrets = [b.key, bb.agentKey, callbackSecret, bOrgKeyId, 'Beta org'];
@@ -237,6 +250,15 @@ afterAll(async () => {
   await stack?.close();
 });
 
+/** A portal session of org A, issued with A's key and exchanged as the console would. */
+async function openPortalSession(body: Record<string, unknown>): Promise<string> {
+  const issued = await stack.api('/v1/portal-sessions', { key: a.key, body });
+  expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+  const exchanged = await stack.api('/v1/portal-sessions/exchange', { body: { token: String(issued.body.url).split('#portal=')[1] } });
+  expect(exchanged.status, JSON.stringify(exchanged.body)).toBe(200);
+  return exchanged.body.session_token;
+}
+
 /** Operations that take some tenant's id in their path. */
 const swept = () => operations.filter((op) => tenantParams(op).length > 0);
 
@@ -247,13 +269,15 @@ function bodyFor(op: Operation) {
 }
 
 /** A's key (or A1's agent-scoped key) on the victim's ids: must be a 4xx that shows nothing. */
-async function intrude(op: Operation, victim: Agentful, key: string, body: unknown, pick?: (param: string) => string, exact = true) {
+async function intrude(op: Operation, victim: Agentful, key: string, body: unknown, pick?: (param: string) => string, exact = true, held?: readonly string[]) {
   const { path, used } = concrete(op, victim, a1, pick);
   const answer = await call(op.method, path, { key, body });
   const problems: string[] = [];
   // API-key routes hide what the caller may not see behind 404; the admin route wants the
   // operator's token (401) and a trigger's invoke URL its sender's signature (401).
-  const expected = op.security === 'apiKey' ? [404] : op.operationId === 'invokeTrigger' || op.security === 'admin' ? [401, 404] : [404];
+  let expected = op.security === 'apiKey' ? [404] : op.operationId === 'invokeTrigger' || op.security === 'admin' ? [401, 404] : [404];
+  // A portal session never holds keys:write or portal:write: those routes refuse it outright.
+  if (held && op.security === 'apiKey' && op.scope && !held.includes(op.scope)) expected = [403];
   const acceptable = exact ? expected.includes(answer.status) : answer.status >= 400 && answer.status < 500;
   if (!acceptable) problems.push(`${op.method} ${path} → ${answer.status} ${answer.text.slice(0, 300)}`);
   // The scoped key's own org id is no secret to it.
@@ -267,7 +291,7 @@ describe('org A against org B', () => {
     const ops = swept();
     // The sweep covers what exists: every kind of resource B has is named by some route.
     const kinds = new Set(ops.flatMap((op) => tenantParams(op).map((p) => paramKind(op.path, p))));
-    expect([...kinds].sort()).toEqual(['agent', 'apiKey', 'conversation', 'delivery', 'endpoint', 'event', 'org', 'run', 'task', 'trigger', 'webhook']);
+    expect([...kinds].sort()).toEqual(['agent', 'apiKey', 'conversation', 'delivery', 'endpoint', 'event', 'org', 'portalSession', 'run', 'task', 'trigger', 'webhook']);
     expect(ops.length).toBeGreaterThanOrEqual(35);
     const problems: string[] = [];
     for (const op of ops) problems.push(...(await intrude(op, bb, a.key, bodyFor(op))));
@@ -376,6 +400,40 @@ describe('an agent-scoped key of A against another agent of A', () => {
     }
     count(task, { 'tenancy cases': cases, 'tenancy leaks': problems.length });
     expect(problems).toEqual([]);
+  });
+});
+
+describe('portal sessions of A', () => {
+  it('answer like A\'s keys: 404 on B\'s ids, 404 on another agent\'s ids when limited to one, and list nothing of either', async ({ task }) => {
+    const problems: string[] = [];
+    let cases = 0;
+    for (const op of swept()) {
+      cases++;
+      problems.push(...(await intrude(op, bb, aSession, bodyFor(op), undefined, true, PORTAL_SESSION_SCOPES)));
+      if (tenantParams(op).every((p) => paramKind(op.path, p) === 'org')) continue;
+      cases++;
+      problems.push(...(await intrude(op, a2, a1Session, bodyFor(op), undefined, true, PORTAL_SESSION_SCOPES)));
+    }
+    const lists = operations.filter((op) => op.method === 'GET' && op.params.length === 0 && op.security === 'apiKey');
+    for (const op of lists) {
+      const held = !op.scope || (PORTAL_SESSION_SCOPES as readonly string[]).includes(op.scope);
+      for (const [session, victim, secrets] of [[aSession, bb, bSecrets], [a1Session, a2, []]] as const) {
+        for (const filter of ['?limit=100', ...['agent_id', 'org_id'].map((q) => `?limit=100&${q}=${q === 'agent_id' ? victim.ids.agent : victim.ids.org}`)]) {
+          cases++;
+          const answer = await call('GET', `${op.path}${filter}`, { key: session });
+          const used = filter.includes('_id=') ? [filter.split('=').pop()!] : [];
+          // A2's org is A1's own: no secret to a session of A.
+          const leaked = shown(answer.text, used, victim, [...secrets]).filter((s) => victim === bb || s !== victim.ids.org);
+          if (answer.status !== (held ? 200 : 403) || leaked.length) problems.push(`GET ${op.path}${filter} → ${answer.status} shows ${leaked.join(', ')}`);
+        }
+      }
+    }
+    count(task, { 'tenancy cases': cases, 'tenancy leaks': problems.length });
+    expect(problems).toEqual([]);
+    // Controls: the sessions do reach their own things, so the refusals above were not vacuous.
+    expect((await call('GET', `/v1/agents/${a2.ids.agent}`, { key: aSession })).status).toBe(200);
+    expect((await call('GET', `/v1/runs/${a1.ids.run}`, { key: a1Session })).status).toBe(200);
+    expect((await call('GET', '/v1/runs?limit=100', { key: a1Session })).text).toContain(a1.ids.run);
   });
 });
 
