@@ -150,6 +150,12 @@ describe('secrets never reach Temporal', () => {
     await eventually(async () => ((await stack.api(`/v1/runs/${runs[1]}`, { key })).body.status === 'completed' ? true : undefined), 'the HTTP agent run');
 
     runs.push((await ok('POST', `/v1/agents/${echoAgent}/runs`, { message: 'secret scenario echo', callback_url: `${echo.url}/callback-echo` }, scoped.key, 202)).run_id);
+    // A portal session (issued with the admin token, exchanged as the console does) starts a run too.
+    const portal = await ok('POST', '/v1/portal-sessions', { org_id: org.org.id, agent_id: echoAgent, scopes: ['runs:read', 'runs:write'] }, ADMIN_TOKEN, 201);
+    const portalLink = String(portal.url).split('#portal=')[1]!;
+    const portalSession: string = (await ok('POST', '/v1/portal-sessions/exchange', { token: portalLink }, '', 200)).session_token;
+    Object.assign(secrets, { 'portal link token': portalLink, 'portal session token': portalSession });
+    runs.push((await ok('POST', `/v1/agents/${echoAgent}/runs`, { message: 'secret scenario portal' }, portalSession, 202)).run_id);
     const sync = await request(stack.baseUrl, `/api/webhook/${webhook.token}`, { body: { message: 'secret scenario webhook', user_id: 'u1' } });
     expect(sync.status).toBe(200);
     runs.push(sync.body.run_id);

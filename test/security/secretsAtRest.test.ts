@@ -4,7 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/api/index.js';
 import { endpointSecretOwner } from '../../src/domain/deliveryPayload.js';
+import { hashSecret } from '../../src/domain/apiKeys.js';
+import { createLogger } from '../../src/logger.js';
+import { outboundClient } from '../../src/outbound/fromConfig.js';
+import { secretBoxFromConfig } from '../../src/secrets/box.js';
 import { count } from '../support/figures.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, request, startTestStack, type TestStack } from '../support/stack.js';
@@ -177,5 +182,51 @@ describe('secrets at rest', () => {
     await ok('PATCH', `/v1/endpoints/${endpoint.id}`, { headers: { 'X-Api-Key': 'legacy-plaintext' } }, 200);
     const row = await stack.database.db.selectFrom('endpoints').select('headers').where('id', '=', endpoint.id).executeTakeFirstOrThrow();
     expect(row.headers['X-Api-Key']).toMatch(/^enc:v1:/);
+  });
+
+  it('keeps portal link and session tokens as hashes only, and logs neither', async () => {
+    // This API logs at trace level into memory: what an operator's log store would hold.
+    const lines: string[] = [];
+    const log = createLogger('trace', 'api', { write: (line: string) => void lines.push(line) });
+    const app = createApp({
+      config: stack.config, db: stack.database.db, temporal: stack.temporal, log,
+      readiness: { database: async () => true, temporal: async () => true },
+      listen: stack.database.listen, http: outboundClient(stack.config, log), secrets: secretBoxFromConfig(stack.config),
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const issued = await request(base, '/v1/portal-sessions', { key, body: { scopes: ['agents:read'], link_ttl_seconds: 60 } });
+      expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+      const link = String(issued.body.url).split('#portal=')[1]!;
+      const exchanged = await request(base, '/v1/portal-sessions/exchange', { body: { token: link } });
+      expect(exchanged.status).toBe(200);
+      const session: string = exchanged.body.session_token;
+      // Every path a token can take: use, reuse of the link, a token in the wrong place, revocation.
+      expect((await request(base, '/v1/agents', { key: session })).status).toBe(200);
+      expect((await request(base, '/v1/portal-sessions/exchange', { body: { token: link } })).status).toBe(404);
+      expect((await request(base, '/v1/portal-sessions/exchange', { body: { token: session } })).status).toBe(404);
+      expect((await request(base, '/v1/me', { key: link })).status).toBe(401);
+      expect((await request(base, '/v1/portal-sessions', { key: session, body: { scopes: ['agents:read'] } })).status).toBe(403);
+      expect((await request(base, `/v1/portal-sessions/${issued.body.id}`, { method: 'DELETE', key })).status).toBe(204);
+      expect((await request(base, '/v1/agents', { key: session })).status).toBe(401);
+
+      const row = await stack.database.db.selectFrom('portal_sessions').selectAll().where('id', '=', issued.body.id).executeTakeFirstOrThrow();
+      expect(row.link_hash).toBe(hashSecret(link));
+      expect(row.session_hash).toBe(hashSecret(session));
+      const dump = await dumpDatabase();
+      expect(dump).toContain(row.link_hash); // the dump does cover the table
+      for (const [what, token] of [['link token', link], ['session token', session]] as const) {
+        expect(dump.includes(token.slice(4)), `${what} is stored in plaintext`).toBe(false);
+        const logged = lines.join('\n');
+        expect(logged.includes(token.slice(4)), `${what} is in the logs`).toBe(false);
+      }
+      // The logs were written and name the routes used: the check above is not vacuous.
+      expect(lines.some((l) => l.includes('/v1/portal-sessions/exchange') && l.includes('"status":404'))).toBe(true);
+      expect(lines.length).toBeGreaterThanOrEqual(8);
+    } finally {
+      server.close();
+    }
   });
 });
