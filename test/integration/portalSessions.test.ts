@@ -9,6 +9,7 @@ import { exchangePortalLink } from '../../src/db/portalSessions.js';
 import { hashSecret } from '../../src/domain/apiKeys.js';
 import { createEchoAgent } from '../../src/services/orgs.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
+import { readSse } from '../support/sse.js';
 import { ContractChecker } from '../support/openapi.js';
 import { startTestStack, type ApiResponse, type TestStack } from '../support/stack.js';
 
@@ -59,7 +60,7 @@ const until = async (when: string) => {
 const problem = (r: ApiResponse) => ({ status: r.status, type: r.body.type, title: r.body.title, detail: r.body.detail, code: r.body.code });
 
 beforeAll(async () => {
-  stack = await startTestStack({ worker: false, config: { ADMIN_TOKEN } });
+  stack = await startTestStack({ config: { ADMIN_TOKEN } });
   contract = new ContractChecker((await stack.api('/openapi.json')).body);
   const a = await stack.newOrg('Portal org');
   const agentX = (await ok('POST', '/v1/agents', a.apiKey, { name: 'Agent X' }, 201)).id;
@@ -125,6 +126,16 @@ describe('a portal link issued with the admin token', () => {
     expect(row.exchanged_at).toEqual(expect.any(String));
     expect(JSON.stringify(listed)).not.toContain(token);
     expect(JSON.stringify(listed)).not.toContain(sessionToken);
+  });
+
+  it('starts a run and follows its live event stream, on its own agent only', async () => {
+    const { token } = await session(ADMIN_TOKEN, { org_id: org.orgId, agent_id: org.agentX, scopes: ['runs:read', 'runs:write'] });
+    const run = await ok('POST', `/v1/agents/${org.agentX}/runs`, token, { message: 'hello from the console' }, 202);
+    await ok('POST', `/v1/agents/${org.agentY}/runs`, token, { message: 'not my agent' }, 404);
+    const stream = await readSse(`${stack.baseUrl}/v1/runs/${run.run_id}/events`, { key: token, timeoutMs: 30_000 });
+    expect(stream.status).toBe(200);
+    expect(stream.events.map((e) => e.data.event_type)).toContain('run_completed');
+    expect((await ok('GET', `/v1/runs/${run.run_id}`, token, undefined, 200)).result).toContain('hello from the console');
   });
 
   it('lets exactly one of five concurrent exchanges of a link win', async () => {
