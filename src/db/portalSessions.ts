@@ -98,3 +98,12 @@ export async function findPortalSession(db: Db, orgId: string | null, id: string
 export async function revokePortalSession(db: Db, id: string, now: Date): Promise<void> {
   await db.updateTable('portal_sessions').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
 }
+
+/** Sessions of an org that ended (expired or revoked) before `before`: kept for the list until then, then deleted. */
+export async function deleteEndedPortalSessions(db: Db, orgId: string, before: Date): Promise<void> {
+  await db
+    .deleteFrom('portal_sessions')
+    .where('org_id', '=', orgId)
+    .where((eb) => eb.or([eb('expires_at', '<', before), eb('revoked_at', '<', before)]))
+    .execute();
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { publicUrl, type Config } from '../config.js';
-import { insertPortalSession } from '../db/portalSessions.js';
+import { deleteEndedPortalSessions, insertPortalSession } from '../db/portalSessions.js';
 import type { Database, PortalSession } from '../db/schema.js';
 import { generatePortalLinkToken, PORTAL_DEFAULTS, type PortalSessionScope } from '../domain/portalSessions.js';
 
@@ -11,8 +11,12 @@ export interface IssuedPortalSession {
   url: string;
 }
 
+/** How long an ended session stays in the list before the org's next issue deletes it. */
+export const ENDED_SESSION_RETENTION_MS = 30 * 24 * 3600 * 1000;
+
 /**
- * Issues a portal session and its single-use link. The caller has already checked that the
+ * Issues a portal session and its single-use link. Embedders typically issue a link per page
+ * view, so each issue also deletes the org's sessions that ended over 30 days ago. The caller has already checked that the
  * org and agent exist and that the scopes are no broader than its own. The session's lifetime
  * runs from now, and the link never outlives the session.
  */
@@ -33,6 +37,7 @@ export async function issuePortalSession(
   const expiresAt = new Date(now.getTime() + (input.expiresInSeconds ?? PORTAL_DEFAULTS.sessionSeconds) * 1000);
   const linkExpiresAt = new Date(Math.min(now.getTime() + (input.linkTtlSeconds ?? PORTAL_DEFAULTS.linkSeconds) * 1000, expiresAt.getTime()));
   const link = generatePortalLinkToken();
+  await deleteEndedPortalSessions(db, input.orgId, new Date(now.getTime() - ENDED_SESSION_RETENTION_MS));
   const row = await insertPortalSession(db, {
     id: randomUUID(),
     orgId: input.orgId,

@@ -185,6 +185,23 @@ describe('a portal link issued with the admin token', () => {
     expect(listed.data.find((s: { id: string }) => s.id === unused.id).status).toBe('revoked');
   });
 
+  it('deletes an org\'s sessions that ended over 30 days ago when it issues the next link', async () => {
+    const own = await stack.newOrg('Retention org');
+    const ended = await ok('POST', '/v1/portal-sessions', ADMIN_TOKEN, { org_id: own.orgId, scopes: ['agents:read'] }, 201);
+    const revoked = await ok('POST', '/v1/portal-sessions', ADMIN_TOKEN, { org_id: own.orgId, scopes: ['agents:read'] }, 201);
+    const recent = await ok('POST', '/v1/portal-sessions', ADMIN_TOKEN, { org_id: own.orgId, scopes: ['agents:read'] }, 201);
+    const otherOld = await ok('POST', '/v1/portal-sessions', ADMIN_TOKEN, { org_id: other.orgId, scopes: ['agents:read'] }, 201);
+    const longAgo = new Date(Date.now() - 31 * 24 * 3600 * 1000);
+    const db = stack.database.db;
+    await db.updateTable('portal_sessions').set({ expires_at: longAgo, link_expires_at: longAgo }).where('id', 'in', [ended.id, otherOld.id]).execute();
+    await db.updateTable('portal_sessions').set({ revoked_at: longAgo }).where('id', '=', revoked.id).execute();
+    await db.updateTable('portal_sessions').set({ revoked_at: new Date(Date.now() - 29 * 24 * 3600 * 1000) }).where('id', '=', recent.id).execute();
+    const next = await ok('POST', '/v1/portal-sessions', ADMIN_TOKEN, { org_id: own.orgId, scopes: ['agents:read'] }, 201);
+    const left = await db.selectFrom('portal_sessions').select('id').where('id', 'in', [ended.id, revoked.id, recent.id, otherOld.id, next.id]).execute();
+    // Another org's old session waits for that org's own next issue.
+    expect(left.map((r) => r.id).sort()).toEqual([recent.id, otherOld.id, next.id].sort());
+  });
+
   it('ends the sessions limited to an agent when the agent is deleted', async () => {
     const doomed = (await ok('POST', '/v1/agents', org.key, { name: 'Doomed' }, 201)).id;
     const { token } = await session(ADMIN_TOKEN, { org_id: org.orgId, agent_id: doomed, scopes: ['agents:read'] });
