@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { resolve, join } from 'node:path';
+import { presentCreatedOrg } from './api/admin/presenter.js';
 import { loadConfigOrExit } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
 import { creditBalance, findOrg, insertCreditEntry } from './db/queries.js';
@@ -16,7 +17,7 @@ import { createOrgWithKey } from './services/orgs.js';
  */
 const USAGE = `usage:
   npm run cli -- org create --name <name> [--credits <n>]
-                                  create an org and print its first API key (shown once)
+                                  create an org and print it with its first API key (api_key.key, shown once)
   npm run cli -- credits grant --org <org id> --amount <n> --reason <text>
                                   add (or, with a negative amount, correct) an org's credits
   npm run cli -- migrate          apply database migrations
@@ -82,9 +83,9 @@ try {
       process.exitCode = 64;
     } else {
       const created = await createOrgWithKey(database.db, { name, credits });
+      // The admin API's shape (POST /v1/admin/orgs): the key is api_key.key.
       process.stdout.write(
-        `${JSON.stringify({ org: { id: created.org.id, name: created.org.name }, api_key: created.apiKey }, null, 2)}\n` +
-          'Store the api_key now: it is not shown again.\n',
+        `${JSON.stringify(presentCreatedOrg(created, credits), null, 2)}\n` + 'Store api_key.key now: it is not shown again.\n',
       );
     }
   }

@@ -311,6 +311,8 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         });
         ctx.body = {
           success: classify(response) === 'succeeded',
+          status_code: response.status,
+          // Seed 002's camelCase name, kept beside the snake_case one every other field uses.
           statusCode: response.status,
           error: describeOutcome(response, endpoint.url),
           latency_ms: Math.round(response.latencyMs),

@@ -115,7 +115,13 @@ export const RotateSecretBody = z
   .strict();
 
 export const TestResultSchema = z
-  .object({ success: z.boolean(), statusCode: z.number().int().nullable(), error: z.string().nullable(), latency_ms: z.number().int() })
+  .object({
+    success: z.boolean(),
+    status_code: z.number().int().nullable().describe('The endpoint\'s HTTP status; null when no answer came'),
+    statusCode: z.number().int().nullable().describe('Same as status_code, kept for seed 002\'s clients'),
+    error: z.string().nullable(),
+    latency_ms: z.number().int(),
+  })
   .meta({ id: 'EndpointTestResult' });
 
 export const DeliveryAttemptSchema = z.object({
