@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hasUrlCredentials, URL_CREDENTIALS_MESSAGE } from '../../domain/urlCredentials.js';
 import { EVENT_TYPE_NAMES } from '../../domain/eventTypes.js';
 import { PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
@@ -10,7 +11,10 @@ const RESERVED_HEADERS = new Set([
   'webhook-id', 'webhook-timestamp', 'webhook-signature', 'x-webhook-signature', 'user-agent',
 ]);
 
-const EndpointUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute https URL' }).max(2048);
+const EndpointUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an absolute https URL' })
+  .max(2048)
+  .refine((url) => !hasUrlCredentials(url), URL_CREDENTIALS_MESSAGE);
 
 const Events = z
   .array(z.enum(EVENT_TYPE_NAMES as [string, ...string[]], { error: (issue) => `unknown event type ${JSON.stringify(issue.input)}` }))
