@@ -4,6 +4,7 @@ import { resolve, join } from 'node:path';
 import { presentCreatedOrg } from './api/admin/presenter.js';
 import { loadConfigOrExit } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
+import { DEV_LOCK_FILE, liveRecordedProcess } from './devProcesses.js';
 import { creditBalance, findOrg, insertCreditEntry } from './db/queries.js';
 import { secretBoxFromConfig } from './secrets/box.js';
 import { devSecretsKey } from './secrets/devKey.js';
@@ -13,7 +14,7 @@ import { createOrgWithKey } from './services/orgs.js';
 /**
  * Operator CLI: `npm run cli -- org create --name Acme`, `npm run cli -- migrate`.
  * Without DATABASE_URL it opens the dev stack's PGlite folder, which only one process may
- * hold: stop `npm run dev` first.
+ * hold: while `npm run dev` runs on that DATA_DIR (its dev.lock names a live pid) it refuses.
  */
 const USAGE = `usage:
   npm run cli -- org create --name <name> [--credits <n>]
@@ -44,6 +45,16 @@ if (values.help || !['org create', 'credits grant', 'migrate', 'secrets reseal']
 }
 
 const config = loadConfigOrExit({ APP_ENV: 'development' });
+if (!config.DATABASE_URL) {
+  // PGlite is one process's database: what we wrote beside a running dev stack would be lost.
+  const dev = liveRecordedProcess(resolve(config.DATA_DIR), DEV_LOCK_FILE);
+  if (dev?.pglite_dir) {
+    process.stderr.write(
+      `npm run dev (pid ${dev.pid}) holds the database in ${dev.pglite_dir}: stop it first (Ctrl-C), then run this again\n`,
+    );
+    process.exit(75);
+  }
+}
 const database = await openDatabase({
   url: config.DATABASE_URL,
   pgliteDir: join(resolve(config.DATA_DIR), 'pglite'),
