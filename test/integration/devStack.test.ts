@@ -81,6 +81,12 @@ describe('npm run dev after kill -9', () => {
     expect((await exitOf(cli)).code).toBe(75);
     expect(cli.output().trim()).toBe(`npm run dev (pid ${first.child.pid}) holds the database in ${join(dataDir, 'pglite')}: stop it first (Ctrl-C), then run this again`);
 
+    // A second stack on the same DATA_DIR would fight over the same files: refused too.
+    const twin = spawnEntry('src/dev.ts', { ...env, DATA_DIR: dataDir, PORT: String(await freePort()) });
+    expect((await exitOf(twin)).code).toBe(1);
+    expect(twin.output().trim()).toBe(`another dev stack (pid ${first.child.pid}) is running with DATA_DIR=${dataDir}: stop it first`);
+    expect(commandLineOf(temporal.pid)).toEqual(temporal.command);
+
     first.child.kill('SIGKILL');
     await exitOf(first.child);
     // The trap: the killed stack's Temporal server lives on, holding its port.
