@@ -117,6 +117,8 @@ describe('token URLs take form fields', () => {
     expect(file.status).toBe(415);
     expect(file.body).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE', detail: expect.stringMatching(/File parts are not accepted.*report\.csv/) });
 
+    const mixed = await post(url, 'message=hi', 'multipart/mixed; boundary=x');
+    expect(mixed.status).toBe(415);
     const noBoundary = await post(url, 'message=hi', 'multipart/form-data');
     expect(noBoundary.status).toBe(400);
     expect(noBoundary.body.code).toBe('MALFORMED_FORM');

@@ -17,7 +17,7 @@ export function jsonBody(limitBytes: number, forms?: FormOptions): Middleware<Ap
     const chunked = ctx.get('transfer-encoding') !== '';
     if (!WITH_BODY.has(ctx.method) || (!declared && !chunked)) return next();
 
-    const kind = ctx.is('application/json', '+json') ? 'json' : forms ? ctx.is('urlencoded', 'multipart') || null : null;
+    const kind = ctx.is('application/json', '+json') ? 'json' : forms ? ctx.is('urlencoded', 'multipart/form-data') || null : null;
     if (!kind) {
       throw new AppError(
         415,
@@ -32,7 +32,7 @@ export function jsonBody(limitBytes: number, forms?: FormOptions): Middleware<Ap
     }
     const raw = await readLimited(ctx.req, limitBytes);
     ctx.state.rawBody = raw;
-    if (kind === 'multipart') {
+    if (kind === 'multipart/form-data') {
       ctx.state.body = await parseMultipart(raw, ctx.headers, limitBytes, forms!);
       return next();
     }
