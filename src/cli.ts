@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { resolve, join } from 'node:path';
+import { presentCreatedOrg } from './api/admin/presenter.js';
 import { loadConfigOrExit } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
+import { DEV_LOCK_FILE, liveRecordedProcess } from './devProcesses.js';
 import { creditBalance, findAgent, findOrg, insertCreditEntry } from './db/queries.js';
 import { PORTAL_DEFAULTS, PORTAL_SESSION_SCOPES, type PortalSessionScope } from './domain/portalSessions.js';
 import { secretBoxFromConfig } from './secrets/box.js';
@@ -14,11 +16,11 @@ import { issuePortalSession } from './services/portalSessions.js';
 /**
  * Operator CLI: `npm run cli -- org create --name Acme`, `npm run cli -- migrate`.
  * Without DATABASE_URL it opens the dev stack's PGlite folder, which only one process may
- * hold: stop `npm run dev` first.
+ * hold: while `npm run dev` runs on that DATA_DIR (its dev.lock names a live pid) it refuses.
  */
 const USAGE = `usage:
   npm run cli -- org create --name <name> [--credits <n>]
-                                  create an org and print its first API key (shown once)
+                                  create an org and print it with its first API key (api_key.key, shown once)
   npm run cli -- credits grant --org <org id> --amount <n> --reason <text>
                                   add (or, with a negative amount, correct) an org's credits
   npm run cli -- portal-session create --org <org id> --scopes <a,b> [--agent <agent id>] [--name <text>]
@@ -52,6 +54,16 @@ if (values.help || !['org create', 'credits grant', 'portal-session create', 'mi
 }
 
 const config = loadConfigOrExit({ APP_ENV: 'development' });
+if (!config.DATABASE_URL) {
+  // PGlite is one process's database: what we wrote beside a running dev stack would be lost.
+  const dev = liveRecordedProcess(resolve(config.DATA_DIR), DEV_LOCK_FILE);
+  if (dev?.pglite_dir) {
+    process.stderr.write(
+      `npm run dev (pid ${dev.pid}) holds the database in ${dev.pglite_dir}: stop it first (Ctrl-C), then run this again\n`,
+    );
+    process.exit(75);
+  }
+}
 const database = await openDatabase({
   url: config.DATABASE_URL,
   pgliteDir: join(resolve(config.DATA_DIR), 'pglite'),
@@ -93,9 +105,9 @@ try {
       process.exitCode = 64;
     } else {
       const created = await createOrgWithKey(database.db, { name, credits });
+      // The admin API's shape (POST /v1/admin/orgs): the key is api_key.key.
       process.stdout.write(
-        `${JSON.stringify({ org: { id: created.org.id, name: created.org.name }, api_key: created.apiKey }, null, 2)}\n` +
-          'Store the api_key now: it is not shown again.\n',
+        `${JSON.stringify(presentCreatedOrg(created, credits), null, 2)}\n` + 'Store api_key.key now: it is not shown again.\n',
       );
     }
   }

@@ -8,6 +8,7 @@ import { createApp } from './api/index.js';
 import { loadConfigOrExit, publicUrl, type Config } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
 import { databaseReachable } from './db/health.js';
+import { DEV_LOCK_FILE, liveRecordedProcess, OneLineError, ownRecord, removeRecord, writeRecord } from './devProcesses.js';
 import { findActiveApiKeyByHash, findAgent } from './db/queries.js';
 import type { Database } from './db/schema.js';
 import { hashSecret } from './domain/apiKeys.js';
@@ -41,6 +42,16 @@ const config = loadConfigOrExit({ APP_ENV: 'development', HOST: '127.0.0.1' });
 const log = createLogger(config.LOG_LEVEL, 'dev');
 const dataDir = resolve(config.DATA_DIR);
 mkdirSync(dataDir, { recursive: true });
+// One dev stack per DATA_DIR, and a lock the CLI reads: PGlite is one process's database, so
+// a CLI writing beside us would print a key for an org that never reaches our copy.
+const holder = liveRecordedProcess(dataDir, DEV_LOCK_FILE);
+if (holder && holder.pid !== process.pid) {
+  process.stderr.write(`another dev stack (pid ${holder.pid}) is running with DATA_DIR=${dataDir}: stop it first\n`);
+  process.exit(1);
+}
+const lock = { ...ownRecord(), ...(config.DATABASE_URL ? {} : { pglite_dir: join(dataDir, 'pglite') }) };
+writeRecord(dataDir, DEV_LOCK_FILE, lock);
+process.once('exit', () => removeRecord(dataDir, DEV_LOCK_FILE, process.pid));
 const secretsKey = config.SECRETS_KEY ?? devSecretsKey(dataDir, { create: true, onCreate: (file) => log.info({ file }, 'generated a secrets key for the dev stack') })!;
 // The dev stack runs the worker in this process: the SDK's metrics join the API's /metrics.
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
@@ -54,7 +65,8 @@ onShutdown(config, log, cleanup);
 try {
   await main();
 } catch (err) {
-  log.fatal({ err }, 'dev stack failed to start');
+  if (err instanceof OneLineError) process.stderr.write(`${err.message}\n`);
+  else log.fatal({ err }, 'dev stack failed to start');
   await cleanup();
   process.exit(1);
 }
@@ -74,6 +86,8 @@ async function main() {
       uiPort: config.TEMPORAL_UI_PORT,
       dbFilename: join(dataDir, 'temporal.sqlite'),
       namespace: config.TEMPORAL_NAMESPACE,
+      stateDir: dataDir,
+      log: (line) => log.info(line),
     });
     cleanups.push(() => server.stop());
     temporalAddress = server.address;

@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'VALIDATION_FAILED'
   | 'MALFORMED_JSON'
+  | 'MALFORMED_FORM'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNAUTHORIZED'
@@ -24,7 +25,8 @@ export type ErrorCode =
 export const ERROR_CODES: Record<ErrorCode, string> = {
   VALIDATION_FAILED: 'The body, query or path did not match the schema; details maps each bad field to a message.',
   MALFORMED_JSON: 'The body is not valid JSON (or not UTF-8).',
-  UNSUPPORTED_MEDIA_TYPE: 'Send bodies as application/json.',
+  MALFORMED_FORM: 'A form body (urlencoded or multipart) that cannot be read, or whose field names conflict.',
+  UNSUPPORTED_MEDIA_TYPE: 'Send bodies as application/json (token and trigger URLs also take form fields, never file parts).',
   PAYLOAD_TOO_LARGE: 'The body is larger than the server accepts.',
   UNAUTHORIZED: 'No API key, or one that is unknown or revoked.',
   FORBIDDEN: 'The API key lacks a scope the route requires, or the action is not open to agent-scoped keys.',

@@ -1,13 +1,21 @@
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
 /**
- * JSON logs on stdout. Credentials never reach a log line: request headers that carry them
- * are redacted wherever they appear, and handlers log ids, never bodies.
+ * Logs on stdout: one JSON object per line for log collectors (a pipe, a file, a container
+ * runtime), and pino-pretty's readable lines when a person watches a terminal (stdout is a
+ * TTY, as with `npm run dev`). Credentials never reach a log line in either form: request
+ * headers that carry them are redacted wherever they appear, and handlers log ids, never bodies.
  */
-export function createLogger(level: string, name: string, destination?: DestinationStream): Logger {
-  const options: LoggerOptions = {
+export function createLogger(
+  level: string,
+  name: string,
+  destination?: DestinationStream,
+  terminal = !destination && process.stdout.isTTY === true,
+): Logger {
+  const options = {
     name,
     level,
     base: { service: name },
@@ -27,7 +35,9 @@ export function createLogger(level: string, name: string, destination?: Destinat
       ],
       censor: '[redacted]',
     },
-  };
+  } satisfies pino.LoggerOptions;
   // A destination of its own lets tests read what the product logs, redaction included.
-  return destination ? pino(options, destination) : pino(options);
+  if (destination) return pino(options, destination);
+  // sync: lines are written before a crash or process.exit, as with JSON on stdout.
+  return terminal ? pino(options, pretty({ colorize: true, sync: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' })) : pino(options);
 }

@@ -53,6 +53,17 @@ function problemStatuses(spec: RouteSpec): number[] {
   return [...statuses].sort();
 }
 
+/** JSON, and for routes that take forms the same fields urlencoded (bracket names nest) or multipart. */
+function requestContent(spec: RouteSpec, schema: Json): Json {
+  if (!spec.forms) return { 'application/json': { schema } };
+  const nested = Object.fromEntries((spec.forms.jsonFields ?? []).map((field) => [field, { style: 'deepObject', explode: true }]));
+  return {
+    'application/json': { schema },
+    'application/x-www-form-urlencoded': { schema, ...(Object.keys(nested).length ? { encoding: nested } : {}) },
+    'multipart/form-data': { schema },
+  };
+}
+
 export interface OpenApiInfo {
   version: string;
   serverUrl: string;
@@ -133,9 +144,7 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
       }[spec.auth.kind],
       ...(scope ? { 'x-required-scope': scope } : {}),
       ...(parameters.length ? { parameters } : {}),
-      ...(spec.body
-        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body, 'input', components) } } } }
-        : {}),
+      ...(spec.body ? { requestBody: { required: true, content: requestContent(spec, jsonSchema(spec.body, 'input', components)) } } : {}),
       responses,
     };
     const path = toOpenApiPath(spec.path);

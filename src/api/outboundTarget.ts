@@ -13,6 +13,13 @@ export function checkOutboundTarget(deps: Pick<AppDeps, 'config'>, url: string, 
   if (deps.config.APP_ENV === 'production' && parsed.protocol !== 'https:') throw invalid('must use https');
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   if (isIpLiteral(host) && blockedReason(host, parseAllowedCidrs(deps.config.OUTBOUND_ALLOWED_CIDRS))) {
-    throw invalid('must not point at a private, loopback or link-local address');
+    // A developer pointing at a receiver on their own machine needs to know the way out; a
+    // tenant of a production server has no business with the operator's settings.
+    throw invalid(
+      deps.config.APP_ENV === 'development'
+        ? `must not point at a private, loopback or link-local address (${host}); for local receivers in development, ` +
+            'allow their range with OUTBOUND_ALLOWED_CIDRS, e.g. OUTBOUND_ALLOWED_CIDRS=127.0.0.0/8'
+        : 'must not point at a private, loopback or link-local address',
+    );
   }
 }

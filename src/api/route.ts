@@ -6,6 +6,7 @@ import type { Scope } from '../domain/apiKeys.js';
 import { AppError } from '../errors.js';
 import type { AppContext, AppDeps, AppState } from './context.js';
 import { jsonBody } from './middleware/body.js';
+import type { FormOptions } from './middleware/formBody.js';
 import { bearerOf, requireApiKey } from './middleware/auth.js';
 import { validated } from './validate.js';
 
@@ -44,6 +45,8 @@ export interface RouteSpec<B extends ZodType | undefined = ZodType | undefined, 
   tag: string;
   auth: RouteAuth;
   body?: B;
+  /** Also read urlencoded and multipart form fields into `body` (token and trigger URLs only). */
+  forms?: FormOptions;
   query?: Q;
   responses: Record<number, ResponseSpec>;
   /** Status for invalid input: 422 by default; 400 where a seed's clients expect it. */
@@ -105,7 +108,7 @@ export function mountRoutes(router: Router<AppState>, deps: AppDeps, routes: Rou
     if (spec.auth.kind === 'admin') middleware.push(requireAdmin(deps));
     // After routing and authentication: a body is read for a known route and a known caller
     // only, and its errors are counted and logged under that route.
-    middleware.push(jsonBody(deps.config.BODY_LIMIT_BYTES));
+    middleware.push(jsonBody(deps.config.BODY_LIMIT_BYTES, spec.forms));
     middleware.push(
       validated({ body: spec.body, query: spec.query }, (ctx, input) => Promise.resolve(spec.handler(ctx, input as never)), spec.invalidStatus),
     );

@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { customSearchAttributes } from '../../workflows/searchAttributes.js';
+import { commandLineOf, liveRecordedProcess, OneLineError, removeRecord, TEMPORAL_PID_FILE, writeRecord } from '../devProcesses.js';
 
 export interface DevServerOptions {
   cli: string;
@@ -15,6 +18,11 @@ export interface DevServerOptions {
   namespace: string;
   log?: (line: string) => void;
   startTimeoutMs?: number;
+  /**
+   * Where to record the server's pid and command line (the dev stack's DATA_DIR). A server
+   * recorded there that outlived its stack (kill -9) is stopped before a new one starts.
+   */
+  stateDir?: string;
 }
 
 export interface DevServer {
@@ -50,11 +58,14 @@ async function portInUse(port: number): Promise<boolean> {
  * registered, and resolves once its frontend answers a health check.
  */
 export async function startTemporalDevServer(options: DevServerOptions): Promise<DevServer> {
+  if (options.stateDir) await reapOrphan(options.stateDir, options.log);
   const port = options.port || (await freePort());
   const uiPort = options.uiPort === null ? null : options.uiPort || (await freePort());
-  for (const [what, p] of [['gRPC', port], ['Web UI', uiPort]] as const) {
+  for (const [what, p, setting] of [['gRPC', port, 'TEMPORAL_DEV_PORT'], ['Web UI', uiPort, 'TEMPORAL_UI_PORT']] as const) {
     if (p !== null && (await portInUse(p))) {
-      throw new Error(`Temporal dev server: ${what} port ${p} is already in use (another dev stack running?)`);
+      throw new OneLineError(
+        `Temporal dev server: ${what} port ${p} is held by another program (not a Temporal server this dev stack started): stop it or set ${setting}`,
+      );
     }
   }
 
@@ -74,6 +85,11 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   // Own process group: a terminal's Ctrl-C reaches us, and we stop the server last, after the
   // worker has drained against it.
   const child = spawn(options.cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const stateDir = options.stateDir;
+  if (stateDir && child.pid) {
+    writeRecord(stateDir, TEMPORAL_PID_FILE, { pid: child.pid, command: [options.cli, ...args], started_at: new Date().toISOString() });
+    child.once('exit', () => removeRecord(stateDir, TEMPORAL_PID_FILE, child.pid!));
+  }
   let output = '';
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
@@ -113,6 +129,35 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
       await stopChild(child);
     },
   };
+}
+
+/**
+ * Stops the Temporal server an earlier dev stack recorded in `stateDir` if it still runs with
+ * the very command line recorded (same binary, ports and database file): a recycled pid or any
+ * other program is never signalled. Reaping rather than reusing it: its ports or namespace
+ * may differ from this start's settings, and a fresh server reopens the same SQLite file.
+ */
+async function reapOrphan(stateDir: string, log?: (line: string) => void): Promise<void> {
+  const orphan = liveRecordedProcess(stateDir, TEMPORAL_PID_FILE);
+  if (!orphan) {
+    rmSync(join(stateDir, TEMPORAL_PID_FILE), { force: true }); // stale: that process is gone
+    return;
+  }
+  log?.(`stopping the Temporal dev server (pid ${orphan.pid}) left running by an earlier dev stack`);
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(orphan.pid, name);
+    } catch {
+      /* already gone */
+    }
+  };
+  signal('SIGTERM');
+  const started = Date.now();
+  while (commandLineOf(orphan.pid) !== null && Date.now() - started < 20_000) {
+    if (Date.now() - started > 10_000) signal('SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  removeRecord(stateDir, TEMPORAL_PID_FILE, orphan.pid);
 }
 
 async function waitForFrontend(address: string, timeoutMs: number): Promise<void> {

@@ -76,8 +76,12 @@ describe('CLI', () => {
       const out = child.output();
       const printed = JSON.parse(out.slice(0, out.lastIndexOf('}') + 1));
       expect(printed.org.name).toBe('CLI Org');
-      expect(printed.api_key).toMatch(/^awk_[0-9a-f]{64}$/);
+      expect(printed.api_key.key).toMatch(/^awk_[0-9a-f]{64}$/);
+      expect(printed).toMatchObject({ balance: 40, api_key: { id: expect.any(String), agent_id: null, revoked_at: null } });
       expect(out).toMatch(/not shown again/);
+      // The CLI prints what the admin API answers: the same fields, of the same types.
+      const viaApi = await request(adminBase, '/v1/admin/orgs', { key: ADMIN_TOKEN, body: { name: 'API Org', credits: 40 } });
+      expect(shapeOf(printed)).toEqual(shapeOf(viaApi.body));
 
       const grant = spawnEntry('src/cli.ts', env, ['credits', 'grant', '--org', printed.org.id, '--amount', '60', '--reason', 'Top-up']);
       expect((await exitOf(grant)).code).toBe(0);
@@ -88,8 +92,8 @@ describe('CLI', () => {
       const database = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { pgliteDir: join(dataDir, 'pglite') });
       try {
         const row = await database.db.selectFrom('api_keys').selectAll().where('org_id', '=', printed.org.id).executeTakeFirstOrThrow();
-        expect(row.key_hash).toBe(hashSecret(printed.api_key));
-        expect(JSON.stringify(row)).not.toContain(printed.api_key.slice(4));
+        expect(row.key_hash).toBe(hashSecret(printed.api_key.key));
+        expect(JSON.stringify(row)).not.toContain(printed.api_key.key.slice(4));
       } finally {
         await database.close();
       }
@@ -98,3 +102,10 @@ describe('CLI', () => {
     }
   });
 });
+
+/** Field names and value types, recursively: two bodies with the same shape compare equal. */
+function shapeOf(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(shapeOf);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shapeOf(v)]).sort(([a], [b]) => String(a).localeCompare(String(b))));
+  return value === null ? 'null' : typeof value;
+}

@@ -216,11 +216,11 @@ describe('deliveries', () => {
       expect(second.body).toBe(first.body);
 
       const ok = await call('POST', `/v1/endpoints/${endpoint.id}/test`);
-      expect(ok.body).toMatchObject({ success: true, statusCode: 200, error: null });
+      expect(ok.body).toMatchObject({ success: true, status_code: 200, statusCode: 200, error: null });
       expect(parsed(receiver.received.at(-1)!).type).toBe('test.ping');
       receiver.answer(503);
       const bad = await call('POST', `/v1/endpoints/${endpoint.id}/test`);
-      expect(bad.body).toMatchObject({ success: false, statusCode: 503, error: 'HTTP 503' });
+      expect(bad.body).toMatchObject({ success: false, status_code: 503, statusCode: 503, error: 'HTTP 503' });
     } finally {
       await receiver.close();
     }

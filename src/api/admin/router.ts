@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { creditBalance, findOrg, insertCreditEntry } from '../../db/queries.js';
 import { notFound } from '../../errors.js';
 import { createOrgWithKey } from '../../services/orgs.js';
-import { presentApiKey } from '../apiKeys/presenter.js';
 import { CreatedApiKeySchema } from '../apiKeys/schema.js';
 import type { AppDeps } from '../context.js';
 import { presentCreditEntry } from '../credits/router.js';
@@ -11,6 +10,7 @@ import { CreditEntrySchema, GrantCreditsBody } from '../credits/schema.js';
 import { route, type RouteSpec } from '../route.js';
 import { Timestamp, Uuid } from '../schemas.js';
 import { resourceId } from '../validate.js';
+import { presentCreatedOrg } from './presenter.js';
 
 const CreateOrgBody = z
   .object({
@@ -29,7 +29,8 @@ export function adminRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/admin/orgs',
       operationId: 'adminCreateOrg',
       summary: 'Create an organization and its first API key',
-      description: 'Operator only (ADMIN_TOKEN). The key has every scope and is shown once.',
+      description:
+        'Operator only (ADMIN_TOKEN). The key has every scope and is shown once, in `api_key.key`; `npm run cli -- org create` prints the same shape.',
       tag,
       auth: { kind: 'admin' },
       body: CreateOrgBody,
@@ -43,11 +44,7 @@ export function adminRoutes(deps: AppDeps): RouteSpec[] {
         const created = await createOrgWithKey(deps.db, body);
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
-        ctx.body = {
-          org: { id: created.org.id, name: created.org.name, created_at: created.org.created_at.toISOString() },
-          api_key: { ...presentApiKey(created.apiKeyRow), key: created.apiKey },
-          balance: body.credits ?? 0,
-        };
+        ctx.body = presentCreatedOrg(created, body.credits ?? 0);
       },
     }),
     route({

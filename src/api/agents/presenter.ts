@@ -1,11 +1,15 @@
 import type { z } from 'zod';
 import type { Agent, AgentProvider } from '../../db/schema.js';
+import { maskUrlCredentials } from '../../domain/urlCredentials.js';
 import type { AgentSchema } from './schema.js';
 
-/** Header values of an http provider may be credentials: never read back. */
+/** Header values of an http provider may be credentials: never read back; nor a URL's user:pass@. */
 function maskProvider(provider: AgentProvider): Record<string, unknown> {
-  if (provider.kind !== 'http' || !provider.headers) return { ...provider };
-  return { ...provider, headers: Object.fromEntries(Object.keys(provider.headers).map((name) => [name, '***'])) };
+  if (provider.kind === 'openai') return { ...provider, base_url: maskUrlCredentials(provider.base_url) };
+  if (provider.kind !== 'http') return { ...provider };
+  const url = maskUrlCredentials(provider.url);
+  if (!provider.headers) return { ...provider, url };
+  return { ...provider, url, headers: Object.fromEntries(Object.keys(provider.headers).map((name) => [name, '***'])) };
 }
 
 export function presentAgent(agent: Agent): z.input<typeof AgentSchema> {

@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import type { AgentProvider } from '../../db/schema.js';
+import { hasUrlCredentials, URL_CREDENTIALS_MESSAGE } from '../../domain/urlCredentials.js';
 import { Metadata, PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
 const HttpUrl = z
   .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
-  .max(2048);
+  .max(2048)
+  .refine((url) => !hasUrlCredentials(url), URL_CREDENTIALS_MESSAGE);
 
 const HeaderName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, 'must be a valid HTTP header name');
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database, Delivery, Endpoint } from '../../db/schema.js';
 import { classify, describeOutcome } from '../../domain/deliveryPolicy.js';
+import { maskUrlCredentials } from '../../domain/urlCredentials.js';
 import { deliveryBody, endpointSecretOwner } from '../../domain/deliveryPayload.js';
 import { AppError, notFound } from '../../errors.js';
 import { webhookHeaders } from '../../outbound/signing.js';
@@ -53,7 +54,7 @@ async function healthOf(db: Kysely<Database>, endpoint: Endpoint) {
 export async function presentEndpoint(db: Kysely<Database>, endpoint: Endpoint) {
   return {
     id: endpoint.id,
-    url: endpoint.url,
+    url: maskUrlCredentials(endpoint.url),
     name: endpoint.name,
     description: endpoint.description,
     events: endpoint.events,
@@ -83,7 +84,7 @@ export async function presentDeliveries(db: Kysely<Database>, deliveries: Delive
     event_id: d.event_id,
     endpoint_id: d.endpoint_id,
     run_id: d.run_id,
-    url: d.url,
+    url: maskUrlCredentials(d.url),
     message_id: d.message_id,
     status: d.status,
     attempts: attempts
@@ -311,6 +312,8 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         });
         ctx.body = {
           success: classify(response) === 'succeeded',
+          status_code: response.status,
+          // Seed 002's camelCase name, kept beside the snake_case one every other field uses.
           statusCode: response.status,
           error: describeOutcome(response, endpoint.url),
           latency_ms: Math.round(response.latencyMs),

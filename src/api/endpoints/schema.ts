@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hasUrlCredentials, URL_CREDENTIALS_MESSAGE } from '../../domain/urlCredentials.js';
 import { EVENT_TYPE_NAMES } from '../../domain/eventTypes.js';
 import { PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
@@ -10,7 +11,10 @@ const RESERVED_HEADERS = new Set([
   'webhook-id', 'webhook-timestamp', 'webhook-signature', 'x-webhook-signature', 'user-agent',
 ]);
 
-const EndpointUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute https URL' }).max(2048);
+const EndpointUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an absolute https URL' })
+  .max(2048)
+  .refine((url) => !hasUrlCredentials(url), URL_CREDENTIALS_MESSAGE);
 
 const Events = z
   .array(z.enum(EVENT_TYPE_NAMES as [string, ...string[]], { error: (issue) => `unknown event type ${JSON.stringify(issue.input)}` }))
@@ -115,7 +119,13 @@ export const RotateSecretBody = z
   .strict();
 
 export const TestResultSchema = z
-  .object({ success: z.boolean(), statusCode: z.number().int().nullable(), error: z.string().nullable(), latency_ms: z.number().int() })
+  .object({
+    success: z.boolean(),
+    status_code: z.number().int().nullable().describe('The endpoint\'s HTTP status; null when no answer came'),
+    statusCode: z.number().int().nullable().describe('Same as status_code, kept for seed 002\'s clients'),
+    error: z.string().nullable(),
+    latency_ms: z.number().int(),
+  })
   .meta({ id: 'EndpointTestResult' });
 
 export const DeliveryAttemptSchema = z.object({

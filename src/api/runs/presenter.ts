@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Config } from '../../config.js';
 import { publicUrl } from '../../config.js';
 import type { Run } from '../../db/schema.js';
+import { maskUrlCredentials } from '../../domain/urlCredentials.js';
 import { runWorkflowId } from '../../services/runs.js';
 import type { RunSchema } from './schema.js';
 
@@ -36,7 +37,7 @@ export function presentRun(config: Config, run: Run): z.input<typeof RunSchema> 
     subject: run.subject,
     context: run.context,
     task_definition_id: run.task_definition_id,
-    callback_url: run.callback_url,
+    callback_url: maskUrlCredentials(run.callback_url),
     metadata: run.metadata,
     links: runLinks(config, run),
   };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hasUrlCredentials, URL_CREDENTIALS_MESSAGE } from '../../domain/urlCredentials.js';
 import { Metadata, PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
 export const RunStatusSchema = z.enum(['processing', 'completed', 'failed', 'cancelled', 'timed_out']);
@@ -15,7 +16,11 @@ export const CreateRunBody = z
       .optional()
       .describe('Key → scalar pairs appended to the message as structured context'),
     task_definition_id: Uuid.optional().describe('Run one of the agent\'s task definitions'),
-    callback_url: z.url({ protocol: /^https?$/, error: 'must be an absolute https URL' }).max(2048).optional().describe(
+    callback_url: z
+      .url({ protocol: /^https?$/, error: 'must be an absolute https URL' })
+      .max(2048)
+      .refine((url) => !hasUrlCredentials(url), URL_CREDENTIALS_MESSAGE)
+      .optional().describe(
       'Receives a signed POST when the run ends (the agent must allow callback URLs)',
     ),
     metadata: Metadata.optional().describe('Arbitrary JSON stored with the run and returned with it (at most 16 KB)'),

@@ -93,10 +93,12 @@ export function publicTriggerRoutes(deps: AppDeps): RouteSpec[] {
       description:
         'No API key: the sender\'s signature over the exact body is the credential (401 when it does not verify or its timestamp is ' +
         'more than 5 minutes off). A repeated delivery id (webhook-id, X-GitHub-Delivery, Stripe event id) answers 409 and starts nothing. ' +
-        'GitHub\'s `ping` event is acknowledged with 200 and no run.',
+        'GitHub\'s `ping` event is acknowledged with 200 and no run. Form bodies (urlencoded, multipart fields) are read like JSON ' +
+        '(`a[b]=c` nests, values are strings) and signed over their exact bytes too.',
       tag,
       auth: { kind: 'public' },
       body: InvokeBody,
+      forms: {},
       invalidStatus: 400,
       errors: [401, 402, 404, 409, 429, 503],
       responses: { 200: { description: 'GitHub ping acknowledged; no run', schema: InvocationsSchema }, ...invocationResponses },
@@ -132,10 +134,13 @@ export function publicTriggerRoutes(deps: AppDeps): RouteSpec[] {
       path: '/api/triggers/:token',
       operationId: 'invokeTriggerByToken',
       summary: 'Start a run from any webhook through a trigger\'s secret token URL (scheme none)',
-      description: 'No other credentials: the token is the auth. Any JSON body; there is no delivery id, so every call starts a run.',
+      description:
+        'No other credentials: the token is the auth. Any JSON body, or form fields (urlencoded or multipart, no file parts; `a[b]=c` nests, ' +
+        'values are strings); there is no delivery id, so every call starts a run.',
       tag,
       auth: { kind: 'public' },
       body: InvokeBody,
+      forms: {},
       invalidStatus: 400,
       errors: [402, 404, 429, 503],
       responses: invocationResponses,

@@ -155,7 +155,7 @@ export const TriggerTestResultSchema = z
   })
   .meta({ id: 'TriggerTestResult' });
 
-export const InvokeBody = z.unknown().describe('Any JSON: the sender\'s payload. Signatures are checked over the exact bytes sent.');
+export const InvokeBody = z.unknown().describe('Any JSON, or form fields read into an object: the sender\'s payload. Signatures are checked over the exact bytes sent.');
 
 export const InvocationsSchema = z
   .object({

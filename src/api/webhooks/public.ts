@@ -68,10 +68,13 @@ export function publicWebhookRoutes(deps: AppDeps): RouteSpec[] {
       description:
         'No other credentials: the token is the auth. Answers 200 with the reply when the agent finishes within SYNC_WAIT_SECONDS, ' +
         'otherwise 202 with a status_url to poll. The same `user_id` continues one conversation. Rate-limited per webhook ' +
-        '(`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 with `Retry-After`).',
+        '(`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 with `Retry-After`). ' +
+        'The body may be JSON or form fields (urlencoded or multipart, no file parts): `context[region]=APAC` or ' +
+        '`context={"region":"APAC"}` for the nested `context` and `metadata`.',
       tag,
       auth: { kind: 'public' },
       body: WebhookCallBody,
+      forms: { jsonFields: ['context', 'metadata'] },
       invalidStatus: 400,
       errors: [402, 404, 409, 429, 502, 503, 504],
       responses: {

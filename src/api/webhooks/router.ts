@@ -5,6 +5,7 @@ import { publicUrl } from '../../config.js';
 import type { Updateable } from 'kysely';
 import type { Database, InboundWebhook, InboundWebhooksTable } from '../../db/schema.js';
 import { hashSecret } from '../../domain/apiKeys.js';
+import { maskUrlCredentials } from '../../domain/urlCredentials.js';
 import { notFound } from '../../errors.js';
 import { agentInScope } from '../agents/router.js';
 import type { AppContext, AppDeps } from '../context.js';
@@ -34,7 +35,7 @@ function presentWebhook(webhook: InboundWebhook) {
     name: webhook.name,
     token_prefix: webhook.token_prefix,
     is_active: webhook.is_active,
-    outgoing_url: webhook.outgoing_url,
+    outgoing_url: maskUrlCredentials(webhook.outgoing_url),
     rate_limit_per_minute: webhook.rate_limit_per_minute,
     created_at: webhook.created_at.toISOString(),
     updated_at: webhook.updated_at.toISOString(),

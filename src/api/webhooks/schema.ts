@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import { hasUrlCredentials, URL_CREDENTIALS_MESSAGE } from '../../domain/urlCredentials.js';
 import { Metadata, PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
 const OutgoingUrl = z
   .url({ protocol: /^https?$/, error: 'must be an absolute https URL' })
   .max(2048)
+  .refine((url) => !hasUrlCredentials(url), URL_CREDENTIALS_MESSAGE)
   .describe('Also receives each finished run, signed and retried like a callback');
 const RateLimit = z.number().int().min(1).max(10_000).describe('Calls per minute admitted for this webhook (fixed one-minute windows)');
 
