@@ -35,6 +35,17 @@ const ConfigSchema = z.object({
     .optional(),
   TEMPORAL_NAMESPACE: z.string().min(1),
   TEMPORAL_TASK_QUEUE: z.string().min(1),
+  /** TLS to Temporal: on when any TEMPORAL_TLS_* or TEMPORAL_API_KEY is set; `true` alone = TLS with the system's roots. */
+  TEMPORAL_TLS: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true').optional(),
+  /** Client certificate and key (PEM file paths) for mutual TLS. */
+  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  /** CA that signed the cluster's server certificate (PEM file path); unset = the system's roots. */
+  TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  /** Server name to verify (and send as SNI) when it differs from TEMPORAL_ADDRESS's host. */
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** Temporal Cloud API key (implies TLS). */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
   /** Base URL of the Temporal Web UI, for links to runs. */
   TEMPORAL_UI_URL: z.url({ error: 'must be an absolute http(s) URL' }).optional(),
   /** gRPC and Web UI ports of the embedded dev server (`npm run dev` without TEMPORAL_ADDRESS). */
@@ -121,7 +132,7 @@ const baseDefaults: Env = {
 };
 
 /** Never echoed back in a configuration error. */
-const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'DATABASE_URL', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS']);
+const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'DATABASE_URL', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS', 'TEMPORAL_API_KEY']);
 
 export class ConfigError extends Error {
   constructor(

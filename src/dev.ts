@@ -22,6 +22,7 @@ import { findTemporalCli } from './temporal/cli.js';
 import { temporalReachable } from './temporal/client.js';
 import { startTemporalDevServer, type DevServer } from './temporal/devServer.js';
 import { activityDeps } from './temporal/activityDeps.js';
+import { temporalConnectionOptionsOrExit } from './temporal/connection.js';
 import { createWorker, installRuntime } from './temporal/worker.js';
 
 /**
@@ -89,7 +90,10 @@ async function main() {
   cleanups.push(() => database.close());
   await migrateToLatest(database.db);
 
-  const connection = await NativeConnection.connect({ address: temporalAddress });
+  // An external cluster (TEMPORAL_ADDRESS) gets its TLS settings; the embedded dev server is plain TCP.
+  const connection = await NativeConnection.connect(
+    config.TEMPORAL_ADDRESS ? temporalConnectionOptionsOrExit(config) : { address: temporalAddress },
+  );
   cleanups.push(() => connection.close());
   // One native connection serves the worker and the client (eager workflow start is possible).
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });

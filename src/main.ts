@@ -7,17 +7,23 @@ import { createLogger } from './logger.js';
 import { onShutdown, requireDatabaseUrl } from './process.js';
 import { databaseReachable } from './db/health.js';
 import { temporalReachable } from './temporal/client.js';
+import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
 import { outboundClient } from './outbound/fromConfig.js';
 import { secretBoxFromConfig, warnWhenUnencrypted } from './secrets/box.js';
 
 /** `npm run api`: the HTTP API alone, against external Postgres and Temporal. */
 const config = loadConfigOrExit();
+const temporalOptions = temporalConnectionOptionsOrExit(config);
 const log = createLogger(config.LOG_LEVEL, 'api');
 const database = await openDatabase({ url: requireDatabaseUrl(config, 'npm run api'), poolSize: config.DATABASE_POOL_SIZE });
 // After the configuration checks: a process that refuses to start says only why.
 warnWhenUnencrypted(config, log);
 // Lazy: the API comes up (and /readyz says why it is not ready) even while Temporal is down.
-const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS ?? 'localhost:7233' });
+const connection = Connection.lazy(temporalOptions);
+if (temporalOptions.tls) {
+  // A refused TLS handshake is a configuration mismatch, not an outage: say so and stop.
+  connection.workflowService.getSystemInfo({}).catch((err: unknown) => exitOnTlsFailure(err, temporalOptions));
+}
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 
 const app = createApp({
@@ -31,7 +37,7 @@ const app = createApp({
   secrets: secretBoxFromConfig(config),
 });
 const server: Server = app.listen(config.PORT, config.HOST, () => {
-  log.info({ port: config.PORT, host: config.HOST, database: database.location }, 'api listening');
+  log.info({ port: config.PORT, host: config.HOST, database: database.location, temporal: temporalOptions.address, temporal_connection: describeConnection(temporalOptions) }, 'api listening');
 });
 
 onShutdown(config, log, async () => {

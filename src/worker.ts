@@ -8,10 +8,12 @@ import { onShutdown, requireDatabaseUrl } from './process.js';
 import { warnWhenUnencrypted } from './secrets/box.js';
 import { activityDeps } from './temporal/activityDeps.js';
 import { createWorker, installRuntime } from './temporal/worker.js';
+import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
 
 /** `npm run worker`: runs workflows and activities against external Postgres and Temporal. */
 const config = loadConfigOrExit();
 const databaseUrl = requireDatabaseUrl(config, 'npm run worker');
+const temporalOptions = temporalConnectionOptionsOrExit(config);
 const log = createLogger(config.LOG_LEVEL, 'worker');
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
@@ -24,11 +26,11 @@ const metricsServer = config.METRICS_PORT
   : undefined;
 // After the configuration checks: a process that refuses to start says only why.
 warnWhenUnencrypted(config, log);
-const address = config.TEMPORAL_ADDRESS ?? 'localhost:7233';
+const address = temporalOptions.address;
 // An engine that is down (or still starting) at boot is waited for, not a reason to exit: the
 // worker polls as soon as it answers, as it does after an outage mid-run.
 const { connection, worker } = await untilEngineAnswers(async () => {
-  const connection = await NativeConnection.connect({ address });
+  const connection = await NativeConnection.connect(temporalOptions);
   try {
     const worker = await createWorker({
       connection,
@@ -45,7 +47,7 @@ const { connection, worker } = await untilEngineAnswers(async () => {
 });
 
 const running = worker.run();
-log.info({ address, namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+log.info({ address, connection: describeConnection(temporalOptions), namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
 
 onShutdown(config, log, async () => {
   worker.shutdown(); // stop polling, let in-flight activities finish within the grace time
@@ -66,7 +68,8 @@ async function untilEngineAnswers<T>(start: () => Promise<T>): Promise<T> {
     try {
       return await start();
     } catch (err) {
-      // A bad namespace or task queue setting is not an outage: say so and stop.
+      // A refused TLS handshake, a bad namespace or task queue setting is not an outage: say so and stop.
+      exitOnTlsFailure(err, temporalOptions);
       if (!isUnavailable(err)) throw err;
       const delayMs = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
       log.warn({ err: (err as Error).message, address, attempt, retry_in_ms: delayMs }, 'Temporal is not answering yet; waiting to start the worker');
