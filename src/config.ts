@@ -58,6 +58,8 @@ const ConfigSchema = z.object({
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Encrypts signing secrets and credential header values at rest (base64 of 32 bytes); unset = stored as given. */
   SECRETS_KEY: z.string().refine(isSecretsKey, `must be ${SECRETS_KEY_FORMAT}`).optional(),
+  /** Production refuses to start without SECRETS_KEY unless this is `true` (secrets then stored as given). */
+  ALLOW_UNENCRYPTED_SECRETS: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
   /** Earlier SECRETS_KEY values, comma-separated: what they sealed still opens; new writes use SECRETS_KEY. */
   SECRETS_KEY_PREVIOUS: z
     .string()
@@ -122,6 +124,7 @@ const baseDefaults: Env = {
   BODY_LIMIT_BYTES: String(1024 * 1024),
   OUTBOUND_ALLOWED_CIDRS: '',
   SECRETS_KEY_PREVIOUS: '',
+  ALLOW_UNENCRYPTED_SECRETS: 'false',
   DELIVERY_RETRY_SCHEDULE: '5s,5m,30m,2h,5h,10h,14h,20h,24h',
   SYNC_WAIT_SECONDS: '30',
   MAX_ENDPOINTS_PER_ORG: '50',

@@ -9,13 +9,15 @@ import { databaseReachable } from './db/health.js';
 import { temporalReachable } from './temporal/client.js';
 import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
 import { outboundClient } from './outbound/fromConfig.js';
-import { secretBoxFromConfig, warnWhenUnencrypted } from './secrets/box.js';
+import { refuseUnencryptedInProduction, secretBoxFromConfig, warnWhenUnencrypted } from './secrets/box.js';
 
 /** `npm run api`: the HTTP API alone, against external Postgres and Temporal. */
 const config = loadConfigOrExit();
 const temporalOptions = temporalConnectionOptionsOrExit(config);
 const log = createLogger(config.LOG_LEVEL, 'api');
-const database = await openDatabase({ url: requireDatabaseUrl(config, 'npm run api'), poolSize: config.DATABASE_POOL_SIZE });
+const databaseUrl = requireDatabaseUrl(config, 'npm run api');
+refuseUnencryptedInProduction(config);
+const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
 // After the configuration checks: a process that refuses to start says only why.
 warnWhenUnencrypted(config, log);
 // Lazy: the API comes up (and /readyz says why it is not ready) even while Temporal is down.

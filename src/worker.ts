@@ -1,24 +1,30 @@
 import { Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { loadConfigOrExit } from './config.js';
 import { openDatabase } from './db/connect.js';
 import { createLogger } from './logger.js';
 import { sdkMetricsAddress, startMetricsServer } from './metricsServer.js';
 import { onShutdown, requireDatabaseUrl } from './process.js';
-import { warnWhenUnencrypted } from './secrets/box.js';
+import { refuseUnencryptedInProduction, warnWhenUnencrypted } from './secrets/box.js';
 import { activityDeps } from './temporal/activityDeps.js';
-import { createWorker, installRuntime } from './temporal/worker.js';
+import { createWorker, installRuntime, workerShutdownGraceSeconds } from './temporal/worker.js';
 import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
 
 /** `npm run worker`: runs workflows and activities against external Postgres and Temporal. */
 const config = loadConfigOrExit();
 const databaseUrl = requireDatabaseUrl(config, 'npm run worker');
+refuseUnencryptedInProduction(config);
 const temporalOptions = temporalConnectionOptionsOrExit(config);
 const log = createLogger(config.LOG_LEVEL, 'worker');
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
+const started: { worker?: Worker } = {};
 const metricsServer = config.METRICS_PORT
-  ? await startMetricsServer(config.METRICS_PORT, log).catch((err: NodeJS.ErrnoException) => {
+  ? await startMetricsServer(config.METRICS_PORT, log, {
+      // Alive while waiting for Temporal (an outage is not cured by a restart); ready once polling.
+      live: () => !['FAILED', 'STOPPED'].includes(started.worker?.getState() ?? 'INITIALIZED'),
+      ready: () => started.worker?.getState() === 'RUNNING',
+    }).catch((err: NodeJS.ErrnoException) => {
       // Another process on the port is a configuration problem: one line, like a bad variable.
       process.stderr.write(`invalid configuration: METRICS_PORT ${config.METRICS_PORT} cannot be used (${err.code ?? err.message}); pick a free port, or 0 to turn worker metrics off\n`);
       process.exit(78);
@@ -37,6 +43,7 @@ const { connection, worker } = await untilEngineAnswers(async () => {
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       deps: activityDeps(config, database.db, log, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
+      shutdownGraceSeconds: workerShutdownGraceSeconds(config.SHUTDOWN_TIMEOUT_SECONDS),
       ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } } : {}),
     });
     return { connection, worker };
@@ -46,6 +53,7 @@ const { connection, worker } = await untilEngineAnswers(async () => {
   }
 });
 
+started.worker = worker;
 const running = worker.run();
 log.info({ address, connection: describeConnection(temporalOptions), namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
 

@@ -28,7 +28,7 @@ export function installRuntime(log: Logger, options: { sdkMetricsAddress?: strin
   try {
     Runtime.install({
       ...base,
-      telemetryOptions: { metrics: { prometheus: { bindAddress: options.sdkMetricsAddress, countersTotalSuffix: true } } },
+      telemetryOptions: { metrics: { prometheus: { bindAddress: options.sdkMetricsAddress, countersTotalSuffix: false /* Core's counters already end in _total where they should */ } } },
     });
   } catch (err) {
     // A taken port costs the SDK's metrics, not the worker.
@@ -48,6 +48,16 @@ export interface WorkerOptions {
   taskQueue: string;
   deps: ActivityDeps;
   workflowBundle?: WorkflowBundleOption;
+  /** How long in-flight activities may run on after shutdown starts; default 10 s. */
+  shutdownGraceSeconds?: number;
+}
+
+/**
+ * The worker's drain fits inside SHUTDOWN_TIMEOUT_SECONDS (after which the process exits
+ * anyway): the grace leaves 5 s (or half, for short timeouts) to close connections and the pool.
+ */
+export function workerShutdownGraceSeconds(shutdownTimeoutSeconds: number): number {
+  return shutdownTimeoutSeconds > 10 ? shutdownTimeoutSeconds - 5 : Math.max(1, Math.floor(shutdownTimeoutSeconds / 2));
 }
 
 export async function createWorker(options: WorkerOptions): Promise<Worker> {
@@ -58,6 +68,6 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
     activities: countedActivities(createActivities(options.deps)),
     // Drain in-flight activities on shutdown instead of abandoning them to a timeout.
-    shutdownGraceTime: '10 seconds',
+    shutdownGraceTime: `${options.shutdownGraceSeconds ?? 10} seconds`,
   });
 }
