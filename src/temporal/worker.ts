@@ -4,7 +4,8 @@ import { createActivities, type ActivityDeps } from '../../activities/index.js';
 import type { Logger } from '../logger.js';
 import { countedActivities } from '../metrics.js';
 
-export const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+// Sources under tsx (dev, tests); compiled JavaScript under dist/ (npm run build, the image).
+export const workflowsPath = fileURLToPath(new URL(`../../workflows/index.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
 let runtimeInstalled = false;
 
