@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { activeTraceId } from './telemetry.js';
 
 export type { Logger };
 
@@ -12,6 +13,11 @@ export function createLogger(level: string, name: string): Logger {
     level,
     base: { service: name },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // Inside a traced request or activity, every line names its trace (OpenTelemetry).
+    mixin: () => {
+      const traceId = activeTraceId();
+      return traceId ? { trace_id: traceId } : {};
+    },
     redact: {
       paths: [
         'authorization',

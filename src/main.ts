@@ -7,6 +7,7 @@ import { createLogger } from './logger.js';
 import { onShutdown, requireDatabaseUrl } from './process.js';
 import { databaseReachable } from './db/health.js';
 import { temporalReachable } from './temporal/client.js';
+import { startTracing, stopTracing, temporalClientInterceptors } from './telemetry.js';
 import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
 import { outboundClient } from './outbound/fromConfig.js';
 import { refuseUnencryptedInProduction, secretBoxFromConfig, warnWhenUnencrypted } from './secrets/box.js';
@@ -15,6 +16,7 @@ import { refuseUnencryptedInProduction, secretBoxFromConfig, warnWhenUnencrypted
 const config = loadConfigOrExit();
 const temporalOptions = temporalConnectionOptionsOrExit(config);
 const log = createLogger(config.LOG_LEVEL, 'api');
+const tracing = startTracing('agent-webhooks-api'); // off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
 const databaseUrl = requireDatabaseUrl(config, 'npm run api');
 refuseUnencryptedInProduction(config);
 const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
@@ -26,7 +28,7 @@ if (temporalOptions.tls) {
   // A refused TLS handshake is a configuration mismatch, not an outage: say so and stop.
   connection.workflowService.getSystemInfo({}).catch((err: unknown) => exitOnTlsFailure(err, temporalOptions));
 }
-const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: temporalClientInterceptors() });
 
 const app = createApp({
   config,
@@ -39,7 +41,7 @@ const app = createApp({
   secrets: secretBoxFromConfig(config),
 });
 const server: Server = app.listen(config.PORT, config.HOST, () => {
-  log.info({ port: config.PORT, host: config.HOST, database: database.location, temporal: temporalOptions.address, temporal_connection: describeConnection(temporalOptions) }, 'api listening');
+  log.info({ port: config.PORT, host: config.HOST, database: database.location, temporal: temporalOptions.address, temporal_connection: describeConnection(temporalOptions), tracing }, 'api listening');
 });
 
 onShutdown(config, log, async () => {
@@ -49,4 +51,5 @@ onShutdown(config, log, async () => {
   });
   await connection.close();
   await database.close();
+  await stopTracing();
 });

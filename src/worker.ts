@@ -8,6 +8,7 @@ import { onShutdown, requireDatabaseUrl } from './process.js';
 import { refuseUnencryptedInProduction, warnWhenUnencrypted } from './secrets/box.js';
 import { activityDeps } from './temporal/activityDeps.js';
 import { createWorker, installRuntime, workerShutdownGraceSeconds } from './temporal/worker.js';
+import { startTracing, stopTracing, temporalClientInterceptors } from './telemetry.js';
 import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
 
 /** `npm run worker`: runs workflows and activities against external Postgres and Temporal. */
@@ -16,6 +17,7 @@ const databaseUrl = requireDatabaseUrl(config, 'npm run worker');
 refuseUnencryptedInProduction(config);
 const temporalOptions = temporalConnectionOptionsOrExit(config);
 const log = createLogger(config.LOG_LEVEL, 'worker');
+const tracing = startTracing('agent-webhooks-worker'); // off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
 const started: { worker?: Worker } = {};
@@ -42,7 +44,7 @@ const { connection, worker } = await untilEngineAnswers(async () => {
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
-      deps: activityDeps(config, database.db, log, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
+      deps: activityDeps(config, database.db, log, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: temporalClientInterceptors() })),
       shutdownGraceSeconds: workerShutdownGraceSeconds(config.SHUTDOWN_TIMEOUT_SECONDS),
       ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } } : {}),
     });
@@ -55,7 +57,7 @@ const { connection, worker } = await untilEngineAnswers(async () => {
 
 started.worker = worker;
 const running = worker.run();
-log.info({ address, connection: describeConnection(temporalOptions), namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+log.info({ address, connection: describeConnection(temporalOptions), tracing, namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
 
 onShutdown(config, log, async () => {
   worker.shutdown(); // stop polling, let in-flight activities finish within the grace time
@@ -63,6 +65,7 @@ onShutdown(config, log, async () => {
   metricsServer?.close();
   await connection.close();
   await database.close();
+  await stopTracing();
 });
 
 running.catch(async (err) => {

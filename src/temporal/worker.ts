@@ -3,6 +3,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, t
 import { createActivities, type ActivityDeps } from '../../activities/index.js';
 import type { Logger } from '../logger.js';
 import { countedActivities } from '../metrics.js';
+import { temporalWorkerTracing, workflowInterceptorModule } from '../telemetry.js';
 
 // Sources under tsx (dev, tests); compiled JavaScript under dist/ (npm run build, the image).
 export const workflowsPath = fileURLToPath(new URL(`../../workflows/index.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
@@ -40,7 +41,8 @@ export function installRuntime(log: Logger, options: { sdkMetricsAddress?: strin
 
 /** Bundling takes a second or two; tests and the dev stack do it once and share it. */
 export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  // The OpenTelemetry workflow interceptor is always bundled: inert unless the worker traces.
+  return bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [workflowInterceptorModule], logger: new DefaultLogger('WARN') });
 }
 
 export interface WorkerOptions {
@@ -62,11 +64,15 @@ export function workerShutdownGraceSeconds(shutdownTimeoutSeconds: number): numb
 }
 
 export async function createWorker(options: WorkerOptions): Promise<Worker> {
+  const tracing = temporalWorkerTracing();
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle, interceptors: tracing.interceptors }
+      : { workflowsPath, interceptors: { ...tracing.interceptors, workflowModules: [workflowInterceptorModule] } }),
+    sinks: tracing.sinks,
     activities: countedActivities(createActivities(options.deps)),
     // Drain in-flight activities on shutdown instead of abandoning them to a timeout.
     shutdownGraceTime: `${options.shutdownGraceSeconds ?? 10} seconds`,
