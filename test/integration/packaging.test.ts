@@ -58,7 +58,7 @@ describe('.env', () => {
       api.kill('SIGTERM');
       await exitOf(api);
     }
-  });
+  }, 180_000);
 });
 
 describe('npm run build', () => {

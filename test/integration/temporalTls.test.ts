@@ -57,7 +57,7 @@ async function stop(child: ReturnType<typeof spawnEntry>) {
 }
 
 describe('Temporal behind mutual TLS', () => {
-  it('api and worker reach Temporal only through the proxy: a run completes and its delivery arrives', async () => {
+  it('api and worker reach Temporal only through the proxy: a run completes and its delivery arrives', { timeout: 180_000 }, async () => {
     const taskQueue = `tls-${randomUUID()}`;
     const port = await freePort();
     const api = spawnEntry('src/main.ts', env({ TEMPORAL_TASK_QUEUE: taskQueue, PORT: String(port), HOST: '127.0.0.1' }));
@@ -106,16 +106,19 @@ describe('Temporal behind mutual TLS', () => {
   });
 
   it('a CA that did not sign the server certificate stops the api and the worker with one line', async () => {
-    for (const entry of ['src/main.ts', 'src/worker.ts']) {
-      const child = spawnEntry(entry, env({ TEMPORAL_TLS_CA: pki.otherCa, PORT: String(await freePort()), HOST: '127.0.0.1' }));
-      const { code } = await exitOf(child);
-      const lines = child.output().trim().split('\n').filter((l) => !l.startsWith('{'));
-      expect({ entry, code, lines: lines.length }).toEqual({ entry, code: 78, lines: 1 });
-      expect(lines[0]).toMatch(/refused the TLS handshake \(.+\)/);
-    }
-  });
+    const port = String(await freePort());
+    await Promise.all(
+      ['src/main.ts', 'src/worker.ts'].map(async (entry) => {
+        const child = spawnEntry(entry, env({ TEMPORAL_TLS_CA: pki.otherCa, PORT: port, HOST: '127.0.0.1' }));
+        const { code } = await exitOf(child);
+        const lines = child.output().trim().split('\n').filter((l) => !l.startsWith('{'));
+        expect({ entry, code, lines: lines.length }).toEqual({ entry, code: 78, lines: 1 });
+        expect(lines[0]).toMatch(/refused the TLS handshake \(.+\)/);
+      }),
+    );
+  }, 180_000);
 
-  it('TEMPORAL_API_KEY reaches the cluster as an authorization header, and is never logged', async () => {
+  it('TEMPORAL_API_KEY reaches the cluster as an authorization header, and is never logged', { timeout: 120_000 }, async () => {
     const apiKey = `tc-key-${randomUUID()}`;
     const worker = spawnEntry('src/worker.ts', env({ TEMPORAL_API_KEY: apiKey, TEMPORAL_TASK_QUEUE: `tls-${randomUUID()}` }));
     try {
@@ -139,14 +142,17 @@ describe('Temporal behind mutual TLS', () => {
       [{ TEMPORAL_TLS_CA: pki.clientKey }, /^invalid configuration: TEMPORAL_TLS_CA is not a PEM certificate$/],
       [{ TEMPORAL_TLS_KEY: '' , TEMPORAL_TLS_CERT: pki.clientCert }, /^invalid configuration: TEMPORAL_TLS_KEY is required when TEMPORAL_TLS_CERT is set/],
     ];
-    for (const [extra, expected] of cases) {
-      for (const entry of ['src/main.ts', 'src/worker.ts']) {
-        const child = spawnEntry(entry, env(extra));
-        const { code } = await exitOf(child);
-        const output = child.output().trim();
-        expect({ entry, code, output }).toEqual({ entry, code: 78, output: expect.stringMatching(expected) });
-        expect(output.split('\n')).toHaveLength(1);
-      }
-    }
-  });
+    // Each process stops before it connects anywhere: they can all run at once.
+    await Promise.all(
+      cases.flatMap(([extra, expected]) =>
+        ['src/main.ts', 'src/worker.ts'].map(async (entry) => {
+          const child = spawnEntry(entry, env(extra));
+          const { code } = await exitOf(child);
+          const output = child.output().trim();
+          expect({ entry, code, output }).toEqual({ entry, code: 78, output: expect.stringMatching(expected) });
+          expect(output.split('\n')).toHaveLength(1);
+        }),
+      ),
+    );
+  }, 180_000);
 });
