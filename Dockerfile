@@ -1,24 +1,54 @@
 # syntax=docker/dockerfile:1
-# One image for both production processes: `npm run api` (default) and `npm run worker`.
+# One image for both production processes: the api (default command) and the worker
+# (`node dist/src/worker.js`), compiled JavaScript on the current Node LTS, run as `node`.
+# Build: docker build -t agent-webhooks . — the same `npm run build` as on a workstation.
 
-FROM node:20.20-bookworm-slim AS deps
+# Node 24 LTS: the newest LTS line in @temporalio 1.24's tested range. Override with
+# --build-arg NODE_IMAGE=… (keep a bookworm-slim, glibc base: the SDK's native binary needs it).
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# --- build: TypeScript → dist/, plus the prebuilt workflow bundle -----------------------------
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
-
-FROM node:20.20-bookworm-slim AS runtime
-ENV NODE_ENV=production APP_ENV=production
-WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
-# Workers load this instead of bundling workflows/ at every start (seconds of CPU per restart).
-RUN node --import tsx src/bundleWorkflows.ts /app/workflow-bundle.js
-ENV WORKFLOW_BUNDLE_PATH=/app/workflow-bundle.js
-USER node
-EXPOSE 3000
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--import", "tsx", "src/main.ts"]
+RUN npm run build
+
+# --- console (web/): its build stage goes here, e.g. -------------------------------------------
+# FROM ${NODE_IMAGE} AS console   … RUN npm run build:web   (then COPY --from=console in runtime)
+
+# --- deps: production node_modules, with only this platform's Temporal core-bridge binary ------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+  && npm cache clean --force \
+  && case "$(node -p process.arch)" in \
+       x64) keep=x86_64-unknown-linux-gnu ;; \
+       arm64) keep=aarch64-unknown-linux-gnu ;; \
+       *) echo "unsupported architecture: $(node -p process.arch)" >&2; exit 1 ;; \
+     esac \
+  && test -f "node_modules/@temporalio/core-bridge/releases/$keep/index.node" \
+  && find node_modules/@temporalio/core-bridge/releases -mindepth 1 -maxdepth 1 ! -name "$keep" -exec rm -rf {} + \
+  && rm -rf node_modules/@temporalio/core-bridge/sdk-core
+
+# --- runtime ------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    APP_ENV=production \
+    WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
+WORKDIR /app
+# Owned by root, read-only to the `node` user (uid 1000) that runs the processes.
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY --from=build /app/dist ./dist
+# COPY --from=console /app/web/dist ./web/dist
+USER 1000:1000
+# 3000: the api; 9464: the worker's /metrics, /healthz and /readyz.
+EXPOSE 3000 9464
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["node", "dist/src/healthcheck.js"]
+CMD ["node", "dist/src/main.js"]

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from the machine's package manager, once: Debian's
-# Chromium for the browser tests (driven by playwright-core; no browser download).
+# Chromium for the browser tests (driven by playwright-core; no browser download), and nginx
+# as the TLS-terminating gRPC proxy of the secured-Temporal tests (started by the tests
+# themselves with their own configuration; the system service is not used).
 # Runs before `npm test` (the pretest script); a no-op when everything is already there.
 set -euo pipefail
 
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 
 if [ ${#need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then

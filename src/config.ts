@@ -35,6 +35,17 @@ const ConfigSchema = z.object({
     .optional(),
   TEMPORAL_NAMESPACE: z.string().min(1),
   TEMPORAL_TASK_QUEUE: z.string().min(1),
+  /** TLS to Temporal: on when any TEMPORAL_TLS_* or TEMPORAL_API_KEY is set; `true` alone = TLS with the system's roots. */
+  TEMPORAL_TLS: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true').optional(),
+  /** Client certificate and key (PEM file paths) for mutual TLS. */
+  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  /** CA that signed the cluster's server certificate (PEM file path); unset = the system's roots. */
+  TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  /** Server name to verify (and send as SNI) when it differs from TEMPORAL_ADDRESS's host. */
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** Temporal Cloud API key (implies TLS). */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
   /** Base URL of the Temporal Web UI, for links to runs. */
   TEMPORAL_UI_URL: z.url({ error: 'must be an absolute http(s) URL' }).optional(),
   /** gRPC and Web UI ports of the embedded dev server (`npm run dev` without TEMPORAL_ADDRESS). */
@@ -47,6 +58,8 @@ const ConfigSchema = z.object({
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Encrypts signing secrets and credential header values at rest (base64 of 32 bytes); unset = stored as given. */
   SECRETS_KEY: z.string().refine(isSecretsKey, `must be ${SECRETS_KEY_FORMAT}`).optional(),
+  /** Production refuses to start without SECRETS_KEY unless this is `true` (secrets then stored as given). */
+  ALLOW_UNENCRYPTED_SECRETS: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
   /** Earlier SECRETS_KEY values, comma-separated: what they sealed still opens; new writes use SECRETS_KEY. */
   SECRETS_KEY_PREVIOUS: z
     .string()
@@ -111,6 +124,7 @@ const baseDefaults: Env = {
   BODY_LIMIT_BYTES: String(1024 * 1024),
   OUTBOUND_ALLOWED_CIDRS: '',
   SECRETS_KEY_PREVIOUS: '',
+  ALLOW_UNENCRYPTED_SECRETS: 'false',
   DELIVERY_RETRY_SCHEDULE: '5s,5m,30m,2h,5h,10h,14h,20h,24h',
   SYNC_WAIT_SECONDS: '30',
   MAX_ENDPOINTS_PER_ORG: '50',
@@ -121,7 +135,7 @@ const baseDefaults: Env = {
 };
 
 /** Never echoed back in a configuration error. */
-const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'DATABASE_URL', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS']);
+const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'DATABASE_URL', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS', 'TEMPORAL_API_KEY']);
 
 export class ConfigError extends Error {
   constructor(

@@ -23,6 +23,8 @@ import { findTemporalCli } from './temporal/cli.js';
 import { temporalReachable } from './temporal/client.js';
 import { startTemporalDevServer, type DevServer } from './temporal/devServer.js';
 import { activityDeps } from './temporal/activityDeps.js';
+import { temporalConnectionOptionsOrExit } from './temporal/connection.js';
+import { startTracing, stopTracing, temporalClientInterceptors } from './telemetry.js';
 import { createWorker, installRuntime } from './temporal/worker.js';
 
 /**
@@ -40,6 +42,7 @@ export interface Credentials {
 
 const config = loadConfigOrExit({ APP_ENV: 'development', HOST: '127.0.0.1' });
 const log = createLogger(config.LOG_LEVEL, 'dev');
+const tracing = startTracing('agent-webhooks'); // off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
 const dataDir = resolve(config.DATA_DIR);
 mkdirSync(dataDir, { recursive: true });
 // One dev stack per DATA_DIR, and a lock the CLI reads: PGlite is one process's database, so
@@ -57,6 +60,7 @@ const secretsKey = config.SECRETS_KEY ?? devSecretsKey(dataDir, { create: true, 
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 
 const cleanups: Array<() => Promise<void>> = [];
+if (tracing) cleanups.push(stopTracing); // runs last: flushes the spans of the shutdown too
 const cleanup = async () => {
   for (const step of cleanups.reverse()) await step().catch((err) => log.error({ err }, 'cleanup step failed'));
 };
@@ -103,10 +107,13 @@ async function main() {
   cleanups.push(() => database.close());
   await migrateToLatest(database.db);
 
-  const connection = await NativeConnection.connect({ address: temporalAddress });
+  // An external cluster (TEMPORAL_ADDRESS) gets its TLS settings; the embedded dev server is plain TCP.
+  const connection = await NativeConnection.connect(
+    config.TEMPORAL_ADDRESS ? temporalConnectionOptionsOrExit(config) : { address: temporalAddress },
+  );
   cleanups.push(() => connection.close());
   // One native connection serves the worker and the client (eager workflow start is possible).
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: temporalClientInterceptors() });
   const worker = await createWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,

@@ -1,5 +1,6 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { activeTraceId } from './telemetry.js';
 
 export type { Logger };
 
@@ -20,6 +21,11 @@ export function createLogger(
     level,
     base: { service: name },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // Inside a traced request or activity, every line names its trace (OpenTelemetry).
+    mixin: () => {
+      const traceId = activeTraceId();
+      return traceId ? { trace_id: traceId } : {};
+    },
     redact: {
       paths: [
         'authorization',

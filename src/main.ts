@@ -7,18 +7,28 @@ import { createLogger } from './logger.js';
 import { onShutdown, requireDatabaseUrl } from './process.js';
 import { databaseReachable } from './db/health.js';
 import { temporalReachable } from './temporal/client.js';
+import { startTracing, stopTracing, temporalClientInterceptors } from './telemetry.js';
+import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
 import { outboundClient } from './outbound/fromConfig.js';
-import { secretBoxFromConfig, warnWhenUnencrypted } from './secrets/box.js';
+import { refuseUnencryptedInProduction, secretBoxFromConfig, warnWhenUnencrypted } from './secrets/box.js';
 
 /** `npm run api`: the HTTP API alone, against external Postgres and Temporal. */
 const config = loadConfigOrExit();
+const temporalOptions = temporalConnectionOptionsOrExit(config);
 const log = createLogger(config.LOG_LEVEL, 'api');
-const database = await openDatabase({ url: requireDatabaseUrl(config, 'npm run api'), poolSize: config.DATABASE_POOL_SIZE });
+const tracing = startTracing('agent-webhooks-api'); // off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+const databaseUrl = requireDatabaseUrl(config, 'npm run api');
+refuseUnencryptedInProduction(config);
+const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
 // After the configuration checks: a process that refuses to start says only why.
 warnWhenUnencrypted(config, log);
 // Lazy: the API comes up (and /readyz says why it is not ready) even while Temporal is down.
-const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS ?? 'localhost:7233' });
-const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+const connection = Connection.lazy(temporalOptions);
+if (temporalOptions.tls) {
+  // A refused TLS handshake is a configuration mismatch, not an outage: say so and stop.
+  connection.workflowService.getSystemInfo({}).catch((err: unknown) => exitOnTlsFailure(err, temporalOptions));
+}
+const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: temporalClientInterceptors() });
 
 const app = createApp({
   config,
@@ -31,7 +41,7 @@ const app = createApp({
   secrets: secretBoxFromConfig(config),
 });
 const server: Server = app.listen(config.PORT, config.HOST, () => {
-  log.info({ port: config.PORT, host: config.HOST, database: database.location }, 'api listening');
+  log.info({ port: config.PORT, host: config.HOST, database: database.location, temporal: temporalOptions.address, temporal_connection: describeConnection(temporalOptions), tracing }, 'api listening');
 });
 
 onShutdown(config, log, async () => {
@@ -41,4 +51,5 @@ onShutdown(config, log, async () => {
   });
   await connection.close();
   await database.close();
+  await stopTracing();
 });

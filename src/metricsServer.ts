@@ -19,9 +19,23 @@ export async function metricsText(sdkAddress?: string): Promise<string> {
   return `${await registry.metrics()}\n${sdk}`;
 }
 
-/** The worker's /metrics endpoint (the API serves its own on the API port). */
-export async function startMetricsServer(port: number, log: Logger): Promise<Server> {
+/** What the worker's probes report: `live` false = restart me; `ready` false = not polling (yet). */
+export interface WorkerHealth {
+  live: () => boolean;
+  ready: () => boolean;
+}
+
+/**
+ * The worker's /metrics endpoint (the API serves its own on the API port), with its probes:
+ * /healthz (the process and its worker are alive) and /readyz (polling Temporal).
+ */
+export async function startMetricsServer(port: number, log: Logger, health?: WorkerHealth): Promise<Server> {
   const server = createServer((req, res) => {
+    if (health && (req.url === '/healthz' || req.url === '/readyz')) {
+      const ok = req.url === '/healthz' ? health.live() : health.ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+      return;
+    }
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
       return;
@@ -37,6 +51,6 @@ export async function startMetricsServer(port: number, log: Logger): Promise<Ser
     server.once('error', reject);
     server.listen(port, '0.0.0.0', resolve);
   });
-  log.info({ port }, 'worker metrics on /metrics');
+  log.info({ port }, health ? 'worker metrics on /metrics, probes on /healthz and /readyz' : 'worker metrics on /metrics');
   return server;
 }

@@ -1,22 +1,32 @@
 import { Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { loadConfigOrExit } from './config.js';
 import { openDatabase } from './db/connect.js';
 import { createLogger } from './logger.js';
 import { sdkMetricsAddress, startMetricsServer } from './metricsServer.js';
 import { onShutdown, requireDatabaseUrl } from './process.js';
-import { warnWhenUnencrypted } from './secrets/box.js';
+import { refuseUnencryptedInProduction, warnWhenUnencrypted } from './secrets/box.js';
 import { activityDeps } from './temporal/activityDeps.js';
-import { createWorker, installRuntime } from './temporal/worker.js';
+import { createWorker, installRuntime, workerShutdownGraceSeconds } from './temporal/worker.js';
+import { startTracing, stopTracing, temporalClientInterceptors } from './telemetry.js';
+import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
 
 /** `npm run worker`: runs workflows and activities against external Postgres and Temporal. */
 const config = loadConfigOrExit();
 const databaseUrl = requireDatabaseUrl(config, 'npm run worker');
+refuseUnencryptedInProduction(config);
+const temporalOptions = temporalConnectionOptionsOrExit(config);
 const log = createLogger(config.LOG_LEVEL, 'worker');
+const tracing = startTracing('agent-webhooks-worker'); // off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
+const started: { worker?: Worker } = {};
 const metricsServer = config.METRICS_PORT
-  ? await startMetricsServer(config.METRICS_PORT, log).catch((err: NodeJS.ErrnoException) => {
+  ? await startMetricsServer(config.METRICS_PORT, log, {
+      // Alive while waiting for Temporal (an outage is not cured by a restart); ready once polling.
+      live: () => !['FAILED', 'STOPPED'].includes(started.worker?.getState() ?? 'INITIALIZED'),
+      ready: () => started.worker?.getState() === 'RUNNING',
+    }).catch((err: NodeJS.ErrnoException) => {
       // Another process on the port is a configuration problem: one line, like a bad variable.
       process.stderr.write(`invalid configuration: METRICS_PORT ${config.METRICS_PORT} cannot be used (${err.code ?? err.message}); pick a free port, or 0 to turn worker metrics off\n`);
       process.exit(78);
@@ -24,17 +34,18 @@ const metricsServer = config.METRICS_PORT
   : undefined;
 // After the configuration checks: a process that refuses to start says only why.
 warnWhenUnencrypted(config, log);
-const address = config.TEMPORAL_ADDRESS ?? 'localhost:7233';
+const address = temporalOptions.address;
 // An engine that is down (or still starting) at boot is waited for, not a reason to exit: the
 // worker polls as soon as it answers, as it does after an outage mid-run.
 const { connection, worker } = await untilEngineAnswers(async () => {
-  const connection = await NativeConnection.connect({ address });
+  const connection = await NativeConnection.connect(temporalOptions);
   try {
     const worker = await createWorker({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
-      deps: activityDeps(config, database.db, log, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
+      deps: activityDeps(config, database.db, log, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: temporalClientInterceptors() })),
+      shutdownGraceSeconds: workerShutdownGraceSeconds(config.SHUTDOWN_TIMEOUT_SECONDS),
       ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } } : {}),
     });
     return { connection, worker };
@@ -44,8 +55,9 @@ const { connection, worker } = await untilEngineAnswers(async () => {
   }
 });
 
+started.worker = worker;
 const running = worker.run();
-log.info({ address, namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+log.info({ address, connection: describeConnection(temporalOptions), tracing, namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
 
 onShutdown(config, log, async () => {
   worker.shutdown(); // stop polling, let in-flight activities finish within the grace time
@@ -53,6 +65,7 @@ onShutdown(config, log, async () => {
   metricsServer?.close();
   await connection.close();
   await database.close();
+  await stopTracing();
 });
 
 running.catch(async (err) => {
@@ -66,7 +79,8 @@ async function untilEngineAnswers<T>(start: () => Promise<T>): Promise<T> {
     try {
       return await start();
     } catch (err) {
-      // A bad namespace or task queue setting is not an outage: say so and stop.
+      // A refused TLS handshake, a bad namespace or task queue setting is not an outage: say so and stop.
+      exitOnTlsFailure(err, temporalOptions);
       if (!isUnavailable(err)) throw err;
       const delayMs = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
       log.warn({ err: (err as Error).message, address, attempt, retry_in_ms: delayMs }, 'Temporal is not answering yet; waiting to start the worker');

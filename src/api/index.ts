@@ -21,6 +21,7 @@ import { taskRoutes } from './tasks/router.js';
 import { triggerRoutes } from './triggers/router.js';
 import { publicWebhookRoutes } from './webhooks/public.js';
 import { webhookRoutes } from './webhooks/router.js';
+import { traceRequests } from '../telemetry.js';
 
 export type { AppDeps } from './context.js';
 
@@ -52,6 +53,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
 export function createApp(deps: AppDeps): Koa<AppState> {
   const app = new Koa<AppState>({ proxy: false });
   app.silent = true; // errors are logged by problemResponses with the request id
+  app.use(traceRequests()); // outermost: the request's log lines carry its trace_id
   app.use(requestContext(deps.log));
   app.use(problemResponses());
 

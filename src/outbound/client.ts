@@ -5,6 +5,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { BlockedAddressError, guardedLookup, systemResolver, type Resolver } from './guardedLookup.js';
 import { blockedReason, isIpLiteral, parseAllowedCidrs } from './ssrf.js';
 import type { HttpClient, OutboundErrorKind, OutboundPolicy, OutboundRequest, OutboundResponse } from './types.js';
+import { traceOutbound } from '../telemetry.js';
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 2048;
 const DEFAULT_USER_AGENT = 'AgentWebhooks/1.0';
@@ -68,7 +69,9 @@ export function createHttpClient(policy: OutboundPolicy, opts: HttpClientOptions
       }
       if (request.signal?.aborted) return failed('aborted', 'the request was aborted before it was sent');
 
-      const response = await exchange(url, request, lookup, started);
+      const response = await traceOutbound(request.method ?? 'POST', request.url, request.headers ?? {}, (headers) =>
+        exchange(url, { ...request, headers }, lookup, started),
+      );
       if (response.error?.kind === 'blocked') {
         log({ target: url.origin, reason: response.error.message }, 'outbound request blocked: forbidden address');
       }

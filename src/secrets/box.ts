@@ -98,7 +98,21 @@ export function openHeaders(box: SecretBox, headers: Record<string, string>): Re
   return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, box.open(value)]));
 }
 
-/** Production api and worker say once at start that secrets are not encrypted at rest. */
+/**
+ * Production api and worker refuse to start without SECRETS_KEY (one line, exit 78) unless the
+ * operator explicitly allows plaintext secrets: a forgotten key must not silently store every
+ * signing secret readable in the database and its backups.
+ */
+export function refuseUnencryptedInProduction(config: { APP_ENV: string; SECRETS_KEY?: string; ALLOW_UNENCRYPTED_SECRETS: boolean }): void {
+  if (config.APP_ENV !== 'production' || config.SECRETS_KEY || config.ALLOW_UNENCRYPTED_SECRETS) return;
+  process.stderr.write(
+    'invalid configuration: SECRETS_KEY is required in production (generate one with `openssl rand -base64 32`), ' +
+      'or set ALLOW_UNENCRYPTED_SECRETS=true to store signing secrets unencrypted\n',
+  );
+  process.exit(78);
+}
+
+/** With ALLOW_UNENCRYPTED_SECRETS, production api and worker still say once at start that secrets are not encrypted at rest. */
 export function warnWhenUnencrypted(config: { APP_ENV: string; SECRETS_KEY?: string }, log: { warn(msg: string): void }): void {
   if (config.APP_ENV === 'production' && !config.SECRETS_KEY) log.warn(UNENCRYPTED_WARNING);
 }

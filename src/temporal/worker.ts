@@ -3,8 +3,10 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, t
 import { createActivities, type ActivityDeps } from '../../activities/index.js';
 import type { Logger } from '../logger.js';
 import { countedActivities } from '../metrics.js';
+import { temporalWorkerTracing, workflowInterceptorModule } from '../telemetry.js';
 
-export const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+// Sources under tsx (dev, tests); compiled JavaScript under dist/ (npm run build, the image).
+export const workflowsPath = fileURLToPath(new URL(`../../workflows/index.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
 let runtimeInstalled = false;
 
@@ -28,7 +30,7 @@ export function installRuntime(log: Logger, options: { sdkMetricsAddress?: strin
   try {
     Runtime.install({
       ...base,
-      telemetryOptions: { metrics: { prometheus: { bindAddress: options.sdkMetricsAddress, countersTotalSuffix: true } } },
+      telemetryOptions: { metrics: { prometheus: { bindAddress: options.sdkMetricsAddress, countersTotalSuffix: false /* Core's counters already end in _total where they should */ } } },
     });
   } catch (err) {
     // A taken port costs the SDK's metrics, not the worker.
@@ -39,7 +41,8 @@ export function installRuntime(log: Logger, options: { sdkMetricsAddress?: strin
 
 /** Bundling takes a second or two; tests and the dev stack do it once and share it. */
 export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  // The OpenTelemetry workflow interceptor is always bundled: inert unless the worker traces.
+  return bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [workflowInterceptorModule], logger: new DefaultLogger('WARN') });
 }
 
 export interface WorkerOptions {
@@ -48,16 +51,30 @@ export interface WorkerOptions {
   taskQueue: string;
   deps: ActivityDeps;
   workflowBundle?: WorkflowBundleOption;
+  /** How long in-flight activities may run on after shutdown starts; default 10 s. */
+  shutdownGraceSeconds?: number;
+}
+
+/**
+ * The worker's drain fits inside SHUTDOWN_TIMEOUT_SECONDS (after which the process exits
+ * anyway): the grace leaves 5 s (or half, for short timeouts) to close connections and the pool.
+ */
+export function workerShutdownGraceSeconds(shutdownTimeoutSeconds: number): number {
+  return shutdownTimeoutSeconds > 10 ? shutdownTimeoutSeconds - 5 : Math.max(1, Math.floor(shutdownTimeoutSeconds / 2));
 }
 
 export async function createWorker(options: WorkerOptions): Promise<Worker> {
+  const tracing = temporalWorkerTracing();
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle, interceptors: tracing.interceptors }
+      : { workflowsPath, interceptors: { ...tracing.interceptors, workflowModules: [workflowInterceptorModule] } }),
+    sinks: tracing.sinks,
     activities: countedActivities(createActivities(options.deps)),
     // Drain in-flight activities on shutdown instead of abandoning them to a timeout.
-    shutdownGraceTime: '10 seconds',
+    shutdownGraceTime: `${options.shutdownGraceSeconds ?? 10} seconds`,
   });
 }

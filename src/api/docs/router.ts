@@ -10,7 +10,8 @@ import { route, type RouteSpec } from '../route.js';
 
 const require = createRequire(import.meta.url);
 const swaggerUiDir = dirname(require.resolve('swagger-ui-dist/package.json'));
-const { version } = require('../../../package.json') as { version: string };
+// From src/api/docs under tsx, from dist/src/api/docs once compiled.
+const { version } = require(import.meta.url.endsWith('.ts') ? '../../../package.json' : '../../../../package.json') as { version: string };
 
 /** Served from node_modules, never a CDN: the API often runs behind a firewall. */
 const ASSETS: Record<string, { file?: string; body?: string; type: string }> = {
