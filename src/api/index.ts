@@ -4,6 +4,7 @@ import { adminRoutes } from './admin/router.js';
 import { agentRoutes } from './agents/router.js';
 import { apiKeyRoutes } from './apiKeys/router.js';
 import type { AppDeps, AppState } from './context.js';
+import { consoleMiddleware } from './console.js';
 import { conversationRoutes } from './conversations/router.js';
 import { creditRoutes } from './credits/router.js';
 import { docsRoutes } from './docs/router.js';
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.silent = true; // errors are logged by problemResponses with the request id
   app.use(requestContext(deps.log));
   app.use(problemResponses());
+  app.use(consoleMiddleware(deps.config));
 
   const router = new Router<AppState>();
   mountRoutes(router, deps, apiRoutes(deps));
