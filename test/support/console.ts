@@ -40,6 +40,8 @@ export async function openConsole(browser: Browser, baseUrl: string, viewport = 
 export function expectNoConsoleErrors(console: ConsolePage, allowed: number[] = []) {
   const unexpected = console.errors.filter((e) => {
     const status = /status of (\d{3})/.exec(e.text)?.[1];
+    // Until GET /v1/me lands (branch console-api), the console asks for it, gets 404 and falls back.
+    if (status === '404' && /\/v1\/me$/.test(e.url)) return false;
     return !(status && allowed.includes(Number(status)));
   });
   expect(unexpected).toEqual([]);
