@@ -175,7 +175,7 @@ function EndpointForm(props: { endpoint?: Endpoint; onSaved: (e: Endpoint | Sche
 }
 
 export function EndpointPage(props: { id: string }) {
-  const endpoint = useLoad(() => api.GET('/v1/endpoints/{id}', { params: { path: { id: props.id } } }), [props.id]);
+  const endpoint = useLoad(() => api.GET('/v1/endpoints/{id}', { params: { path: { id: props.id } } }), [props.id], 5000);
   const [editing, setEditing] = useState(false);
   const [secret, setSecret] = useState<string | null>(null);
   const [ping, setPing] = useState<Schemas['EndpointTestResult'] | null>(null);
