@@ -6,6 +6,16 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 
+# The web console (web/ → web/dist), built with the dev dependencies that the runtime image leaves out.
+FROM node:20.20-bookworm-slim AS console
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY web ./web
+COPY sdk ./sdk
+COPY scripts/buildConsole.ts ./scripts/
+RUN node --import tsx scripts/buildConsole.ts --force
+
 FROM node:20.20-bookworm-slim AS runtime
 ENV NODE_ENV=production APP_ENV=production
 WORKDIR /app
@@ -14,6 +24,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
+COPY --from=console /app/web/dist ./web/dist
 # Workers load this instead of bundling workflows/ at every start (seconds of CPU per restart).
 RUN node --import tsx src/bundleWorkflows.ts /app/workflow-bundle.js
 ENV WORKFLOW_BUNDLE_PATH=/app/workflow-bundle.js
