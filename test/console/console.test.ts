@@ -302,6 +302,44 @@ describe('a new user in the console', () => {
     expectNoConsoleErrors(user, scopesUnknown ? [401, 403] : [401]);
   });
 
+  it('creates a GitHub trigger (secret shown once), tests its template with a sample payload, and disables it', async () => {
+    const agent = (await stack.api('/v1/agents', { key: org.apiKey, body: { name: 'Triggered agent', provider: { kind: 'echo' } } })).body.id as string;
+    const c = await open();
+    const { page } = c;
+    await signIn(page, org.apiKey);
+    await page.goto(`/console/agents/${agent}`);
+    await page.getByText('No triggers.').waitFor();
+    await page.getByRole('button', { name: 'New trigger' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New trigger' });
+    await dialog.getByLabel('Trigger name').fill('GitHub issues');
+    await dialog.getByLabel('Signature scheme').selectOption('github');
+    await dialog.getByLabel('Message template').fill('Issue {{ payload.issue.title }} by {{ payload.sender.login | default("someone") }}');
+    await expectAccessible(page, 'new trigger dialog');
+    await dialog.getByRole('button', { name: 'Create trigger' }).click();
+    const created = page.getByRole('dialog', { name: 'Trigger created' });
+    const secret = (await created.getByTestId('secret').textContent())!;
+    expect(secret.length).toBeGreaterThanOrEqual(16);
+    expect(await created.getByTestId('invoke-url').textContent()).toMatch(new RegExp(`^${stack.baseUrl}/`));
+    await created.getByRole('button', { name: 'Close' }).click();
+    expect(await page.content()).not.toContain(secret);
+
+    await page.getByRole('button', { name: 'Test template of GitHub issues' }).click();
+    const tester = page.getByRole('dialog', { name: 'Template tester' });
+    await tester.getByLabel('Sample payload (JSON)').fill(JSON.stringify({ issue: { title: MARKUP } }));
+    await tester.getByRole('button', { name: 'Render message' }).click();
+    await expect.poll(() => tester.getByTestId('rendered').textContent()).toBe(`Issue ${MARKUP} by someone`);
+    await expectNoInjection(page);
+    await expectAccessible(page, 'template tester');
+    await screenshot(page, '12-trigger-template-tester');
+    await tester.getByRole('button', { name: 'Close' }).click();
+
+    await page.getByRole('button', { name: 'Disable GitHub issues' }).click();
+    await page.getByRole('button', { name: 'Enable GitHub issues' }).waitFor();
+    const stored = await stack.api(`/v1/agents/${agent}/triggers`, { key: org.apiKey });
+    expect(stored.body.data[0]).toMatchObject({ name: 'GitHub issues', scheme: 'github', enabled: false });
+    expectNoConsoleErrors(c);
+  });
+
   it('every screen passes axe at 1280×800 and 390×844 and fits a phone without sideways scrolling', async () => {
     // Something on every screen, whether or not the tests above ran.
     const agent = (await stack.api('/v1/agents', { key: org.apiKey, body: { name: 'Screens agent', provider: { kind: 'echo' } } })).body.id as string;

@@ -18,6 +18,7 @@ import {
   type Schemas,
 } from './lib';
 import { RunsScreen } from './runs';
+import { Triggers } from './triggers';
 
 type Agent = Schemas['Agent'];
 type Provider = { kind: 'echo'; delay_ms?: number } | { kind: 'openai'; base_url: string; model: string; api_key_env?: string } | { kind: 'http'; url: string; timeout_seconds?: number };
@@ -222,6 +223,7 @@ export function AgentPage(props: { id: string }) {
               </dd>
             </dl>
             {can('webhooks:read') && <TokenUrls agentId={a.id} />}
+            {can('agents:read') && <Triggers agentId={a.id} />}
             {can('agents:read') && <Tasks agentId={a.id} />}
             {can('runs:read') && <RunsScreen agentId={a.id} />}
           </>
