@@ -340,6 +340,21 @@ describe('a new user in the console', () => {
     expectNoConsoleErrors(c);
   });
 
+  it('warns on every page when the credit balance is low, and shows the ledger', async () => {
+    const poor = await stack.newOrg('Poor org', 40);
+    const c = await open();
+    await signIn(c.page, poor.apiKey);
+    const banner = c.page.getByRole('alert').filter({ hasText: 'Credit balance is low' });
+    await banner.waitFor();
+    expect(await banner.textContent()).toContain('40 left');
+    await banner.getByRole('link', { name: 'See credits' }).click();
+    await c.page.getByText('Balance: 40 credits').waitFor();
+    await c.page.getByRole('region', { name: 'Credit ledger' }).getByRole('cell', { name: 'grant', exact: true }).waitFor();
+    await expectAccessible(c.page, 'credits (low balance)');
+    await screenshot(c.page, '13-credits-low-balance');
+    expectNoConsoleErrors(c);
+  });
+
   it('every screen passes axe at 1280×800 and 390×844 and fits a phone without sideways scrolling', async () => {
     // Something on every screen, whether or not the tests above ran.
     const agent = (await stack.api('/v1/agents', { key: org.apiKey, body: { name: 'Screens agent', provider: { kind: 'echo' } } })).body.id as string;
