@@ -180,10 +180,11 @@ describe('a new user in the console', () => {
   });
 
   it('follows a run live on its page (SSE over fetch) and can cancel one', async () => {
+    const slow = (await stack.api('/v1/agents', { key: org.apiKey, body: { name: 'Slow agent', provider: { kind: 'echo', delay_ms: 4000 } } })).body.id as string;
     const c = await open();
     const { page } = c;
     await signIn(page, org.apiKey);
-    const started = await stack.api(`/v1/agents/${agentId}/runs`, { key: org.apiKey, body: { message: 'follow me' } });
+    const started = await stack.api(`/v1/agents/${slow}/runs`, { key: org.apiKey, body: { message: 'follow me' } });
     expect(started.status).toBe(202);
     await page.goto(`/console/runs/${started.body.run_id}`);
     await page.getByText('Live: following the run…').waitFor();
@@ -193,7 +194,7 @@ describe('a new user in the console', () => {
     expect(await page.getByTestId('run-result').textContent()).toBe('Echo: follow me');
     expect(await page.getByRole('button', { name: 'Cancel run' }).count()).toBe(0);
 
-    const second = await stack.api(`/v1/agents/${agentId}/runs`, { key: org.apiKey, body: { message: 'cancel me' } });
+    const second = await stack.api(`/v1/agents/${slow}/runs`, { key: org.apiKey, body: { message: 'cancel me' } });
     await page.goto(`/console/runs/${second.body.run_id}`);
     await page.getByRole('button', { name: 'Cancel run' }).click();
     await eventually(async () => ((await stack.api(`/v1/runs/${second.body.run_id}`, { key: org.apiKey })).body.status === 'cancelled' ? true : undefined), 'run cancelled');
@@ -202,6 +203,7 @@ describe('a new user in the console', () => {
   });
 
   it('creates an endpoint to a local receiver, pings it, sees deliveries with every attempt and retries one', async () => {
+    const agent = (await stack.api('/v1/agents', { key: org.apiKey, body: { name: 'Delivering agent', provider: { kind: 'echo' } } })).body.id as string;
     const c = await open();
     const { page } = c;
     await signIn(page, org.apiKey);
@@ -231,15 +233,15 @@ describe('a new user in the console', () => {
     // A run's run.completed delivery fails once (500, no retries), then a retry from the console succeeds.
     receiver.answer(500);
     const before = receiver.received.length;
-    const run = await stack.api(`/v1/agents/${agentId}/runs`, { key: org.apiKey, body: { message: 'deliver me' } });
+    const run = await stack.api(`/v1/agents/${agent}/runs`, { key: org.apiKey, body: { message: 'deliver me' } });
     expect(run.status).toBe(202);
     const delivery = page.locator('li.delivery').filter({ hasText: 'failed' }).first();
     await delivery.waitFor({ timeout: 40_000 });
     await delivery.getByRole('cell', { name: '500', exact: true }).waitFor();
     await screenshot(page, '07-delivery-failed');
+    const id = await delivery.getAttribute('data-delivery-id');
     await delivery.getByRole('button', { name: /^Retry delivery/ }).click();
     await page.getByText(/Retry queued for delivery/).waitFor();
-    const id = await delivery.getAttribute('data-delivery-id');
     const retried = page.locator(`li.delivery[data-delivery-id="${id}"]`);
     await retried.locator('.pill').filter({ hasText: 'succeeded' }).waitFor({ timeout: 30_000 });
     await retried.getByRole('cell', { name: '200', exact: true }).waitFor();
@@ -262,11 +264,13 @@ describe('a new user in the console', () => {
   });
 
   it('creates a key with chosen scopes (shown once) and revokes it: the console using it signs out', async () => {
+    const limitedTo = (await stack.api('/v1/agents', { key: org.apiKey, body: { name: 'Key agent', provider: { kind: 'echo' } } })).body.id as string;
+    await stack.api(`/v1/agents/${limitedTo}/runs`, { key: org.apiKey, body: { message: 'a run the limited key can see' } });
     const admin = await open();
     await signIn(admin.page, org.apiKey);
     await admin.page.getByRole('link', { name: 'API keys' }).click();
     await admin.page.getByLabel('Key name').fill('Reader <img src=x onerror="window.__xss=4">');
-    await admin.page.getByLabel('Limit to agent').selectOption(agentId);
+    await admin.page.getByLabel('Limit to agent').selectOption(limitedTo);
     for (const scope of ['agents:read', 'runs:read', 'runs:write']) await admin.page.getByLabel(scope, { exact: true }).uncheck();
     for (const scope of ['runs:read', 'agents:read']) await admin.page.getByLabel(scope, { exact: true }).check();
     await admin.page.getByRole('button', { name: 'Create key' }).click();
