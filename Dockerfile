@@ -18,8 +18,15 @@ COPY workflows ./workflows
 COPY activities ./activities
 RUN npm run build
 
-# --- console (web/): its build stage goes here, e.g. -------------------------------------------
-# FROM ${NODE_IMAGE} AS console   … RUN npm run build:web   (then COPY --from=console in runtime)
+# --- console: the web console (web/ → web/dist), built with the dev dependencies -------------
+FROM ${NODE_IMAGE} AS console
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY web ./web
+COPY sdk ./sdk
+COPY scripts/buildConsole.ts ./scripts/
+RUN node --import tsx scripts/buildConsole.ts --force
 
 # --- deps: production node_modules, with only this platform's Temporal core-bridge binary ------
 FROM ${NODE_IMAGE} AS deps
@@ -46,7 +53,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist ./dist
-# COPY --from=console /app/web/dist ./web/dist
+COPY --from=console /app/web/dist ./web/dist
 USER 1000:1000
 # 3000: the api; 9464: the worker's /metrics, /healthz and /readyz.
 EXPOSE 3000 9464

@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', '.dev/', 'dist/', 'scratch/'] },
+  { ignores: ['node_modules/', '.tools/', '.dev/', 'dist/', 'scratch/', 'web/dist/', 'sdk/schema.d.ts', 'test-artifacts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

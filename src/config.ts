@@ -92,6 +92,17 @@ const ConfigSchema = z.object({
   SYNC_WAIT_SECONDS: z.coerce.number().int().min(1).max(600),
   /** SSE comment heartbeat interval, keeps proxies from closing idle streams. */
   SSE_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(300),
+  /**
+   * Who may embed the console (/console) in a frame: the CSP `frame-ancestors` sources,
+   * space-separated (`'self'`, `https://app.example.com`, `https://*.example.com`). `'none'` = nobody.
+   */
+  PORTAL_FRAME_ANCESTORS: z
+    .string()
+    .trim()
+    .regex(
+      /^(?:'none'|(?:'self'|https?:\/\/(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5})?)(?:\s+(?:'self'|https?:\/\/(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5})?))*)$/,
+      "must be 'none' or space-separated origins like 'self' https://app.example.com",
+    ),
   /** Largest accepted request body, in bytes. */
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024),
   /** How long a graceful shutdown may take before the process exits anyway. */
@@ -132,6 +143,7 @@ const baseDefaults: Env = {
   ENDPOINT_DISABLE_AFTER_FAILURES: '5',
   SSE_HEARTBEAT_SECONDS: '15',
   SHUTDOWN_TIMEOUT_SECONDS: '30',
+  PORTAL_FRAME_ANCESTORS: "'none'",
 };
 
 /** Never echoed back in a configuration error. */

@@ -197,6 +197,7 @@ function printBanner(logger: Logger, c: Credentials, databaseLocation: string) {
     '  Agent Webhooks dev stack is ready',
     '',
     `  API           ${c.api_url}`,
+    `  Console       ${c.api_url}/console/  (sign in with the API key in Credentials)`,
     `  Temporal      ${c.temporal_address}`,
     `  Temporal UI   ${c.temporal_ui_url ?? '(external Temporal: set TEMPORAL_UI_URL for links)'}`,
     `  Database      ${databaseLocation}`,

@@ -4,6 +4,7 @@ import { adminRoutes } from './admin/router.js';
 import { agentRoutes } from './agents/router.js';
 import { apiKeyRoutes } from './apiKeys/router.js';
 import type { AppDeps, AppState } from './context.js';
+import { consoleMiddleware } from './console.js';
 import { conversationRoutes } from './conversations/router.js';
 import { creditRoutes } from './credits/router.js';
 import { docsRoutes } from './docs/router.js';
@@ -56,6 +57,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.use(traceRequests()); // outermost: the request's log lines carry its trace_id
   app.use(requestContext(deps.log));
   app.use(problemResponses());
+  app.use(consoleMiddleware(deps.config));
 
   const router = new Router<AppState>();
   mountRoutes(router, deps, apiRoutes(deps));

@@ -7,6 +7,7 @@ import { migrateToLatest, openDatabase, redactUrl } from '../../src/db/connect.j
 import { findTemporalCli } from '../../src/temporal/cli.js';
 import { startTemporalDevServer } from '../../src/temporal/devServer.js';
 import { bundleWorkflows } from '../../src/temporal/worker.js';
+import { ensureConsoleBuilt } from '../../scripts/buildConsole.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -25,7 +26,7 @@ declare module 'vitest' {
 
 /**
  * Once per test run: a real Temporal dev server (in memory), a fresh PostgreSQL database when
- * DATABASE_URL is set (PGlite otherwise), and the workflow bundle. A missing part fails the
+ * DATABASE_URL is set (PGlite otherwise), the workflow bundle and the web console. A missing part fails the
  * run with a message naming it; nothing is skipped.
  */
 export default async function setup(project: TestProject) {
@@ -59,6 +60,9 @@ export default async function setup(project: TestProject) {
       await database.close();
     }
   }
+
+  // The API serves the web console from web/dist: build it once, when missing or stale.
+  await ensureConsoleBuilt();
 
   const bundle = await bundleWorkflows();
   const workflowBundlePath = join(scratch, 'workflow-bundle.js');
