@@ -455,7 +455,7 @@ export interface paths {
         put?: never;
         /**
          * Message an agent through its token URL and get the reply
-         * @description No other credentials: the token is the auth. Answers 200 with the reply when the agent finishes within SYNC_WAIT_SECONDS, otherwise 202 with a status_url to poll. The same `user_id` continues one conversation. Rate-limited per webhook (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 with `Retry-After`).
+         * @description No other credentials: the token is the auth. Answers 200 with the reply when the agent finishes within SYNC_WAIT_SECONDS, otherwise 202 with a status_url to poll. The same `user_id` continues one conversation. Rate-limited per webhook (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 with `Retry-After`). The body may be JSON or form fields (urlencoded or multipart, no file parts): `context[region]=APAC` or `context={"region":"APAC"}` for the nested `context` and `metadata`.
          */
         post: operations["callWebhook"];
         delete?: never;
@@ -594,7 +594,7 @@ export interface paths {
         put?: never;
         /**
          * Start a run from a signed third-party webhook (the sender calls this)
-         * @description No API key: the sender's signature over the exact body is the credential (401 when it does not verify or its timestamp is more than 5 minutes off). A repeated delivery id (webhook-id, X-GitHub-Delivery, Stripe event id) answers 409 and starts nothing. GitHub's `ping` event is acknowledged with 200 and no run.
+         * @description No API key: the sender's signature over the exact body is the credential (401 when it does not verify or its timestamp is more than 5 minutes off). A repeated delivery id (webhook-id, X-GitHub-Delivery, Stripe event id) answers 409 and starts nothing. GitHub's `ping` event is acknowledged with 200 and no run. Form bodies (urlencoded, multipart fields) are read like JSON (`a[b]=c` nests, values are strings) and signed over their exact bytes too.
          */
         post: operations["invokeTrigger"];
         delete?: never;
@@ -614,7 +614,7 @@ export interface paths {
         put?: never;
         /**
          * Start a run from any webhook through a trigger's secret token URL (scheme none)
-         * @description No other credentials: the token is the auth. Any JSON body; there is no delivery id, so every call starts a run.
+         * @description No other credentials: the token is the auth. Any JSON body, or form fields (urlencoded or multipart, no file parts; `a[b]=c` nests, values are strings); there is no delivery id, so every call starts a run.
          */
         post: operations["invokeTriggerByToken"];
         delete?: never;
@@ -854,7 +854,7 @@ export interface paths {
         put?: never;
         /**
          * Create an organization and its first API key
-         * @description Operator only (ADMIN_TOKEN). The key has every scope and is shown once.
+         * @description Operator only (ADMIN_TOKEN). The key has every scope and is shown once, in `api_key.key`; `npm run cli -- org create` prints the same shape.
          */
         post: operations["adminCreateOrg"];
         delete?: never;
@@ -875,6 +875,98 @@ export interface paths {
         /** Grant (or correct) an organization's credits */
         post: operations["adminGrantCredits"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Describe the credential making this request
+         * @description What the calling API key or portal session may do, so a client (the console) can hide the actions it cannot take.
+         *
+         *     Requires any valid API key or portal session; no scope.
+         */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/portal-sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List portal sessions, newest first
+         * @description No link or session token is ever listed. The admin token sees every org (filter with `org_id`); a key sees its own org, an agent-scoped key its agent's sessions only.
+         *
+         *     Requires the operator's admin token, or an API key with scope `portal:write`.
+         */
+        get: operations["listPortalSessions"];
+        put?: never;
+        /**
+         * Issue a portal link that opens the console for one org or agent
+         * @description For operators who embed the console: the answer's `url` opens `/console` and is exchanged on first load for a session (POST /v1/portal-sessions/exchange) with exactly these scopes, limited to `agent_id` when given. The link works once and for `link_ttl_seconds`; the session ends at `expires_at` or when revoked. A key can grant at most its own scopes, for its own org (and, when agent-scoped, its own agent); `keys:write` and `portal:write` are never granted, as a credential minted from a session would outlive it.
+         *
+         *     Requires the operator's admin token, or an API key with scope `portal:write`.
+         */
+        post: operations["createPortalSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/portal-sessions/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange a portal link for a session token
+         * @description Public: the console calls this on first load with the token from its URL fragment. A link works once; an unknown, used, expired or revoked link gets the same 404, whichever it is. Tokens are 256 random bits looked up by their SHA-256.
+         */
+        post: operations["exchangePortalLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/portal-sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a portal session
+         * @description Ends the session (and its link, if still unused): the next request made with it gets 401. Revoking twice is harmless.
+         *
+         *     Requires the operator's admin token, or an API key with scope `portal:write`.
+         */
+        delete: operations["revokePortalSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1018,7 +1110,7 @@ export interface components {
             /** @description First 8 hex characters of the key, to recognise it */
             prefix: string;
             agent_id: string | null;
-            scopes: ("agents:read" | "agents:write" | "keys:read" | "keys:write" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read")[];
+            scopes: ("agents:read" | "agents:write" | "keys:read" | "keys:write" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read" | "portal:write")[];
             /**
              * Format: date-time
              * @description ISO 8601 UTC timestamp
@@ -1036,7 +1128,7 @@ export interface components {
             /** @description First 8 hex characters of the key, to recognise it */
             prefix: string;
             agent_id: string | null;
-            scopes: ("agents:read" | "agents:write" | "keys:read" | "keys:write" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read")[];
+            scopes: ("agents:read" | "agents:write" | "keys:read" | "keys:write" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read" | "portal:write")[];
             /**
              * Format: date-time
              * @description ISO 8601 UTC timestamp
@@ -1467,6 +1559,9 @@ export interface components {
         };
         EndpointTestResult: {
             success: boolean;
+            /** @description The endpoint's HTTP status; null when no answer came */
+            status_code: number | null;
+            /** @description Same as status_code, kept for seed 002's clients */
             statusCode: number | null;
             error: string | null;
             latency_ms: number;
@@ -1580,6 +1675,94 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             created_at: string;
+        };
+        Me: {
+            /**
+             * Format: uuid
+             * @description The API key's or the portal session's id
+             */
+            id: string;
+            /** @enum {string} */
+            kind: "api_key" | "portal_session";
+            /** Format: uuid */
+            org_id: string;
+            /** @description Set when the credential is limited to one agent */
+            agent_id: string | null;
+            scopes: ("agents:read" | "agents:write" | "keys:read" | "keys:write" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read" | "portal:write")[];
+            name: string;
+            /** @description API keys: the first 8 hex characters of the key */
+            key_prefix?: string;
+            /** @description When a portal session ends; null for API keys (valid until revoked) */
+            expires_at: string | null;
+        };
+        CreatedPortalSession: {
+            /** Format: uuid */
+            id: string;
+            /** @description Opens the console: `<PUBLIC_URL>/console/#portal=<link token>`; single use, shown only in this response */
+            url: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            link_expires_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            expires_at: string;
+            /** Format: uuid */
+            org_id: string;
+            agent_id: string | null;
+            name: string;
+            scopes: ("agents:read" | "agents:write" | "keys:read" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read")[];
+        };
+        PortalSessionToken: {
+            /** Format: uuid */
+            id: string;
+            /** @description Send as `Authorization: Bearer <session_token>`; shown only in this response */
+            session_token: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            expires_at: string;
+            /** Format: uuid */
+            org_id: string;
+            agent_id: string | null;
+            scopes: ("agents:read" | "agents:write" | "keys:read" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read")[];
+        };
+        PortalSession: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            org_id: string;
+            agent_id: string | null;
+            name: string;
+            scopes: ("agents:read" | "agents:write" | "keys:read" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read")[];
+            /**
+             * @description pending: link not yet opened; active: exchanged and valid; expired: link or session past its time; revoked
+             * @enum {string}
+             */
+            status: "pending" | "active" | "expired" | "revoked";
+            /** @description `admin`, `cli` or `api_key:<id>`: who issued the link */
+            created_by: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            link_expires_at: string;
+            exchanged_at: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            expires_at: string;
+            revoked_at: string | null;
         };
     };
     responses: never;
@@ -2330,7 +2513,7 @@ export interface operations {
                      */
                     agent_id?: string | null;
                     /** @description Permissions; defaults to all of the calling key's scopes */
-                    scopes?: ("agents:read" | "agents:write" | "keys:read" | "keys:write" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read")[];
+                    scopes?: ("agents:read" | "agents:write" | "keys:read" | "keys:write" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read" | "portal:write")[];
                 };
             };
         };
@@ -4067,6 +4250,40 @@ export interface operations {
                         [key: string]: unknown;
                     };
                 };
+                "application/x-www-form-urlencoded": {
+                    message: string;
+                    /** @description Your user: the same user_id continues one conversation */
+                    user_id?: string;
+                    /**
+                     * Format: uuid
+                     * @description Continue this conversation explicitly
+                     */
+                    conversation_id?: string;
+                    context?: {
+                        [key: string]: string | number | boolean | null;
+                    };
+                    /** @description Free-form JSON object, at most 16 KB */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
+                "multipart/form-data": {
+                    message: string;
+                    /** @description Your user: the same user_id continues one conversation */
+                    user_id?: string;
+                    /**
+                     * Format: uuid
+                     * @description Continue this conversation explicitly
+                     */
+                    conversation_id?: string;
+                    context?: {
+                        [key: string]: string | number | boolean | null;
+                    };
+                    /** @description Free-form JSON object, at most 16 KB */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
             };
         };
         responses: {
@@ -4938,6 +5155,8 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": unknown;
+                "application/x-www-form-urlencoded": unknown;
+                "multipart/form-data": unknown;
             };
         };
         responses: {
@@ -5063,6 +5282,8 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": unknown;
+                "application/x-www-form-urlencoded": unknown;
+                "multipart/form-data": unknown;
             };
         };
         responses: {
@@ -6503,6 +6724,418 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The credential */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPortalSessions: {
+        parameters: {
+            query?: {
+                /** @description Page number, from 1 */
+                page?: number;
+                /** @description Items per page, 1–100 */
+                limit?: number;
+                /** @description Admin token: only this org's sessions (default: every org) */
+                org_id?: string;
+                /** @description Only sessions limited to this agent */
+                agent_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of portal sessions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["PortalSession"][];
+                        pagination: components["schemas"]["Pagination"];
+                    };
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createPortalSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description The org the console opens for: required with the admin token; an API key issues for its own org only
+                     */
+                    org_id?: string;
+                    /**
+                     * @description Limit the console to one agent; null = the whole org (an agent-scoped key: its own agent)
+                     * @default null
+                     */
+                    agent_id?: string | null;
+                    /**
+                     * @description Shown in lists and in /v1/me, e.g. the customer's name
+                     * @default Portal session
+                     */
+                    name?: string;
+                    /** @description What the console may do: at most the issuing key's scopes; never keys:write or portal:write */
+                    scopes: ("agents:read" | "agents:write" | "keys:read" | "runs:read" | "runs:write" | "webhooks:read" | "webhooks:write" | "endpoints:read" | "endpoints:write" | "events:read" | "credits:read")[];
+                    /**
+                     * @description Session lifetime from now, in seconds (default 3600, at most 7 days)
+                     * @default 3600
+                     */
+                    expires_in_seconds?: number;
+                    /**
+                     * @description How long the single-use link can be opened, in seconds (default 300, at most 3600; never past the session)
+                     * @default 300
+                     */
+                    link_ttl_seconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The session, with its single-use link shown once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedPortalSession"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exchangePortalLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The link token: what follows `#portal=` in the URL */
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The session token, shown once */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortalSessionToken"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokePortalSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
