@@ -81,10 +81,12 @@ try {
       process.stderr.write('org create needs --name <1–200 characters> and optionally --credits <whole number ≥ 0>\n');
       process.exitCode = 64;
     } else {
-      const created = await createOrgWithKey(database.db, { name, credits });
+      const box = secretBoxFromConfig({ ...config, SECRETS_KEY: config.SECRETS_KEY ?? devSecretsKey(config.DATA_DIR, { create: false }) });
+      const created = await createOrgWithKey(database.db, { name, credits }, box);
+      const shown = { org: { id: created.org.id, name: created.org.name }, api_key: created.apiKey, callback_secret: created.callbackSecret };
       process.stdout.write(
-        `${JSON.stringify({ org: { id: created.org.id, name: created.org.name }, api_key: created.apiKey }, null, 2)}\n` +
-          'Store the api_key now: it is not shown again.\n',
+        `${JSON.stringify(shown, null, 2)}\n` +
+          'Store the api_key now: it is not shown again (callback_secret, which signs run callbacks, stays readable at GET /v1/callback-secret).\n',
       );
     }
   }

@@ -29,23 +29,31 @@ export function adminRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/admin/orgs',
       operationId: 'adminCreateOrg',
       summary: 'Create an organization and its first API key',
-      description: 'Operator only (ADMIN_TOKEN). The key has every scope and is shown once.',
+      description:
+        'Operator only (ADMIN_TOKEN). The key has every scope and is shown once, as is `callback_secret`, the `whsec_` secret that signs ' +
+        'the org\'s run callbacks (readable later by a `keys:write` key at `GET /v1/callback-secret`).',
       tag,
       auth: { kind: 'admin' },
       body: CreateOrgBody,
       responses: {
         201: {
           description: 'The org and its first key',
-          schema: z.object({ org: OrgSchema, api_key: CreatedApiKeySchema, balance: z.number().int() }),
+          schema: z.object({
+            org: OrgSchema,
+            api_key: CreatedApiKeySchema,
+            callback_secret: z.string().describe('whsec_… secret that signs the org\'s run callbacks'),
+            balance: z.number().int(),
+          }),
         },
       },
       async handler(ctx, { body }) {
-        const created = await createOrgWithKey(deps.db, body);
+        const created = await createOrgWithKey(deps.db, body, deps.secrets);
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.body = {
           org: { id: created.org.id, name: created.org.name, created_at: created.org.created_at.toISOString() },
           api_key: { ...presentApiKey(created.apiKeyRow), key: created.apiKey },
+          callback_secret: created.callbackSecret,
           balance: body.credits ?? 0,
         };
       },
