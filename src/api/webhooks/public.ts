@@ -86,7 +86,10 @@ function answer(deps: AppDeps, ctx: AppContext, via: TokenVia, run: Run, outcome
   if (status === 'cancelled') throw new AppError(409, 'CONFLICT', 'The run was cancelled', undefined, undefined, runId);
   const pending = { run_id: run.id, status: 'processing' as const, status_url: statusUrl(deps, via, run.id), conversation_id: run.conversation_id };
   if (timeoutStatus === 504) {
-    throw new AppError(504, 'SYNC_WAIT_EXCEEDED', 'The agent is still working: poll status_url, or call again with the same Idempotency-Key', undefined, undefined, pending);
+    throw new AppError(504, 'SYNC_WAIT_EXCEEDED', 'The agent is still working: poll status_url, or call again with the same Idempotency-Key', undefined, undefined, {
+      run_id: run.id,
+      status_url: pending.status_url,
+    });
   }
   ctx.status = 202;
   ctx.body = pending;
@@ -245,7 +248,7 @@ export function publicWebhookRoutes(deps: AppDeps): RouteSpec[] {
       body: WebhookCallBody,
       requestHeaders: CALL_HEADERS,
       invalidStatus: 400,
-      errors: [402, 404, 409, 429, 502, 503, 504],
+      errors: [402, 404, 409, 422, 429, 502, 503, 504],
       responses,
       async handler(ctx, { body }) {
         await callWebhook(deps, ctx, body, { token: ctx.params.token!, inHeader: false });
@@ -262,7 +265,7 @@ export function publicWebhookRoutes(deps: AppDeps): RouteSpec[] {
       body: WebhookCallBody,
       requestHeaders: { ...TOKEN_HEADERS, ...CALL_HEADERS },
       invalidStatus: 400,
-      errors: [402, 404, 409, 429, 502, 503, 504],
+      errors: [402, 404, 409, 422, 429, 502, 503, 504],
       responses,
       async handler(ctx, { body }) {
         await callWebhook(deps, ctx, body, { token: tokenFromHeaders(ctx) ?? '', inHeader: true });
