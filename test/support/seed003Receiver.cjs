@@ -1,3 +1,5 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, as the seed's snippet is written */
+/* global require, process, Buffer */
 // Seed 003's sample receiver ("Signature Verification — Example (Node.js)"), run by
 // test/integration/automation.test.ts against real deliveries. Between the markers the seed's
 // snippet is copied verbatim; only the harness around it is ours: Express with its JSON body
