@@ -5,7 +5,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { count } from '../support/figures.js';
 import { ContractChecker } from '../support/openapi.js';
-import { startReceiver, type Received, type Receiver } from '../support/receiver.js';
+import { startReceiver, type Received } from '../support/receiver.js';
 import { eventually, request, startTestStack, type ApiResponse, type TestStack } from '../support/stack.js';
 
 /**
