@@ -95,7 +95,7 @@ export function conversationRoutes(deps: AppDeps): RouteSpec[] {
       summary: 'Create or rotate the secret that signs run callbacks',
       description:
         'Callbacks carry Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`) signed with this org-wide secret. ' +
-        'The previous secret keeps signing alongside the new one for 24 hours.',
+        'The previous secret keeps signing alongside the new one for 24 hours (its hex signature in `X-Webhook-Signature-Previous`).',
       tag: 'Runs',
       auth: { kind: 'apiKey', scope: 'keys:write' },
       responses: { 201: { description: 'The new secret, shown once', schema: SecretSchema } },

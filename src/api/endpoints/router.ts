@@ -270,7 +270,10 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/endpoints/:id/rotate-secret',
       operationId: 'rotateEndpointSecret',
       summary: 'Rotate an endpoint\'s signing secret',
-      description: 'Deliveries are signed with both the old and the new secret during the grace period (default 24 h).',
+      description:
+        'Deliveries are signed with both the old and the new secret during the grace period (default 24 h): `webhook-signature` lists both, ' +
+        '`X-Webhook-Signature` is the hex signature with the new secret and `X-Webhook-Signature-Previous` the one with the old. ' +
+        'With `grace_seconds: 0` the old secret stops at once and exactly one remains, even when rotations race.',
       tag,
       auth: { kind: 'apiKey', scope: 'endpoints:write' },
       body: RotateSecretBody,
