@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { findRunById } from '../src/db/queries.js';
-import { ensureDelivery } from '../src/db/deliveries.js';
+import { ensureDelivery, findCallbackDelivery, nextAttemptNumber } from '../src/db/deliveries.js';
+import { callbackMessageId } from '../src/domain/deliveryPayload.js';
 import { nextDelayMs } from '../src/domain/deliveryPolicy.js';
 import { CALLBACK_SECRET_OWNER } from '../src/services/signingSecrets.js';
 import type { ActivityDeps } from './deps.js';
@@ -8,7 +9,11 @@ import { sendSignedAttempt } from './signedAttempt.js';
 
 const CALLBACK_TIMEOUT_MS = 30_000;
 
-/** Seed 004's callback body; `run_key` is stable across retries so receivers can dedupe. */
+/**
+ * Seed 004's callback body; `run_key` is stable across retries so receivers can dedupe. The
+ * run's `agent_id` and `metadata` (what the caller sent, e.g. `{"source":"n8n"}`) come back
+ * too, so a receiver can route the result without a lookup.
+ */
 export function callbackPayload(run: NonNullable<Awaited<ReturnType<typeof findRunById>>>, publicUrl: string) {
   return {
     run_key: run.id,
@@ -19,6 +24,8 @@ export function callbackPayload(run: NonNullable<Awaited<ReturnType<typeof findR
     conversation_id: run.conversation_id,
     events_url: `${publicUrl}/v1/runs/${run.id}/events`,
     completed_at: run.completed_at?.toISOString() ?? null,
+    agent_id: run.agent_id,
+    metadata: run.metadata ?? {},
   };
 }
 
@@ -27,35 +34,41 @@ export function createCallbackActivities(deps: ActivityDeps) {
     /**
      * One attempt at posting a finished run to its callback_url, signed with the org's
      * callback secrets. Each attempt is logged; the next delay follows the retry schedule.
+     * `manual` is a customer's retry (POST /v1/runs/{id}/callback/retry): one attempt, sent
+     * even if an earlier one succeeded.
      */
-    async deliverCallback(runId: string): Promise<void> {
+    async deliverCallback(runId: string, manual = false): Promise<void> {
       const run = await findRunById(deps.db, runId);
       if (!run?.callback_url || run.status === 'processing') return;
-      const { attempt } = Context.current().info;
-      const messageId = `msg_cb_${run.id}`;
-      const deliveryId = await ensureDelivery(deps.db, { orgId: run.org_id, kind: 'callback', runId: run.id, url: run.callback_url, messageId });
+      const { attempt: temporalAttempt } = Context.current().info;
+      // Callbacks already under way keep the webhook-id they were first sent with.
+      const existing = await findCallbackDelivery(deps.db, run.id);
+      // A worker that died after a successful POST retries into this: do not send it twice.
+      if (existing?.status === 'succeeded' && !manual) return;
+      const messageId = existing?.message_id ?? callbackMessageId(run.id);
+      const deliveryId = existing?.id ?? (await ensureDelivery(deps.db, { orgId: run.org_id, kind: 'callback', runId: run.id, url: run.callback_url, messageId }));
 
       const { response, outcome, error } = await sendSignedAttempt(deps, {
         kind: 'callback',
         deliveryId,
-        attempt,
+        attempt: await nextAttemptNumber(deps.db, deliveryId),
         orgId: run.org_id,
         secretOwner: CALLBACK_SECRET_OWNER,
         url: run.callback_url,
         msgId: messageId,
         body: JSON.stringify(callbackPayload(run, deps.settings.publicUrl)),
         timeoutMs: CALLBACK_TIMEOUT_MS,
-        lastAttempt: attempt >= deps.settings.retryScheduleMs.length + 1,
+        lastAttempt: manual || temporalAttempt >= deps.settings.retryScheduleMs.length + 1,
       });
       if (outcome === 'succeeded') return;
       const why = error ?? 'failed';
-      if (outcome === 'permanent') {
+      if (outcome === 'permanent' || manual) {
         throw ApplicationFailure.create({ type: 'CallbackRejected', message: `callback not retried: ${why}`, nonRetryable: true });
       }
       throw ApplicationFailure.create({
         type: 'CallbackFailed',
-        message: `callback attempt ${attempt} failed: ${why}`,
-        nextRetryDelay: nextDelayMs(deps.settings.retryScheduleMs, attempt, response.headers['retry-after']),
+        message: `callback attempt ${temporalAttempt} failed: ${why}`,
+        nextRetryDelay: nextDelayMs(deps.settings.retryScheduleMs, temporalAttempt, response.headers['retry-after']),
       });
     },
   };

@@ -73,6 +73,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
           kind: 'endpoint',
           eventId: event.id,
           endpointId: endpoint.id,
+          runId: event.run_id,
           url: endpoint.url,
           messageId: eventMessageId(event.id),
         });
@@ -127,6 +128,11 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       }
       const why = error ?? 'failed';
       await deps.db.updateTable('endpoints').set({ last_triggered_at: startedAt }).where('id', '=', endpoint.id).execute();
+      if (resend) {
+        // A manual retry is the customer checking their receiver: whatever it answers, it never
+        // disables the endpoint nor counts toward ENDPOINT_DISABLE_AFTER_FAILURES.
+        throw ApplicationFailure.create({ type: 'DeliveryFailed', message: `manual redelivery failed: ${why}`, nonRetryable: true });
+      }
       if (final) {
         // 410 Gone is the receiver saying "never again": disable at once.
         await recordFinalFailure(endpoint, why, response.status === 410);

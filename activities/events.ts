@@ -17,7 +17,7 @@ export interface RunEmission {
 }
 
 export function runRef(run: Run, agent: Pick<Agent, 'id' | 'name'>) {
-  return { run_id: run.id, agent: { id: agent.id, name: agent.name }, conversation_id: run.conversation_id };
+  return { run_id: run.id, agent: { id: agent.id, name: agent.name }, agent_id: agent.id, conversation_id: run.conversation_id };
 }
 
 export async function emitForRun(deps: ActivityDeps, run: Run, emissions: RunEmission[]): Promise<void> {

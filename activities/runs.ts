@@ -77,7 +77,14 @@ export function createRunActivities(deps: ActivityDeps) {
         {
           event: {
             type: 'user.message',
-            data: { ...ref, source: run.source, user: { id: conversation?.external_user_id ?? null }, content: run.message },
+            // Seed 003's user.message shape: `user {id, name}` and `room {id, name}` (the conversation).
+            data: {
+              ...ref,
+              source: run.source,
+              user: { id: conversation?.external_user_id ?? null, name: null },
+              room: { id: run.conversation_id, name: conversation?.subject ?? null },
+              content: run.message,
+            },
           },
         },
       ]);
@@ -157,12 +164,15 @@ export function createRunActivities(deps: ActivityDeps) {
       await emitForRun(deps, run, [
         ...actions.map((action, i) => ({
           stream: { type: 'agent_action', key: `agent_action:${i}`, payload: { ...action } },
-          event: { type: 'agent.action' as const, key: String(i), data: { ...ref, action: action.name ?? action.type, content: JSON.stringify(action) } },
+          event: { type: 'agent.action' as const, key: String(i), data: { ...ref, room: run.conversation_id, action: action.name ?? action.type, content: JSON.stringify(action) } },
         })),
-        { stream: { type: 'agent_message', payload: { content: result } }, event: { type: 'agent.message', data: { ...ref, content: result } } },
+        {
+          stream: { type: 'agent_message', payload: { content: result } },
+          event: { type: 'agent.message', data: { ...ref, room: run.conversation_id, content: result } },
+        },
         {
           stream: { type: 'run_completed', payload: { status: 'completed', credits_used: run.credits_used } },
-          event: { type: 'run.completed', data: { ...ref, status: 'completed', result, credits_used: run.credits_used } },
+          event: { type: 'run.completed', data: { ...ref, status: 'completed', result, credits_used: run.credits_used, metadata: run.metadata ?? {} } },
         },
       ]);
       const lowBalance = await deps.db.selectFrom('events').selectAll().where('dedupe_key', '=', lowBalanceKey(run.id)).executeTakeFirst();
@@ -190,7 +200,7 @@ export function createRunActivities(deps: ActivityDeps) {
       const ref = runRef(run, agent);
       const error = status === 'cancelled' ? {} : { error: detail ?? status };
       await emitForRun(deps, run, [
-        { stream: { type: `run_${status}`, payload: { status, detail } }, event: { type: `run.${status}`, data: { ...ref, status, ...error } } },
+        { stream: { type: `run_${status}`, payload: { status, detail } }, event: { type: `run.${status}`, data: { ...ref, status, ...error, metadata: run.metadata ?? {} } } },
       ]);
     },
   };

@@ -217,11 +217,57 @@ export interface paths {
         };
         /**
          * Get a run's status and result
-         * @description Requires an API key with scope `runs:read`.
+         * @description With `callback`: the delivery state of its callback (or outgoing_url), null without one.
+         *
+         *     Requires an API key with scope `runs:read`.
          */
         get: operations["getRun"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The run's callback delivery with every attempt
+         * @description Each attempt: status code, latency, response excerpt and error. Empty until the run ends and calls back.
+         *
+         *     Requires an API key with scope `runs:read`.
+         */
+        get: operations["listRunDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/callback/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a finished run's callback again now (same webhook-id)
+         * @description One attempt, signed with the current callback secrets; it appears in `GET /v1/runs/{id}/deliveries`. 409 while the run is still processing or when it has no callback.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        post: operations["retryRunCallback"];
         delete?: never;
         options?: never;
         head?: never;
@@ -348,6 +394,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/callback-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the secret that signs run callbacks
+         * @description The org's current `whsec_` callback secret (created now if the org has none yet), so the very first callback can be verified. Every callback's `webhook-signature` and `X-Webhook-Signature` are signed with it.
+         *
+         *     Requires an API key with scope `keys:write`.
+         */
+        get: operations["getCallbackSecret"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/callback-secret/rotate": {
         parameters: {
             query?: never;
@@ -359,7 +427,7 @@ export interface paths {
         put?: never;
         /**
          * Create or rotate the secret that signs run callbacks
-         * @description Callbacks carry Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`) signed with this org-wide secret. The previous secret keeps signing alongside the new one for 24 hours.
+         * @description Callbacks carry Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`) signed with this org-wide secret. The previous secret keeps signing alongside the new one for 24 hours (its hex signature in `X-Webhook-Signature-Previous`).
          *
          *     Requires an API key with scope `keys:write`.
          */
@@ -455,9 +523,29 @@ export interface paths {
         put?: never;
         /**
          * Message an agent through its token URL and get the reply
-         * @description No other credentials: the token is the auth. Answers 200 with the reply when the agent finishes within SYNC_WAIT_SECONDS, otherwise 202 with a status_url to poll. The same `user_id` continues one conversation. Rate-limited per webhook (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 with `Retry-After`). The body may be JSON or form fields (urlencoded or multipart, no file parts): `context[region]=APAC` or `context={"region":"APAC"}` for the nested `context` and `metadata`.
+         * @description No other credentials: the token is the auth. Answers 200 with the reply when the agent finishes within SYNC_WAIT_SECONDS (or the `Prefer: wait=<seconds>` you send, capped at SYNC_WAIT_MAX_SECONDS and echoed in `Preference-Applied`), otherwise 202 with a status_url to poll, or 504 SYNC_WAIT_EXCEEDED when the webhook's sync_timeout_status is 504. `Prefer: respond-async` answers 202 at once. The same `user_id` continues one conversation. An `Idempotency-Key` makes retries safe: the same key and body return the same run (and its reply) without a second run or charge, even when the rate limit is spent (`Idempotent-Replayed: true`). Rate-limited per webhook (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 with `Retry-After` in seconds). The body may be JSON or form fields (urlencoded or multipart, no file parts): `context[region]=APAC` or `context={"region":"APAC"}` for the nested `context` and `metadata`.
          */
         post: operations["callWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Message an agent with the token in a header
+         * @description The same call with the token in `X-Webhook-Token` (or `Authorization: Bearer whk_…`) instead of the path. No other credentials: the token is the auth. Answers 200 with the reply when the agent finishes within SYNC_WAIT_SECONDS (or the `Prefer: wait=<seconds>` you send, capped at SYNC_WAIT_MAX_SECONDS and echoed in `Preference-Applied`), otherwise 202 with a status_url to poll, or 504 SYNC_WAIT_EXCEEDED when the webhook's sync_timeout_status is 504. `Prefer: respond-async` answers 202 at once. The same `user_id` continues one conversation. An `Idempotency-Key` makes retries safe: the same key and body return the same run (and its reply) without a second run or charge, even when the rate limit is spent (`Idempotent-Replayed: true`). Rate-limited per webhook (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429 with `Retry-After` in seconds). The body may be JSON or form fields (urlencoded or multipart, no file parts): `context[region]=APAC` or `context={"region":"APAC"}` for the nested `context` and `metadata`.
+         */
+        post: operations["callWebhookWithTokenHeader"];
         delete?: never;
         options?: never;
         head?: never;
@@ -473,6 +561,23 @@ export interface paths {
         };
         /** Poll a run started through this token URL */
         get: operations["getWebhookRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook/runs/{runId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Poll a run started through a token URL, with the token in a header */
+        get: operations["getWebhookRunWithTokenHeader"];
         put?: never;
         post?: never;
         delete?: never;
@@ -692,7 +797,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate an endpoint's signing secret
-         * @description Deliveries are signed with both the old and the new secret during the grace period (default 24 h).
+         * @description Deliveries are signed with both the old and the new secret during the grace period (default 24 h): `webhook-signature` lists both, `X-Webhook-Signature` is the hex signature with the new secret and `X-Webhook-Signature-Previous` the one with the old. With `grace_seconds: 0` the old secret stops at once and exactly one remains, even when rotations race.
          *
          *     Requires an API key with scope `endpoints:write`.
          */
@@ -854,7 +959,7 @@ export interface paths {
         put?: never;
         /**
          * Create an organization and its first API key
-         * @description Operator only (ADMIN_TOKEN). The key has every scope and is shown once, in `api_key.key`; `npm run cli -- org create` prints the same shape.
+         * @description Operator only (ADMIN_TOKEN). The key has every scope and is shown once, in `api_key.key`, as is `callback_secret`, the `whsec_` secret that signs the org's run callbacks (readable later by a `keys:write` key at `GET /v1/callback-secret`); `npm run cli -- org create` prints the same shape.
          */
         post: operations["adminCreateOrg"];
         delete?: never;
@@ -1069,6 +1174,8 @@ export interface components {
             };
             /** @description The run concerned, when there is one */
             run_id?: string;
+            /** @description Where to poll the run (SYNC_WAIT_EXCEEDED) */
+            status_url?: string;
         };
         Agent: {
             /** Format: uuid */
@@ -1159,6 +1266,11 @@ export interface components {
             events_url: string;
         };
         Run: {
+            /**
+             * Format: uuid
+             * @description Same as run_id (seed 004's poll body)
+             */
+            trigger_id: string;
             /** Format: uuid */
             run_id: string;
             /** Format: uuid */
@@ -1190,6 +1302,8 @@ export interface components {
             };
             task_definition_id: string | null;
             callback_url: string | null;
+            /** @description Delivery of the callback (or the token URL's outgoing_url); null without one */
+            callback: components["schemas"]["CallbackSummary"] | null;
             metadata: unknown;
             links: {
                 /** Format: uri */
@@ -1199,6 +1313,59 @@ export interface components {
                 /** @description The run's workflow in the Temporal Web UI */
                 temporal_ui: string | null;
             };
+        };
+        CallbackSummary: {
+            url: string;
+            /**
+             * @description `pending` while attempts remain; `failed` once the retry budget is spent or the receiver answered 410
+             * @enum {string}
+             */
+            status: "not_sent" | "pending" | "succeeded" | "failed";
+            delivery_id: string | null;
+            /** @description The `webhook-id` header of every attempt (msg_ + the run id's hex) */
+            webhook_id: string | null;
+            attempts: number;
+            last_attempt_at: string | null;
+            last_status_code: number | null;
+            last_error: string | null;
+        };
+        Delivery: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "callback" | "endpoint";
+            event_id: string | null;
+            endpoint_id: string | null;
+            run_id: string | null;
+            url: string;
+            /** @description The webhook-id header: the same on every attempt */
+            message_id: string;
+            /** @enum {string} */
+            status: "pending" | "succeeded" | "failed";
+            attempts: {
+                attempt: number;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 UTC timestamp
+                 */
+                started_at: string;
+                status_code: number | null;
+                latency_ms: number;
+                /** @description First 2 KB of the response body */
+                response_excerpt: string | null;
+                error: string | null;
+                succeeded: boolean;
+            }[];
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            updated_at: string;
         };
         TaskDefinition: {
             /** Format: uuid */
@@ -1253,6 +1420,10 @@ export interface components {
                 created_at: string;
             }[];
         };
+        CallbackSecret: {
+            /** @description whsec_… current callback signing secret */
+            secret: string;
+        };
         RotatedSecret: {
             /** @description whsec_… — shown only in this response */
             secret: string;
@@ -1270,6 +1441,7 @@ export interface components {
             is_active: boolean;
             outgoing_url: string | null;
             rate_limit_per_minute: number;
+            sync_timeout_status: 202 | 504;
             /**
              * Format: date-time
              * @description ISO 8601 UTC timestamp
@@ -1300,6 +1472,7 @@ export interface components {
             is_active: boolean;
             outgoing_url: string | null;
             rate_limit_per_minute: number;
+            sync_timeout_status: 202 | 504;
             /**
              * Format: date-time
              * @description ISO 8601 UTC timestamp
@@ -1328,7 +1501,7 @@ export interface components {
             status: "processing";
             /**
              * Format: uri
-             * @description Poll this (no other credentials needed) for the reply
+             * @description Poll this for the reply (the token is its credential: in the path, or in the header when you sent it there)
              */
             status_url: string;
             /** Format: uuid */
@@ -1476,6 +1649,8 @@ export interface components {
             };
             /** @description The run concerned, when there is one */
             run_id?: string;
+            /** @description Where to poll the run (SYNC_WAIT_EXCEEDED) */
+            status_url?: string;
             /** @description How the payload misses the trigger's input schema */
             validationErrors?: components["schemas"]["PayloadValidationError"][];
         };
@@ -1565,44 +1740,6 @@ export interface components {
             statusCode: number | null;
             error: string | null;
             latency_ms: number;
-        };
-        Delivery: {
-            /** Format: uuid */
-            id: string;
-            /** @enum {string} */
-            kind: "callback" | "endpoint";
-            event_id: string | null;
-            endpoint_id: string | null;
-            run_id: string | null;
-            url: string;
-            /** @description The webhook-id header: the same on every attempt */
-            message_id: string;
-            /** @enum {string} */
-            status: "pending" | "succeeded" | "failed";
-            attempts: {
-                attempt: number;
-                /**
-                 * Format: date-time
-                 * @description ISO 8601 UTC timestamp
-                 */
-                started_at: string;
-                status_code: number | null;
-                latency_ms: number;
-                /** @description First 2 KB of the response body */
-                response_excerpt: string | null;
-                error: string | null;
-                succeeded: boolean;
-            }[];
-            /**
-             * Format: date-time
-             * @description ISO 8601 UTC timestamp
-             */
-            created_at: string;
-            /**
-             * Format: date-time
-             * @description ISO 8601 UTC timestamp
-             */
-            updated_at: string;
         };
         EventType: {
             type: string;
@@ -2959,6 +3096,182 @@ export interface operations {
             };
         };
     };
+    listRunDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The callback delivery (at most one) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Delivery"][];
+                    };
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    retryRunCallback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Sending; poll the run's callback */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        run_id: string;
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     cancelRun: {
         parameters: {
             query?: never;
@@ -3664,6 +3977,62 @@ export interface operations {
             };
         };
     };
+    getCallbackSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The current secret */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallbackSecret"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     rotateCallbackSecret: {
         parameters: {
             query?: never;
@@ -3854,6 +4223,11 @@ export interface operations {
                      * @default 10
                      */
                     rate_limit_per_minute?: number;
+                    /**
+                     * @description What a call answers when the agent is still working after the wait (SYNC_WAIT_SECONDS or `Prefer: wait`): 202 with status_url (default), or 504 (code SYNC_WAIT_EXCEEDED, with run_id and status_url) so automation tools see a failure instead of an empty reply
+                     * @default 202
+                     */
+                    sync_timeout_status?: 202 | 504;
                 };
             };
         };
@@ -4032,6 +4406,8 @@ export interface operations {
                     is_active?: boolean;
                     /** @description Calls per minute admitted for this webhook (fixed one-minute windows) */
                     rate_limit_per_minute?: number;
+                    /** @description What a call answers when the agent is still working after the wait (SYNC_WAIT_SECONDS or `Prefer: wait`): 202 with status_url (default), or 504 (code SYNC_WAIT_EXCEEDED, with run_id and status_url) so automation tools see a failure instead of an empty reply */
+                    sync_timeout_status?: 202 | 504;
                 };
             };
         };
@@ -4225,7 +4601,12 @@ export interface operations {
     callWebhook: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1–255 visible ASCII characters; a retry with the same key and body returns the same run without running or charging again */
+                "Idempotency-Key"?: string;
+                /** @description `wait=<seconds>` to wait that long for the reply (capped at SYNC_WAIT_MAX_SECONDS), or `respond-async` for an immediate 202 */
+                Prefer?: string;
+            };
             path: {
                 token: string;
             };
@@ -4290,6 +4671,12 @@ export interface operations {
             /** @description The agent's reply */
             200: {
                 headers: {
+                    /** @description The wait applied, e.g. `wait=60`, when a Prefer header was sent */
+                    "Preference-Applied"?: string;
+                    /** @description `true` when the answer is an earlier run of the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    /** @description Calls left in the current window */
+                    "RateLimit-Remaining"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4299,6 +4686,12 @@ export interface operations {
             /** @description Still working: poll status_url */
             202: {
                 headers: {
+                    /** @description The wait applied, e.g. `wait=60`, when a Prefer header was sent */
+                    "Preference-Applied"?: string;
+                    /** @description `true` when the answer is an earlier run of the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    /** @description Calls left in the current window */
+                    "RateLimit-Remaining"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4359,6 +4752,225 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Bad Gateway */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gateway Timeout */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    callWebhookWithTokenHeader: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The token (whk_…), instead of the path; `Authorization: Bearer whk_…` works too */
+                "X-Webhook-Token"?: string;
+                /** @description 1–255 visible ASCII characters; a retry with the same key and body returns the same run without running or charging again */
+                "Idempotency-Key"?: string;
+                /** @description `wait=<seconds>` to wait that long for the reply (capped at SYNC_WAIT_MAX_SECONDS), or `respond-async` for an immediate 202 */
+                Prefer?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    message: string;
+                    /** @description Your user: the same user_id continues one conversation */
+                    user_id?: string;
+                    /**
+                     * Format: uuid
+                     * @description Continue this conversation explicitly
+                     */
+                    conversation_id?: string;
+                    context?: {
+                        [key: string]: string | number | boolean | null;
+                    };
+                    /** @description Free-form JSON object, at most 16 KB */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
+                "application/x-www-form-urlencoded": {
+                    message: string;
+                    /** @description Your user: the same user_id continues one conversation */
+                    user_id?: string;
+                    /**
+                     * Format: uuid
+                     * @description Continue this conversation explicitly
+                     */
+                    conversation_id?: string;
+                    context?: {
+                        [key: string]: string | number | boolean | null;
+                    };
+                    /** @description Free-form JSON object, at most 16 KB */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
+                "multipart/form-data": {
+                    message: string;
+                    /** @description Your user: the same user_id continues one conversation */
+                    user_id?: string;
+                    /**
+                     * Format: uuid
+                     * @description Continue this conversation explicitly
+                     */
+                    conversation_id?: string;
+                    context?: {
+                        [key: string]: string | number | boolean | null;
+                    };
+                    /** @description Free-form JSON object, at most 16 KB */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The agent's reply */
+            200: {
+                headers: {
+                    /** @description The wait applied, e.g. `wait=60`, when a Prefer header was sent */
+                    "Preference-Applied"?: string;
+                    /** @description `true` when the answer is an earlier run of the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    /** @description Calls left in the current window */
+                    "RateLimit-Remaining"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookReply"];
+                };
+            };
+            /** @description Still working: poll status_url */
+            202: {
+                headers: {
+                    /** @description The wait applied, e.g. `wait=60`, when a Prefer header was sent */
+                    "Preference-Applied"?: string;
+                    /** @description `true` when the answer is an earlier run of the same Idempotency-Key */
+                    "Idempotent-Replayed"?: string;
+                    /** @description Calls left in the current window */
+                    "RateLimit-Remaining"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookPending"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payment Required */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too Many Requests */
             429: {
                 headers: {
@@ -4412,6 +5024,58 @@ export interface operations {
             header?: never;
             path: {
                 token: string;
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRun"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhookRunWithTokenHeader: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The token (whk_…), instead of the path; `Authorization: Bearer whk_…` works too */
+                "X-Webhook-Token"?: string;
+            };
+            path: {
                 runId: string;
             };
             cookie?: never;
@@ -6568,6 +7232,8 @@ export interface operations {
                     "application/json": {
                         org: components["schemas"]["Org"];
                         api_key: components["schemas"]["CreatedApiKey"];
+                        /** @description whsec_… secret that signs the org's run callbacks */
+                        callback_secret: string;
                         balance: number;
                     };
                 };

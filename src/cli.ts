@@ -104,10 +104,12 @@ try {
       process.stderr.write('org create needs --name <1–200 characters> and optionally --credits <whole number ≥ 0>\n');
       process.exitCode = 64;
     } else {
-      const created = await createOrgWithKey(database.db, { name, credits });
+      const box = secretBoxFromConfig({ ...config, SECRETS_KEY: config.SECRETS_KEY ?? devSecretsKey(config.DATA_DIR, { create: false }) });
+      const created = await createOrgWithKey(database.db, { name, credits }, box);
       // The admin API's shape (POST /v1/admin/orgs): the key is api_key.key.
       process.stdout.write(
-        `${JSON.stringify(presentCreatedOrg(created, credits), null, 2)}\n` + 'Store api_key.key now: it is not shown again.\n',
+        `${JSON.stringify(presentCreatedOrg(created, credits), null, 2)}\n` +
+          'Store api_key.key now: it is not shown again (callback_secret, which signs run callbacks, stays readable at GET /v1/callback-secret).\n',
       );
     }
   }

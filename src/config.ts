@@ -90,6 +90,10 @@ const ConfigSchema = z.object({
   ENDPOINT_DISABLE_AFTER_FAILURES: z.coerce.number().int().min(1).max(1_000),
   /** How long POST /api/webhook/{token} waits for the agent before answering 202. */
   SYNC_WAIT_SECONDS: z.coerce.number().int().min(1).max(600),
+  /** The longest wait a token-URL caller may ask for with `Prefer: wait=<seconds>` (never below SYNC_WAIT_SECONDS). */
+  SYNC_WAIT_MAX_SECONDS: z.coerce.number().int().min(1).max(600),
+  /** Length of a token URL's rate-limit window, in seconds (its rate_limit_per_minute is admitted per window). Tests shorten it. */
+  WEBHOOK_RATE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600),
   /** SSE comment heartbeat interval, keeps proxies from closing idle streams. */
   SSE_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(300),
   /**
@@ -138,6 +142,8 @@ const baseDefaults: Env = {
   ALLOW_UNENCRYPTED_SECRETS: 'false',
   DELIVERY_RETRY_SCHEDULE: '5s,5m,30m,2h,5h,10h,14h,20h,24h',
   SYNC_WAIT_SECONDS: '30',
+  SYNC_WAIT_MAX_SECONDS: '120',
+  WEBHOOK_RATE_WINDOW_SECONDS: '60',
   MAX_ENDPOINTS_PER_ORG: '50',
   METRICS_PORT: '9464',
   ENDPOINT_DISABLE_AFTER_FAILURES: '5',

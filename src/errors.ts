@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'SERVICE_UNAVAILABLE'
   | 'AGENT_FAILED'
   | 'AGENT_TIMED_OUT'
+  | 'SYNC_WAIT_EXCEEDED'
   | 'INTERNAL_ERROR';
 
 /** What each code means, for the error reference at /docs/errors. */
@@ -39,6 +40,7 @@ export const ERROR_CODES: Record<ErrorCode, string> = {
   SERVICE_UNAVAILABLE: 'A dependency (database or workflow engine) is unavailable; retry after Retry-After seconds.',
   AGENT_FAILED: 'The agent could not answer this message; run_id names the run to inspect.',
   AGENT_TIMED_OUT: 'The agent did not answer within its run timeout; run_id names the run.',
+  SYNC_WAIT_EXCEEDED: 'A token URL set to answer 504 on a timeout: the run is still working; poll status_url (or retry with the same Idempotency-Key).',
   INTERNAL_ERROR: 'A bug on our side; it was logged with the request id.',
 };
 

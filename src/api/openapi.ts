@@ -97,6 +97,10 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
       }
     }
 
+    for (const [name, description] of Object.entries(spec.requestHeaders ?? {})) {
+      parameters.push({ name, in: 'header', required: false, description, schema: { type: 'string' } });
+    }
+
     const responses: Json = {};
     for (const [status, response] of Object.entries(spec.responses)) {
       responses[status] = {

@@ -48,6 +48,8 @@ export interface RouteSpec<B extends ZodType | undefined = ZodType | undefined, 
   /** Also read urlencoded and multipart form fields into `body` (token and trigger URLs only). */
   forms?: FormOptions;
   query?: Q;
+  /** Request headers the route reads, name → description (documented as header parameters). */
+  requestHeaders?: Record<string, string>;
   responses: Record<number, ResponseSpec>;
   /** Status for invalid input: 422 by default; 400 where a seed's clients expect it. */
   invalidStatus?: 400 | 422;

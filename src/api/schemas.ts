@@ -13,6 +13,7 @@ export const ProblemSchema = z
     request_id: z.string().describe('Also sent as the X-Request-Id header'),
     details: z.record(z.string(), z.string()).optional().describe('Field path → message, on validation errors'),
     run_id: z.string().optional().describe('The run concerned, when there is one'),
+    status_url: z.string().optional().describe('Where to poll the run (SYNC_WAIT_EXCEEDED)'),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 

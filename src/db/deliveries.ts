@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database, DeliveryStatus } from './schema.js';
+import type { Database, Delivery, DeliveryStatus } from './schema.js';
 
 /** One delivery per (kind, message id, endpoint): retried attempts hang off the same row. */
 export async function ensureDelivery(
@@ -71,4 +71,35 @@ export async function recordAttempt(
       .where('id', '=', attempt.deliveryId)
       .execute();
   });
+}
+
+/** A run's callback delivery (one per run), if it was ever attempted. */
+export async function findCallbackDelivery(db: Kysely<Database>, runId: string) {
+  return db.selectFrom('deliveries').selectAll().where('run_id', '=', runId).where('kind', '=', 'callback').orderBy('created_at').limit(1).executeTakeFirst();
+}
+
+/** The number the next attempt of a delivery gets: attempts are numbered 1, 2, … across automatic and manual sends. */
+export async function nextAttemptNumber(db: Kysely<Database>, deliveryId: string): Promise<number> {
+  const last = await db.selectFrom('delivery_attempts').select((eb) => eb.fn.max('attempt').as('n')).where('delivery_id', '=', deliveryId).executeTakeFirst();
+  return Number(last?.n ?? 0) + 1;
+}
+
+/** The callback deliveries of some runs with each one's latest attempt, for run pages. */
+export async function callbackDeliveriesOf(db: Kysely<Database>, runIds: string[]) {
+  const found = new Map<string, { delivery: Delivery; last?: { status_code: number | null; error: string | null } }>();
+  if (!runIds.length) return found;
+  const deliveries = await db.selectFrom('deliveries').selectAll().where('run_id', 'in', runIds).where('kind', '=', 'callback').execute();
+  if (!deliveries.length) return found;
+  const latest = await db
+    .selectFrom('delivery_attempts')
+    .distinctOn('delivery_id')
+    .select(['delivery_id', 'status_code', 'error'])
+    .where('delivery_id', 'in', deliveries.map((d) => d.id))
+    .orderBy('delivery_id')
+    .orderBy('attempt', 'desc')
+    .execute();
+  for (const delivery of deliveries) {
+    found.set(delivery.run_id!, { delivery, last: latest.find((a) => a.delivery_id === delivery.id) });
+  }
+  return found;
 }

@@ -133,6 +133,8 @@ export interface InboundWebhooksTable {
   token_prefix: string;
   outgoing_url: string | null;
   rate_limit_per_minute: ColumnType<number, number | undefined, number>;
+  /** What the token URL answers when its synchronous wait runs out: 202 (status URL) or 504 (run id). */
+  sync_timeout_status: ColumnType<202 | 504, 202 | 504 | undefined, 202 | 504>;
   is_active: ColumnType<boolean, boolean | undefined, boolean>;
   created_at: CreatedAt;
   updated_at: Timestamp;

@@ -3,15 +3,19 @@ import type { OutboundResponse } from '../outbound/types.js';
 export type Outcome = 'succeeded' | 'retry' | 'permanent';
 
 /**
- * What a delivery attempt's answer means. 2xx is success. Network errors, timeouts, 3xx
- * (redirects are never followed), 408, 429 and 5xx are worth another try; any other 4xx, a
- * blocked or invalid target will not get better by waiting.
+ * What a delivery attempt's answer means (DESIGN.md, decided 2026-11-30, as seed 003 and Svix
+ * do). 2xx is success. Every other answer and every timeout or network error is retried up to
+ * the budget: automation platforms answer 404 while a workflow is inactive or loading and 409
+ * when a Wait node's resume URL is called a moment early, and both clear up by themselves.
+ * Only 410 Gone (the receiver saying "never again") and a blocked or invalid target, which no
+ * wait can fix, end a delivery at once. Every 4xx counts toward auto-disable like any final
+ * failure: it has then been retried for the whole budget, as long as a 5xx would have been.
  */
 export function classify(response: OutboundResponse): Outcome {
   if (response.error) return response.error.kind === 'blocked' || response.error.kind === 'invalid_url' ? 'permanent' : 'retry';
   const status = response.status ?? 0;
   if (status >= 200 && status < 300) return 'succeeded';
-  if (status >= 400 && status < 500 && status !== 408 && status !== 429) return 'permanent';
+  if (status === 410) return 'permanent';
   return 'retry';
 }
 

@@ -5,20 +5,30 @@ import { z } from 'zod';
  * `data`, published at GET /v1/event-types.
  */
 const AgentRef = z.object({ id: z.string(), name: z.string() });
-const RunRef = { run_id: z.string(), agent: AgentRef, conversation_id: z.string().nullable() };
+const RunRef = { run_id: z.string(), agent: AgentRef, agent_id: z.string(), conversation_id: z.string().nullable() };
+/** Seed 003's `room`: the conversation (an id for agent events, `{id, name}` for user.message). */
+const Room = z.string().nullable();
+/** The run's metadata, as the caller sent it (e.g. `{"source":"n8n"}`). */
+const RunMetadata = z.unknown();
 
 export const EVENT_TYPES = {
   'user.message': {
     description: 'A user sent a message to an agent (a run was triggered).',
-    data: z.object({ ...RunRef, source: z.string(), user: z.object({ id: z.string().nullable() }), content: z.string() }),
+    data: z.object({
+      ...RunRef,
+      source: z.string(),
+      user: z.object({ id: z.string().nullable(), name: z.string().nullable() }),
+      room: z.object({ id: z.string().nullable(), name: z.string().nullable() }),
+      content: z.string(),
+    }),
   },
   'agent.message': {
     description: 'An agent replied.',
-    data: z.object({ ...RunRef, content: z.string() }),
+    data: z.object({ ...RunRef, room: Room, content: z.string() }),
   },
   'agent.action': {
     description: 'An agent performed an action (a tool call) during a run.',
-    data: z.object({ ...RunRef, action: z.string(), content: z.string() }),
+    data: z.object({ ...RunRef, room: Room, action: z.string(), content: z.string() }),
   },
   'conversation.created': {
     description: 'A new conversation started.',
@@ -30,19 +40,19 @@ export const EVENT_TYPES = {
   },
   'run.completed': {
     description: 'A run finished with the agent\'s reply.',
-    data: z.object({ ...RunRef, status: z.literal('completed'), result: z.string(), credits_used: z.number().int() }),
+    data: z.object({ ...RunRef, status: z.literal('completed'), result: z.string(), credits_used: z.number().int(), metadata: RunMetadata }),
   },
   'run.failed': {
     description: 'A run failed.',
-    data: z.object({ ...RunRef, status: z.literal('failed'), error: z.string() }),
+    data: z.object({ ...RunRef, status: z.literal('failed'), error: z.string(), metadata: RunMetadata }),
   },
   'run.cancelled': {
     description: 'A run was cancelled.',
-    data: z.object({ ...RunRef, status: z.literal('cancelled') }),
+    data: z.object({ ...RunRef, status: z.literal('cancelled'), metadata: RunMetadata }),
   },
   'run.timed_out': {
     description: 'A run exceeded its agent\'s run_timeout_seconds.',
-    data: z.object({ ...RunRef, status: z.literal('timed_out'), error: z.string() }),
+    data: z.object({ ...RunRef, status: z.literal('timed_out'), error: z.string(), metadata: RunMetadata }),
   },
   'wallet.balance_low': {
     description: 'The organization\'s credit balance fell below its low-balance threshold.',

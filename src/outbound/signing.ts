@@ -15,6 +15,7 @@ const RESERVED_HEADERS = new Set([
   'webhook-timestamp',
   'webhook-signature',
   'x-webhook-signature',
+  'x-webhook-signature-previous',
   'host',
   'content-length',
   'transfer-encoding',
@@ -72,6 +73,7 @@ export function webhookHeaders(input: WebhookHeadersInput): Record<string, strin
   for (const [name, value] of Object.entries(input.customHeaders ?? {})) {
     if (!RESERVED_HEADERS.has(name.toLowerCase())) headers[name] = value;
   }
+  const previous = input.secrets.slice(1);
   return {
     ...headers,
     'content-type': 'application/json',
@@ -79,5 +81,9 @@ export function webhookHeaders(input: WebhookHeadersInput): Record<string, strin
     'webhook-timestamp': String(seconds),
     'webhook-signature': signatureHeader(input.secrets, input.msgId, seconds, input.body),
     'x-webhook-signature': hexBodySignature(newest, input.body),
+    // During a rotation's grace period the hex signature keyed with each earlier secret still
+    // in grace (newest first, space-separated), so a receiver still holding the previous secret
+    // keeps verifying until it switches: it accepts a match with either header.
+    ...(previous.length ? { 'x-webhook-signature-previous': previous.map((secret) => hexBodySignature(secret, input.body)).join(' ') } : {}),
   };
 }

@@ -92,19 +92,28 @@ describe('run callbacks', () => {
     expect(byRun[timedOut.body.run_id]).toMatchObject({ status: 'timed_out', error_message: 'no answer within 2 seconds' });
   });
 
-  it('does not retry a receiver that answers 400', async () => {
+  it('retries a receiver that answers 400 until it accepts, and stops at once on 410 Gone', async () => {
     const { apiKey: key } = await stack.newOrg('Rejected org');
     const agentId = await callbackAgent(stack, key);
-    receiver.answer(400);
+    receiver.answer(400); // then 200
     const seen = receiver.received.length;
     const accepted = await stack.api(`/v1/agents/${agentId}/runs`, { key, body: { message: 'no', callback_url: receiver.url } });
-    const { delivery } = await eventually(async () => {
+    const retried = await eventually(async () => {
       const d = await deliveriesOf(stack, accepted.body.run_id);
+      return d.delivery?.status === 'succeeded' ? d : undefined;
+    }, 'the callback to be retried and delivered');
+    expect(retried.attempts.map((a) => a.status_code)).toEqual([400, 200]);
+    expect(receiver.received.length - seen).toBe(2);
+
+    receiver.answer(410);
+    const gone = await stack.api(`/v1/agents/${agentId}/runs`, { key, body: { message: 'gone', callback_url: receiver.url } });
+    const { delivery } = await eventually(async () => {
+      const d = await deliveriesOf(stack, gone.body.run_id);
       return d.delivery?.status === 'failed' ? d : undefined;
-    }, 'the callback to fail');
+    }, 'the callback to stop at 410');
     await new Promise((r) => setTimeout(r, 1500));
-    expect(receiver.received.length - seen).toBe(1);
     expect(delivery!.attempts).toBe(1);
+    expect(receiver.received.length - seen).toBe(3);
   });
 });
 

@@ -85,7 +85,7 @@ describe('deliveries', () => {
     }
   });
 
-  it('retries a failing receiver with growing gaps under one webhook-id, and never retries a 400', async () => {
+  it('retries a failing receiver with growing gaps under one webhook-id, a 400 included (every non-2xx is retried)', async () => {
     const failing = await startReceiver();
     const rejecting = await startReceiver();
     try {
@@ -102,7 +102,10 @@ describe('deliveries', () => {
       const gaps = [got[1]!.at - got[0]!.at, got[2]!.at - got[1]!.at];
       expect(gaps[0]).toBeGreaterThanOrEqual(700);
       expect(gaps[1]).toBeGreaterThan(gaps[0]!);
-      expect(rejecting.received).toHaveLength(1);
+      // Seed 003 and DESIGN.md (2026-11-30): a 4xx is retried like any other failure, then accepted.
+      await eventually(async () => (rejecting.received.length >= 2 ? true : undefined), 'the 400 retried');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(rejecting.received.map((r) => r.headers['webhook-id'])).toEqual([got[0]!.headers['webhook-id'], got[0]!.headers['webhook-id']]);
     } finally {
       await failing.close();
       await rejecting.close();

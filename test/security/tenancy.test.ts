@@ -271,7 +271,9 @@ function bodyFor(op: Operation) {
 /** A's key (or A1's agent-scoped key) on the victim's ids: must be a 4xx that shows nothing. */
 async function intrude(op: Operation, victim: Agentful, key: string, body: unknown, pick?: (param: string) => string, exact = true, held?: readonly string[]) {
   const { path, used } = concrete(op, victim, a1, pick);
-  const answer = await call(op.method, path, { key, body });
+  // The header-token poll is asked with the caller's own token: B's run must stay invisible to it.
+  const headers: Record<string, string> = op.operationId === 'getWebhookRunWithTokenHeader' ? { 'x-webhook-token': a1.webhookToken } : {};
+  const answer = await call(op.method, path, { key, body, headers });
   const problems: string[] = [];
   // API-key routes hide what the caller may not see behind 404; the admin route wants the
   // operator's token (401) and a trigger's invoke URL its sender's signature (401).
@@ -452,13 +454,15 @@ describe('controls and aftermath', () => {
         key = undefined;
         headers.authorization = `Bearer ${ADMIN_TOKEN}`;
       }
+      if (op.operationId === 'getWebhookRunWithTokenHeader') headers['x-webhook-token'] = a1.webhookToken;
       if (op.operationId === 'invokeTrigger') {
         headers['x-hub-signature-256'] = `sha256=${createHmac('sha256', a1.triggerSecret).update(JSON.stringify(body)).digest('hex')}`;
         headers['x-github-delivery'] = 'control-1';
       }
       const answer = await call(op.method, path, { key, body, headers });
-      // A finished run cannot be cancelled (409): that answer too proves the run was found.
-      const ok = answer.status < 300 || (op.operationId === 'cancelRun' && answer.status === 409);
+      // A finished run cannot be cancelled (409), nor a run without a callback called back
+      // again (409): those answers too prove the run was found.
+      const ok = answer.status < 300 || (['cancelRun', 'retryRunCallback'].includes(op.operationId) && answer.status === 409);
       if (!ok) failures.push(`${op.method} ${path} → ${answer.status} ${answer.text.slice(0, 300)}`);
     }
     expect(failures).toEqual([]);

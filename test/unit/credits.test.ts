@@ -27,11 +27,11 @@ describe('delivery policy', () => {
     error,
   });
 
-  it('retries network errors, 3xx, 408, 429 and 5xx; never other 4xx or blocked targets', () => {
+  it('retries network errors and every non-2xx answer but 410 (n8n\'s temporary 404/409 included); never blocked targets', () => {
     expect(classify(response(200))).toBe('succeeded');
     expect(classify(response(204))).toBe('succeeded');
-    for (const status of [301, 302, 408, 429, 500, 502, 503]) expect(classify(response(status)), String(status)).toBe('retry');
-    for (const status of [400, 401, 403, 404, 410, 422]) expect(classify(response(status)), String(status)).toBe('permanent');
+    for (const status of [301, 302, 400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503]) expect(classify(response(status)), String(status)).toBe('retry');
+    expect(classify(response(410))).toBe('permanent');
     expect(classify(response(null, { kind: 'timeout', message: 'slow' }))).toBe('retry');
     expect(classify(response(null, { kind: 'connection', message: 'reset' }))).toBe('retry');
     expect(classify(response(null, { kind: 'blocked', message: 'private' }))).toBe('permanent');

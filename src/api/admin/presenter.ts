@@ -10,6 +10,8 @@ export function presentCreatedOrg(created: CreatedOrg, balance: number) {
   return {
     org: { id: created.org.id, name: created.org.name, created_at: created.org.created_at.toISOString() },
     api_key: { ...presentApiKey(created.apiKeyRow), key: created.apiKey },
+    /** The whsec_ secret that signs the org's run callbacks, so the first callback verifies. */
+    callback_secret: created.callbackSecret,
     balance,
   };
 }

@@ -30,18 +30,24 @@ export function adminRoutes(deps: AppDeps): RouteSpec[] {
       operationId: 'adminCreateOrg',
       summary: 'Create an organization and its first API key',
       description:
-        'Operator only (ADMIN_TOKEN). The key has every scope and is shown once, in `api_key.key`; `npm run cli -- org create` prints the same shape.',
+        'Operator only (ADMIN_TOKEN). The key has every scope and is shown once, in `api_key.key`, as is `callback_secret`, the `whsec_` secret that signs ' +
+        'the org\'s run callbacks (readable later by a `keys:write` key at `GET /v1/callback-secret`); `npm run cli -- org create` prints the same shape.',
       tag,
       auth: { kind: 'admin' },
       body: CreateOrgBody,
       responses: {
         201: {
           description: 'The org and its first key',
-          schema: z.object({ org: OrgSchema, api_key: CreatedApiKeySchema, balance: z.number().int() }),
+          schema: z.object({
+            org: OrgSchema,
+            api_key: CreatedApiKeySchema,
+            callback_secret: z.string().describe('whsec_… secret that signs the org\'s run callbacks'),
+            balance: z.number().int(),
+          }),
         },
       },
       async handler(ctx, { body }) {
-        const created = await createOrgWithKey(deps.db, body);
+        const created = await createOrgWithKey(deps.db, body, deps.secrets);
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.body = presentCreatedOrg(created, body.credits ?? 0);

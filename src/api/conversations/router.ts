@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AppError, notFound } from '../../errors.js';
-import { CALLBACK_SECRET_OWNER, rotateSecret } from '../../services/signingSecrets.js';
+import { CALLBACK_SECRET_OWNER, currentSecret, rotateSecret } from '../../services/signingSecrets.js';
 import type { AppDeps } from '../context.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
@@ -27,6 +27,8 @@ const SecretSchema = z
     previous_valid_until: Timestamp.nullable().describe('Until then, callbacks are also signed with the previous secret'),
   })
   .meta({ id: 'RotatedSecret' });
+
+const CurrentSecretSchema = z.object({ secret: z.string().describe('whsec_… current callback signing secret') }).meta({ id: 'CallbackSecret' });
 
 const CALLBACK_SECRET_GRACE_MS = 24 * 3_600_000;
 
@@ -69,13 +71,31 @@ export function conversationRoutes(deps: AppDeps): RouteSpec[] {
       },
     }),
     route({
+      method: 'get',
+      path: '/v1/callback-secret',
+      operationId: 'getCallbackSecret',
+      summary: 'Read the secret that signs run callbacks',
+      description:
+        'The org\'s current `whsec_` callback secret (created now if the org has none yet), so the very first callback can be verified. ' +
+        'Every callback\'s `webhook-signature` and `X-Webhook-Signature` are signed with it.',
+      tag: 'Runs',
+      auth: { kind: 'apiKey', scope: 'keys:write' },
+      responses: { 200: { description: 'The current secret', schema: CurrentSecretSchema } },
+      async handler(ctx) {
+        const auth = authOf(ctx);
+        if (auth.agentId) throw new AppError(403, 'FORBIDDEN', 'The callback secret is org-wide: use an org-wide key');
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { secret: await currentSecret(deps.db, deps.secrets, auth.orgId, CALLBACK_SECRET_OWNER, clock()) };
+      },
+    }),
+    route({
       method: 'post',
       path: '/v1/callback-secret/rotate',
       operationId: 'rotateCallbackSecret',
       summary: 'Create or rotate the secret that signs run callbacks',
       description:
         'Callbacks carry Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`) signed with this org-wide secret. ' +
-        'The previous secret keeps signing alongside the new one for 24 hours.',
+        'The previous secret keeps signing alongside the new one for 24 hours (its hex signature in `X-Webhook-Signature-Previous`).',
       tag: 'Runs',
       auth: { kind: 'apiKey', scope: 'keys:write' },
       responses: { 201: { description: 'The new secret, shown once', schema: SecretSchema } },

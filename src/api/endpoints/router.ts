@@ -4,7 +4,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database, Delivery, Endpoint } from '../../db/schema.js';
 import { classify, describeOutcome } from '../../domain/deliveryPolicy.js';
 import { maskUrlCredentials } from '../../domain/urlCredentials.js';
-import { deliveryBody, endpointSecretOwner } from '../../domain/deliveryPayload.js';
+import { deliveryBody, endpointSecretOwner, webhookMessageId } from '../../domain/deliveryPayload.js';
 import { AppError, notFound } from '../../errors.js';
 import { webhookHeaders } from '../../outbound/signing.js';
 import { openHeaders, sealHeaders } from '../../secrets/box.js';
@@ -271,7 +271,10 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/endpoints/:id/rotate-secret',
       operationId: 'rotateEndpointSecret',
       summary: 'Rotate an endpoint\'s signing secret',
-      description: 'Deliveries are signed with both the old and the new secret during the grace period (default 24 h).',
+      description:
+        'Deliveries are signed with both the old and the new secret during the grace period (default 24 h): `webhook-signature` lists both, ' +
+        '`X-Webhook-Signature` is the hex signature with the new secret and `X-Webhook-Signature-Previous` the one with the old. ' +
+        'With `grace_seconds: 0` the old secret stops at once and exactly one remains, even when rotations race.',
       tag,
       auth: { kind: 'apiKey', scope: 'endpoints:write' },
       body: RotateSecretBody,
@@ -305,7 +308,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         const response = await deps.http.send({
           url: endpoint.url,
           method: 'POST',
-          headers: webhookHeaders({ msgId: `msg_test_${event.id.replaceAll('-', '')}`, timestamp: now, body, secrets, customHeaders: openHeaders(deps.secrets, endpoint.headers) }),
+          headers: webhookHeaders({ msgId: webhookMessageId(event.id), timestamp: now, body, secrets, customHeaders: openHeaders(deps.secrets, endpoint.headers) }),
           body,
           timeoutMs: endpoint.timeout_seconds * 1000,
           verifyTls: endpoint.verify_ssl,

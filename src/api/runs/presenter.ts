@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Config } from '../../config.js';
 import { publicUrl } from '../../config.js';
-import type { Run } from '../../db/schema.js';
+import type { Delivery, Run } from '../../db/schema.js';
 import { maskUrlCredentials } from '../../domain/urlCredentials.js';
 import { runWorkflowId } from '../../services/runs.js';
 import type { RunSchema } from './schema.js';
@@ -19,8 +19,27 @@ export function runLinks(config: Config, run: Pick<Run, 'id'>) {
   };
 }
 
-export function presentRun(config: Config, run: Run): z.input<typeof RunSchema> {
+/**
+ * The callback's delivery state in the run (null without a callback_url): `not_sent` until
+ * the run ends and its first attempt is made. Every attempt: GET /v1/runs/{id}/deliveries.
+ */
+export function presentCallback(run: Pick<Run, 'callback_url'>, delivery: Delivery | undefined, last?: { status_code: number | null; error: string | null }) {
+  if (!run.callback_url) return null;
   return {
+    url: run.callback_url,
+    status: delivery ? delivery.status : ('not_sent' as const),
+    delivery_id: delivery?.id ?? null,
+    webhook_id: delivery?.message_id ?? null,
+    attempts: delivery?.attempts ?? 0,
+    last_attempt_at: iso(delivery?.last_attempt_at ?? null),
+    last_status_code: last?.status_code ?? null,
+    last_error: last?.error ?? null,
+  };
+}
+
+export function presentRun(config: Config, run: Run, callback: ReturnType<typeof presentCallback> = presentCallback(run, undefined)): z.input<typeof RunSchema> {
+  return {
+    trigger_id: run.id,
     run_id: run.id,
     agent_id: run.agent_id,
     source: run.source,
@@ -38,6 +57,7 @@ export function presentRun(config: Config, run: Run): z.input<typeof RunSchema> 
     context: run.context,
     task_definition_id: run.task_definition_id,
     callback_url: maskUrlCredentials(run.callback_url),
+    callback,
     metadata: run.metadata,
     links: runLinks(config, run),
   };

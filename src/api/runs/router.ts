@@ -1,14 +1,21 @@
+import { WorkflowIdReusePolicy } from '@temporalio/client';
+import { z } from 'zod';
+import type { RunCallbackInput } from '../../../workflows/index.js';
+import { callbackDeliveriesOf } from '../../db/deliveries.js';
 import { findRun, listRuns } from '../../db/queries.js';
-import { AppError, notFound } from '../../errors.js';
+import type { Run } from '../../db/schema.js';
+import { AppError, notFound, serviceUnavailable } from '../../errors.js';
 import { runWorkflowId, startRun } from '../../services/runs.js';
 import { agentInScope } from '../agents/router.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { Uuid, paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
-import { presentAccepted, presentRun } from './presenter.js';
+import { presentDeliveries } from '../endpoints/router.js';
+import { DeliverySchema } from '../endpoints/schema.js';
+import { presentAccepted, presentCallback, presentRun } from './presenter.js';
 import { CreateRunBody, ListRunsQuery, RunAcceptedSchema, RunEventsQuery, RunSchema } from './schema.js';
 import { streamRunEvents } from './stream.js';
 
@@ -19,6 +26,15 @@ export async function runInScope(deps: AppDeps, ctx: AppContext) {
   const run = await findRun(deps.db, auth.orgId, resourceId(ctx.params.id, 'Run'));
   if (!run || !canSeeAgent(auth, run.agent_id)) throw notFound('Run');
   return run;
+}
+
+/** Runs as the API shows them, each with its callback's delivery state (one query per page). */
+async function presentRuns(deps: AppDeps, runs: Run[]) {
+  const callbacks = await callbackDeliveriesOf(deps.db, runs.filter((r) => r.callback_url).map((r) => r.id));
+  return runs.map((run) => {
+    const found = callbacks.get(run.id);
+    return presentRun(deps.config, run, presentCallback(run, found?.delivery, found?.last));
+  });
 }
 
 export function runRoutes(deps: AppDeps): RouteSpec[] {
@@ -118,7 +134,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
           },
           query,
         );
-        ctx.body = { data: rows.map((r) => presentRun(deps.config, r)), pagination: pagination(query.page, query.limit, total) };
+        ctx.body = { data: await presentRuns(deps, rows), pagination: pagination(query.page, query.limit, total) };
       },
     }),
     route({
@@ -126,11 +142,60 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/runs/:id',
       operationId: 'getRun',
       summary: 'Get a run\'s status and result',
+      description: 'With `callback`: the delivery state of its callback (or outgoing_url), null without one.',
       tag,
       auth: { kind: 'apiKey', scope: 'runs:read' },
       responses: { 200: { description: 'The run', schema: RunSchema } },
       async handler(ctx) {
-        ctx.body = presentRun(deps.config, await runInScope(deps, ctx));
+        ctx.body = (await presentRuns(deps, [await runInScope(deps, ctx)]))[0];
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/runs/:id/deliveries',
+      operationId: 'listRunDeliveries',
+      summary: 'The run\'s callback delivery with every attempt',
+      description: 'Each attempt: status code, latency, response excerpt and error. Empty until the run ends and calls back.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'runs:read' },
+      responses: { 200: { description: 'The callback delivery (at most one)', schema: z.object({ data: z.array(DeliverySchema) }) } },
+      async handler(ctx) {
+        const run = await runInScope(deps, ctx);
+        const deliveries = await deps.db.selectFrom('deliveries').selectAll().where('run_id', '=', run.id).where('kind', '=', 'callback').orderBy('created_at').execute();
+        ctx.body = { data: await presentDeliveries(deps.db, deliveries) };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/v1/runs/:id/callback/retry',
+      operationId: 'retryRunCallback',
+      summary: 'Send a finished run\'s callback again now (same webhook-id)',
+      description: 'One attempt, signed with the current callback secrets; it appears in `GET /v1/runs/{id}/deliveries`. 409 while the run is still processing or when it has no callback.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'runs:write' },
+      errors: [409, 503],
+      responses: { 202: { description: 'Sending; poll the run\'s callback', schema: z.object({ run_id: Uuid, workflow_id: z.string() }) } },
+      async handler(ctx) {
+        const run = await runInScope(deps, ctx);
+        if (!run.callback_url) throw new AppError(409, 'CONFLICT', 'The run has no callback_url');
+        if (run.status === 'processing') throw new AppError(409, 'CONFLICT', 'The run is still processing: its callback is sent when it ends');
+        const workflowId = `callback-retry-${run.id}-${Date.now()}`;
+        try {
+          await deps.temporal.withDeadline(Date.now() + 5_000, () =>
+            deps.temporal.workflow.start('runCallback', {
+              workflowId,
+              taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+              args: [{ runId: run.id, maxAttempts: 1, manual: true } satisfies RunCallbackInput],
+              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+              staticSummary: `Manual callback retry of run ${run.id}`,
+            }),
+          );
+        } catch (err) {
+          ctx.state.log.error({ err, run_id: run.id }, 'could not start the callback retry');
+          throw serviceUnavailable('The workflow engine');
+        }
+        ctx.status = 202;
+        ctx.body = { run_id: run.id, workflow_id: workflowId };
       },
     }),
     route({

@@ -49,8 +49,22 @@ export const RunAcceptedSchema = z
   })
   .meta({ id: 'RunAccepted' });
 
+export const CallbackSummarySchema = z
+  .object({
+    url: z.string(),
+    status: z.enum(['not_sent', 'pending', 'succeeded', 'failed']).describe('`pending` while attempts remain; `failed` once the retry budget is spent or the receiver answered 410'),
+    delivery_id: Uuid.nullable(),
+    webhook_id: z.string().nullable().describe('The `webhook-id` header of every attempt (msg_ + the run id\'s hex)'),
+    attempts: z.number().int(),
+    last_attempt_at: Timestamp.nullable(),
+    last_status_code: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+  })
+  .meta({ id: 'CallbackSummary' });
+
 export const RunSchema = z
   .object({
+    trigger_id: Uuid.describe('Same as run_id (seed 004\'s poll body)'),
     run_id: Uuid,
     agent_id: Uuid,
     source: z.enum(['api', 'webhook', 'trigger']),
@@ -68,6 +82,7 @@ export const RunSchema = z
     context: z.record(z.string(), z.unknown()),
     task_definition_id: Uuid.nullable(),
     callback_url: z.string().nullable(),
+    callback: CallbackSummarySchema.nullable().describe('Delivery of the callback (or the token URL\'s outgoing_url); null without one'),
     metadata: z.unknown(),
     links: z.object({
       self: z.url(),

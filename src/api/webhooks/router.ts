@@ -37,6 +37,7 @@ function presentWebhook(webhook: InboundWebhook) {
     is_active: webhook.is_active,
     outgoing_url: maskUrlCredentials(webhook.outgoing_url),
     rate_limit_per_minute: webhook.rate_limit_per_minute,
+    sync_timeout_status: webhook.sync_timeout_status,
     created_at: webhook.created_at.toISOString(),
     updated_at: webhook.updated_at.toISOString(),
     last_used_at: webhook.last_used_at?.toISOString() ?? null,
@@ -94,6 +95,7 @@ export function webhookRoutes(deps: AppDeps): RouteSpec[] {
             token_prefix: prefix,
             outgoing_url: body.outgoing_url ?? null,
             rate_limit_per_minute: body.rate_limit_per_minute,
+            sync_timeout_status: body.sync_timeout_status,
             updated_at: clock(),
           })
           .returningAll()

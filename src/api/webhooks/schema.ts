@@ -7,6 +7,12 @@ const OutgoingUrl = z
   .max(2048)
   .refine((url) => !hasUrlCredentials(url), URL_CREDENTIALS_MESSAGE)
   .describe('Also receives each finished run, signed and retried like a callback');
+const SyncTimeoutStatus = z
+  .union([z.literal(202), z.literal(504)])
+  .describe(
+    'What a call answers when the agent is still working after the wait (SYNC_WAIT_SECONDS or `Prefer: wait`): 202 with status_url ' +
+      '(default), or 504 (code SYNC_WAIT_EXCEEDED, with run_id and status_url) so automation tools see a failure instead of an empty reply',
+  );
 const RateLimit = z.number().int().min(1).max(10_000).describe('Calls per minute admitted for this webhook (fixed one-minute windows)');
 
 export const CreateWebhookBody = z
@@ -14,6 +20,7 @@ export const CreateWebhookBody = z
     name: z.string().trim().min(1).max(200),
     outgoing_url: OutgoingUrl.optional(),
     rate_limit_per_minute: RateLimit.default(10),
+    sync_timeout_status: SyncTimeoutStatus.default(202),
   })
   .strict();
 
@@ -23,6 +30,7 @@ export const UpdateWebhookBody = z
     outgoing_url: OutgoingUrl.nullable().optional(),
     is_active: z.boolean().optional(),
     rate_limit_per_minute: RateLimit.optional(),
+    sync_timeout_status: SyncTimeoutStatus.optional(),
   })
   .strict()
   .refine((b) => Object.keys(b).length > 0, 'name at least one field to change');
@@ -38,6 +46,7 @@ export const WebhookSchema = z
     is_active: z.boolean(),
     outgoing_url: z.string().nullable(),
     rate_limit_per_minute: z.number().int(),
+    sync_timeout_status: z.union([z.literal(202), z.literal(504)]),
     created_at: Timestamp,
     updated_at: Timestamp,
     last_used_at: Timestamp.nullable(),
@@ -77,7 +86,7 @@ export const WebhookPendingSchema = z
   .object({
     run_id: Uuid,
     status: z.literal('processing'),
-    status_url: z.url().describe('Poll this (no other credentials needed) for the reply'),
+    status_url: z.url().describe('Poll this for the reply (the token is its credential: in the path, or in the header when you sent it there)'),
     conversation_id: Uuid,
   })
   .meta({ id: 'WebhookPending' });

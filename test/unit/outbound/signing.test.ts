@@ -68,6 +68,19 @@ describe('webhookHeaders', () => {
     expect(manual).not.toBe(createHmac('sha256', older).update(body).digest('hex'));
   });
 
+  it('during a rotation also signs the hex header with each earlier secret, so a receiver holding either verifies', () => {
+    const [newer, older, oldest] = [generateSigningSecret(), generateSigningSecret(), generateSigningSecret()];
+    const hex = (secret: string) => createHmac('sha256', secret).update(body).digest('hex');
+    const verifiesHex = (h: Record<string, string>, secret: string) =>
+      [h['x-webhook-signature'], ...(h['x-webhook-signature-previous'] ?? '').split(' ')].includes(hex(secret));
+    const rotating = signedHeaders([newer, older]);
+    expect(rotating['x-webhook-signature-previous']).toBe(hex(older));
+    expect(verifiesHex(rotating, newer) && verifiesHex(rotating, older)).toBe(true);
+    expect(verifiesHex(rotating, generateSigningSecret())).toBe(false);
+    expect(signedHeaders([newer, older, oldest])['x-webhook-signature-previous']).toBe(`${hex(older)} ${hex(oldest)}`);
+    expect(signedHeaders([newer])).not.toHaveProperty('x-webhook-signature-previous');
+  });
+
   it('keeps custom headers but never lets them replace the signed ones', () => {
     const secret = generateSigningSecret();
     const headers = webhookHeaders({
@@ -82,6 +95,7 @@ describe('webhookHeaders', () => {
         'Webhook-Timestamp': '1',
         'webhook-signature': 'v1,forged',
         'X-Webhook-Signature': 'forged',
+        'X-Webhook-Signature-Previous': 'forged',
         'Content-Length': '1',
       },
     });
