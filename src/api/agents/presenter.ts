@@ -2,8 +2,9 @@ import type { z } from 'zod';
 import type { Agent, AgentProvider } from '../../db/schema.js';
 import type { AgentSchema } from './schema.js';
 
-/** Header values of an http provider may be credentials: never read back. */
+/** Header values of an http provider and a tenant's model API key are credentials: never read back. */
 function maskProvider(provider: AgentProvider): Record<string, unknown> {
+  if (provider.kind === 'openai' && provider.api_key !== undefined) return { ...provider, api_key: '***' };
   if (provider.kind !== 'http' || !provider.headers) return { ...provider };
   return { ...provider, headers: Object.fromEntries(Object.keys(provider.headers).map((name) => [name, '***'])) };
 }

@@ -42,6 +42,16 @@ describe('validatePayload', () => {
     expect(() => compilePayloadSchema({ type: 'string', pattern: '(a)\\1' })).toThrow(PayloadSchemaError);
   });
 
+  it('keeps uniqueItems\' meaning (deep equality, key order ignored, 1 ≠ "1") in one pass', () => {
+    const schema = { type: 'array', uniqueItems: true };
+    expect(validatePayload(schema, [1, '1', true, null, [1, 2], { a: 1, b: [2] }])).toEqual([]);
+    expect(validatePayload(schema, [{ a: 1, b: [2] }, 3, { b: [2], a: 1 }])).toEqual([
+      { path: 'payload', message: 'must NOT have duplicate items (items ## 0 and 2 are identical)' },
+    ]);
+    expect(validatePayload({ ...schema, uniqueItems: false }, [1, 1])).toEqual([]);
+    expect(validatePayload({ properties: { a: { type: 'array', uniqueItems: true } } }, { a: [[1, 2], [1, 2]] })).toHaveLength(1);
+  });
+
   it('reports at most 20 errors', () => {
     const schema = { type: 'array', items: { type: 'string' } };
     expect(validatePayload(schema, Array.from({ length: 50 }, (_, i) => i))).toHaveLength(20);
@@ -56,6 +66,9 @@ describe('compilePayloadSchema', () => {
     let deep: Record<string, unknown> = { type: 'string' };
     for (let i = 0; i < 40; i++) deep = { type: 'object', properties: { a: deep } };
     expect(() => compilePayloadSchema(deep)).toThrow(/levels deep/);
+    const wide = { type: 'object', properties: Object.fromEntries(Array.from({ length: 1100 }, (_, i) => [`p${i}`, { type: 'string' }])) };
+    expect(() => compilePayloadSchema(wide)).toThrow(/at most 2000 keywords/);
+    expect(() => compilePayloadSchema({ enum: Array.from({ length: 3000 }, (_, i) => i) })).not.toThrow();
   });
 
   it('keeps each schema\'s $id to itself: two triggers may use the same $id with different rules', () => {
