@@ -125,7 +125,7 @@ export const AgentSchema = z
     id: Uuid,
     name: z.string(),
     instructions: z.string(),
-    provider: z.record(z.string(), z.unknown()).describe('The provider, with header values masked'),
+    provider: z.record(z.string(), z.unknown()).describe('The provider, with credentials (http header values, an openai api_key) masked as ***'),
     allow_callback_urls: z.boolean(),
     run_timeout_seconds: z.number().int(),
     metadata: z.record(z.string(), z.unknown()),
