@@ -308,4 +308,28 @@ describe('a trigger input schema cannot stall the API', () => {
     // Quadratic comparison took seconds here; linear takes tens of milliseconds. Generous for a loaded machine.
     expect(Math.max(...stalls), `event-loop stalls ${stalls.join(', ')} ms`).toBeLessThan(2_500);
   });
+  it('a schema whose cost doubles per level is refused at the deadline, off the event loop', async () => {
+    const agent = (await stack.api('/v1/agents', { key, body: { name: 'Costly schema target' } })).body.id as string;
+    const defs: Record<string, unknown> = { a0: { type: 'number' } };
+    for (let i = 1; i <= 32; i++) defs[`a${i}`] = { allOf: [{ $ref: `#/$defs/a${i - 1}` }, { $ref: `#/$defs/a${i - 1}` }] };
+    const created = await stack.api(`/v1/agents/${agent}/triggers`, {
+      key,
+      body: { name: 'costly', scheme: 'none', message_template: 'n={{ payload.n }}', input_schema: { type: 'object', properties: { n: { $ref: '#/$defs/a32' } }, $defs: defs } },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    let last = performance.now();
+    let worst = 0;
+    const ticker = setInterval(() => {
+      worst = Math.max(worst, performance.now() - last);
+      last = performance.now();
+    }, 5);
+    const started = performance.now();
+    const answer = await stack.api(`/api/triggers/${created.body.token}`, { body: { n: 1 } }).finally(() => clearInterval(ticker));
+    expect(answer.status).toBe(400);
+    expect(answer.body.validationErrors).toEqual([{ path: 'payload', message: expect.stringMatching(/took more than 2000 ms/) }]);
+    expect(performance.now() - started).toBeLessThan(30_000); // 2^32 steps would take hours
+    expect(Math.round(worst)).toBeLessThan(2_500);
+    // The API still answers the next request with a fresh validation thread.
+    expect((await stack.api(`/api/triggers/${created.body.token}`, { body: { n: 'not a number' } })).status).toBe(400);
+  });
 });
