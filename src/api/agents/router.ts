@@ -31,10 +31,11 @@ function sealProvider(box: SecretBox, provider: AgentProvider): AgentProvider {
 
 /**
  * What the schema cannot know: an operator provider must exist (and offer the model); a
- * tenant's own base_url is judged like every URL we send to (https in production, no private
- * literal) now, and again at each connection.
+ * tenant's own base_url or agent url is judged like every URL we send to (https in production,
+ * no private literal) now, and again at each connection.
  */
 function checkProvider(deps: AppDeps, provider: AgentProvider): void {
+  if (provider.kind === 'http') return checkOutboundTarget(deps, provider.url, 'provider.url');
   if (provider.kind !== 'openai') return;
   const invalid = (field: string, message: string) => new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { [`provider.${field}`]: message });
   if (provider.provider !== undefined) {
