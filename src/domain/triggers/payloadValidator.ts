@@ -8,14 +8,18 @@ import type { PayloadValidationError } from './payloadSchema.js';
 export const PAYLOAD_VALIDATION_DEADLINE_MS = 2_000;
 
 /**
- * The thread runs payloadWorker.ts through tsx's loader, as the process itself runs (`node
- * --import tsx`); `--import` in a worker's execArgv does not apply to its entry module, so the
- * bootstrap registers tsx first. Paths are absolute: the thread does not depend on the cwd.
+ * The thread's entry. From compiled JavaScript it is payloadWorker.js itself; from the sources
+ * (`node --import tsx`, tests) it is payloadWorker.ts through tsx's loader, registered first:
+ * `--import` in a worker's execArgv does not apply to its entry module. Paths are absolute, so
+ * the thread does not depend on the working directory.
  */
-const TSX_ESM_API = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
-const WORKER_BOOTSTRAP = `import(${JSON.stringify(TSX_ESM_API)}).then(({ register }) => { register(); return import(${JSON.stringify(
-  new URL('./payloadWorker.ts', import.meta.url).href,
-)}); })`;
+function workerBootstrap(): string {
+  const compiled = import.meta.url.endsWith('.js');
+  const entry = new URL(compiled ? './payloadWorker.js' : './payloadWorker.ts', import.meta.url).href;
+  if (compiled) return `import(${JSON.stringify(entry)})`;
+  const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
+  return `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
+}
 
 export class PayloadValidationTimeout extends Error {
   override name = 'PayloadValidationTimeout';
@@ -45,7 +49,7 @@ export function createPayloadValidator(deadlineMs = PAYLOAD_VALIDATION_DEADLINE_
 
   const spawn = () => {
     ready = false;
-    const thread = new Worker(WORKER_BOOTSTRAP, { eval: true });
+    const thread = new Worker(workerBootstrap(), { eval: true });
     thread.unref();
     thread.on('message', (message: { ready?: true; id: number; errors?: PayloadValidationError[]; failure?: string }) => {
       if (message.ready) {
