@@ -6,6 +6,7 @@ import type { ActivityDeps } from './deps.js';
 import { estimateTokens } from './providers/exchange.js';
 import { callHttpAgent } from './providers/http.js';
 import { callOpenAi } from './providers/openai.js';
+import { resolveOpenAiTarget } from './providers/openaiTarget.js';
 import type { AgentContext, AgentReply, ProviderDeps } from './providers/types.js';
 
 export type { AgentReply, AgentUsage, AgentAction } from './providers/types.js';
@@ -76,7 +77,6 @@ export function createAgentActivities(deps: ActivityDeps) {
       const activity = Context.current();
       const providerDeps: ProviderDeps = {
         http: deps.http,
-        env: deps.env,
         heartbeat: () => activity.heartbeat(),
         signal: activity.cancellationSignal,
       };
@@ -84,8 +84,10 @@ export function createAgentActivities(deps: ActivityDeps) {
       switch (provider.kind) {
         case 'echo':
           return echoAgent(provider, ctx, providerDeps);
-        case 'openai':
-          return callOpenAi(provider, ctx, providerDeps);
+        case 'openai': {
+          const { target, http } = resolveOpenAiTarget(provider, deps);
+          return callOpenAi(target, ctx, { ...providerDeps, http });
+        }
         case 'http':
           return callHttpAgent(provider.headers ? { ...provider, headers: openHeaders(deps.secrets, provider.headers) } : provider, ctx, providerDeps);
       }

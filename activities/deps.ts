@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type { Database } from '../src/db/schema.js';
 import type { Logger } from '../src/logger.js';
+import type { ModelProviderRegistry } from '../src/outbound/modelProviders.js';
 import type { HttpClient } from '../src/outbound/types.js';
 import type { SecretBox } from '../src/secrets/box.js';
 
@@ -14,8 +15,8 @@ export interface ActivityDeps {
   http: HttpClient;
   /** Opens signing secrets and credential header values stored sealed. */
   secrets: SecretBox;
-  /** Where provider API keys are read from (the agent names the variable). */
-  env: Record<string, string | undefined>;
+  /** The operator's model providers (MODEL_PROVIDERS) with their keys: the only way a run uses the worker's secrets. */
+  modelProviders: ModelProviderRegistry;
   /** Starts delivery workflows for stored events. */
   temporal: Client;
   taskQueue: string;

@@ -58,6 +58,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/model-providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the model providers this deployment offers
+         * @description Names to use as `provider` in an openai agent (`{"kind":"openai","provider":"<name>","model":"…"}`), with the models each offers (empty: any). URLs and keys stay with the operator.
+         *
+         *     Requires an API key with scope `agents:read`.
+         */
+        get: operations["listModelProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/agents": {
         parameters: {
             query?: never;
@@ -1177,12 +1199,20 @@ export interface components {
             /** @description Where to poll the run (SYNC_WAIT_EXCEEDED) */
             status_url?: string;
         };
+        ModelProviders: {
+            data: {
+                /** @description Use as `provider` in an openai agent */
+                name: string;
+                /** @description Models it offers; empty = any model name */
+                models: string[];
+            }[];
+        };
         Agent: {
             /** Format: uuid */
             id: string;
             name: string;
             instructions: string;
-            /** @description The provider, with header values masked */
+            /** @description The provider, with credentials (http header values, an openai api_key) masked as *** */
             provider: {
                 [key: string]: unknown;
             };
@@ -2038,6 +2068,62 @@ export interface operations {
             };
         };
     };
+    listModelProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The providers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelProviders"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listAgents: {
         parameters: {
             query?: {
@@ -2142,14 +2228,16 @@ export interface operations {
                     } | {
                         /** @constant */
                         kind: "openai";
+                        /** @description A model provider the operator offers, by name (GET /v1/model-providers); its URL and key stay on the server */
+                        provider?: string;
                         /**
                          * Format: uri
-                         * @description Base URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1
+                         * @description Or your own OpenAI-compatible API: a public https URL, e.g. https://api.openai.com/v1 (checked when saved and at every connection)
                          */
-                        base_url: string;
+                        base_url?: string;
+                        /** @description The key for your own base_url (write-only: stored encrypted, masked when read back) */
+                        api_key?: string;
                         model: string;
-                        /** @description Environment variable of the worker that holds the API key */
-                        api_key_env?: string;
                         temperature?: number;
                         max_tokens?: number;
                     } | {
@@ -2160,9 +2248,9 @@ export interface operations {
                          * @description Your agent service; it receives POST {run_id, message, context, conversation}
                          */
                         url: string;
-                        /** @description Extra request headers (write-only: values are masked when read back) */
+                        /** @description Extra request headers (write-only: values are masked when read back); the same rules as endpoint headers: not Host, Content-Length, Transfer-Encoding, Connection or Content-Type, no line breaks */
                         headers?: {
-                            [key: string]: string;
+                            [key: string]: string & (unknown & unknown);
                         };
                         timeout_seconds?: number;
                     };
@@ -2429,14 +2517,16 @@ export interface operations {
                     } | {
                         /** @constant */
                         kind: "openai";
+                        /** @description A model provider the operator offers, by name (GET /v1/model-providers); its URL and key stay on the server */
+                        provider?: string;
                         /**
                          * Format: uri
-                         * @description Base URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1
+                         * @description Or your own OpenAI-compatible API: a public https URL, e.g. https://api.openai.com/v1 (checked when saved and at every connection)
                          */
-                        base_url: string;
+                        base_url?: string;
+                        /** @description The key for your own base_url (write-only: stored encrypted, masked when read back) */
+                        api_key?: string;
                         model: string;
-                        /** @description Environment variable of the worker that holds the API key */
-                        api_key_env?: string;
                         temperature?: number;
                         max_tokens?: number;
                     } | {
@@ -2447,9 +2537,9 @@ export interface operations {
                          * @description Your agent service; it receives POST {run_id, message, context, conversation}
                          */
                         url: string;
-                        /** @description Extra request headers (write-only: values are masked when read back) */
+                        /** @description Extra request headers (write-only: values are masked when read back); the same rules as endpoint headers: not Host, Content-Length, Transfer-Encoding, Connection or Content-Type, no line breaks */
                         headers?: {
-                            [key: string]: string;
+                            [key: string]: string & (unknown & unknown);
                         };
                         timeout_seconds?: number;
                     };
@@ -6141,11 +6231,11 @@ export interface operations {
                      */
                     api_version?: "2026-11-01";
                     /**
-                     * @description Custom headers sent with every delivery
+                     * @description Custom headers sent with every delivery (not Host, Content-Length, Transfer-Encoding, Connection, Content-Type or the signature headers; no line breaks)
                      * @default {}
                      */
                     headers?: {
-                        [key: string]: string;
+                        [key: string]: string & (unknown & unknown);
                     };
                     /**
                      * @description Verify the receiver's TLS certificate
@@ -6416,9 +6506,9 @@ export interface operations {
                     enabled?: boolean;
                     /** @enum {string} */
                     api_version?: "2026-11-01";
-                    /** @description Custom headers sent with every delivery */
+                    /** @description Custom headers sent with every delivery (not Host, Content-Length, Transfer-Encoding, Connection, Content-Type or the signature headers; no line breaks) */
                     headers?: {
-                        [key: string]: string;
+                        [key: string]: string & (unknown & unknown);
                     };
                     /** @description Verify the receiver's TLS certificate */
                     verify_ssl?: boolean;

@@ -12,6 +12,40 @@ export function isSecretsKey(value: string): boolean {
   return bytes.length === 32 && bytes.toString('base64') === value;
 }
 
+/** One model provider the operator offers tenants by name (MODEL_PROVIDERS). */
+export const ModelProviderConfig = z
+  .object({
+    /** What tenants put in `provider.provider`. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be 1-63 lower-case letters, digits, ".", "_" or "-"'),
+    /** An OpenAI-compatible API, e.g. https://api.openai.com/v1 or http://ollama.internal:11434/v1. */
+    base_url: z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }),
+    /** The worker's environment variable holding the key (read by the worker only; omit for keyless local servers). */
+    api_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'must be an environment variable name').optional(),
+    /** Reach a private, loopback or plain-HTTP address (Ollama, vLLM, LiteLLM on the operator's network). */
+    allow_private: z.boolean().default(false),
+    /** Models tenants may pick; empty = any model name. */
+    models: z.array(z.string().min(1).max(200)).max(200).default([]),
+  })
+  .strict();
+export type ModelProviderConfig = z.infer<typeof ModelProviderConfig>;
+
+const ModelProviders = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON array of {name, base_url, api_key_env?, allow_private?, models?}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z
+      .array(ModelProviderConfig, { error: 'must be a JSON array of {name, base_url, api_key_env?, allow_private?, models?}' })
+      .max(100)
+      .refine((list) => new Set(list.map((p) => p.name)).size === list.length, 'must not name a provider twice'),
+  );
+
 const ConfigSchema = z.object({
   /** `production` requires HTTPS targets and is the default for `api` and `worker`. */
   APP_ENV: z.enum(['production', 'development']),
@@ -109,6 +143,11 @@ const ConfigSchema = z.object({
     ),
   /** Largest accepted request body, in bytes. */
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024),
+  /**
+   * Model providers tenants pick by name, as JSON: `[{"name":"ollama","base_url":"http://10.0.0.5:11434/v1",
+   * "allow_private":true,"models":["llama3.1"]},{"name":"openai","base_url":"https://api.openai.com/v1","api_key_env":"OPENAI_API_KEY"}]`.
+   */
+  MODEL_PROVIDERS: ModelProviders,
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600),
 });
@@ -150,6 +189,7 @@ const baseDefaults: Env = {
   SSE_HEARTBEAT_SECONDS: '15',
   SHUTDOWN_TIMEOUT_SECONDS: '30',
   PORTAL_FRAME_ANCESTORS: "'none'",
+  MODEL_PROVIDERS: '[]',
 };
 
 /** Never echoed back in a configuration error. */

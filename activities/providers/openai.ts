@@ -1,6 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
-import type { OpenAiProvider } from '../../src/db/schema.js';
 import { estimateTokens, exchangeJson, protocolError } from './exchange.js';
 import type { AgentAction, AgentContext, AgentReply, ProviderDeps } from './types.js';
 
@@ -26,22 +24,22 @@ const completionSchema = z.object({
   usage: z.object({ prompt_tokens: z.number().int().nonnegative().optional(), completion_tokens: z.number().int().nonnegative().optional() }).nullish(),
 });
 
+/** Where one run's completion goes: resolved from the agent by `resolveOpenAiTarget`, key already opened. */
+export interface OpenAiTarget {
+  baseUrl: string;
+  apiKey: string | undefined;
+  model: string;
+  temperature?: number;
+  max_tokens?: number;
+}
+
 /** Runs one turn against any OpenAI-compatible chat-completions API (OpenAI, Ollama, vLLM, LiteLLM …). */
-export async function callOpenAi(provider: OpenAiProvider, ctx: AgentContext, deps: ProviderDeps): Promise<AgentReply> {
+export async function callOpenAi(provider: OpenAiTarget, ctx: AgentContext, deps: ProviderDeps): Promise<AgentReply> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   const secrets: string[] = [];
-  if (provider.api_key_env) {
-    const key = deps.env[provider.api_key_env];
-    // Only the variable's name is reported; a retry cannot conjure the key, so fail for good.
-    if (!key) {
-      throw ApplicationFailure.create({
-        type: 'ProviderMisconfigured',
-        message: `environment variable ${provider.api_key_env} (api_key_env of this agent) is not set on the worker`,
-        nonRetryable: true,
-      });
-    }
-    headers.authorization = `Bearer ${key}`;
-    secrets.push(key);
+  if (provider.apiKey) {
+    headers.authorization = `Bearer ${provider.apiKey}`;
+    secrets.push(provider.apiKey);
   }
 
   const messages = buildMessages(ctx);
@@ -56,7 +54,7 @@ export async function callOpenAi(provider: OpenAiProvider, ctx: AgentContext, de
   const label = `OpenAI-compatible provider (model ${provider.model})`;
   const json = await exchangeJson(
     deps,
-    { url: chatCompletionsUrl(provider.base_url), method: 'POST', headers, body: JSON.stringify(body), timeoutMs: TIMEOUT_MS },
+    { url: chatCompletionsUrl(provider.baseUrl), method: 'POST', headers, body: JSON.stringify(body), timeoutMs: TIMEOUT_MS },
     label,
     secrets,
   );

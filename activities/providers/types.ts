@@ -34,7 +34,6 @@ export interface AgentContext {
 /** Narrow on purpose: tests pass a loopback HTTP client and plain functions. */
 export interface ProviderDeps {
   http: HttpClient;
-  env: Record<string, string | undefined>;
   /** Called while waiting so Temporal notices a dead worker within the heartbeat timeout. */
   heartbeat: () => void;
   signal: AbortSignal;

@@ -13,6 +13,46 @@ export function zodDetails(error: ZodError, root: string): Record<string, string
   return details;
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function textProblem(text: string): string | null {
+  if (text.includes('\u0000')) return 'must not contain NUL (\\u0000) characters';
+  if (LONE_SURROGATE.test(text)) return 'must be valid Unicode text (it holds an unpaired UTF-16 surrogate)';
+  return null;
+}
+
+/**
+ * The first string or object key in `value` that cannot be stored as text: a NUL character
+ * (PostgreSQL text and jsonb refuse it) or an unpaired surrogate (not Unicode; jsonb refuses
+ * its escape, text would silently change it). Checked once here for every route, so every
+ * field of every body and query is covered without a rule per field. Iterative: a deeply
+ * nested body cannot exhaust the stack.
+ */
+export function findUnstorableText(value: unknown): { path: string[]; problem: string } | null {
+  // Parent links instead of a path per node: a 100,000-deep body stays linear.
+  type Node = { value: unknown; key: string; parent: Node | null };
+  const pathOf = (node: Node | null, last?: string) => {
+    const path: string[] = last === undefined ? [] : [last];
+    for (let n = node; n && n.parent; n = n.parent) path.unshift(n.key);
+    return path;
+  };
+  const stack: Node[] = [{ value, key: '', parent: null }];
+  while (stack.length) {
+    const node = stack.pop()!;
+    if (typeof node.value === 'string') {
+      const problem = textProblem(node.value);
+      if (problem) return { path: pathOf(node), problem };
+    } else if (node.value !== null && typeof node.value === 'object') {
+      for (const [key, child] of Object.entries(node.value)) {
+        const problem = textProblem(key);
+        if (problem) return { path: pathOf(node, key.replaceAll('\u0000', '\ufffd').replace(/[\ud800-\udfff]/g, '\ufffd')), problem: `has a key that ${problem}` };
+        stack.push({ value: child, key, parent: node });
+      }
+    }
+  }
+  return null;
+}
+
 interface Schemas {
   body?: ZodType;
   query?: ZodType;
@@ -38,6 +78,11 @@ export function validated<S extends Schemas>(
       if (!schema) return undefined;
       if (root === 'body' && value === undefined) {
         details.body = 'A JSON request body is required';
+        return undefined;
+      }
+      const unstorable = findUnstorableText(value);
+      if (unstorable) {
+        details[unstorable.path.length ? unstorable.path.join('.') : root] = unstorable.problem;
         return undefined;
       }
       const result = schema.safeParse(value);

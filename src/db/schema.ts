@@ -19,11 +19,18 @@ export interface EchoProvider {
 }
 export interface OpenAiProvider {
   kind: 'openai';
-  /** Any OpenAI-compatible chat-completions API (OpenAI, Ollama, vLLM, LiteLLM …). */
-  base_url: string;
-  model: string;
-  /** Name of the environment variable holding the API key; the key itself is never stored. */
+  /** An operator-declared model provider (MODEL_PROVIDERS), by name; exclusive with base_url. */
+  provider?: string;
+  /** The tenant's own OpenAI-compatible API (public https). */
+  base_url?: string;
+  /** The tenant's key for base_url, sealed (SecretBox). */
+  api_key?: string;
+  /**
+   * Legacy (before 2026-11-30), never accepted any more: a worker variable named by the tenant.
+   * Honoured only where the operator declared a provider with this base_url and variable.
+   */
   api_key_env?: string;
+  model: string;
   temperature?: number;
   max_tokens?: number;
 }

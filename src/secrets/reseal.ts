@@ -7,6 +7,7 @@ export interface ResealCounts {
   signing_secrets: number;
   triggers: number;
   endpoint_headers: number;
+  /** Agents whose credentials (http header values, an openai api_key) were resealed. */
   agent_headers: number;
 }
 
@@ -46,14 +47,20 @@ export async function resealSecrets(db: Kysely<Database>, box: SecretBox): Promi
     counts.endpoint_headers += Number(done.numUpdatedRows);
   }
 
+  // Agent credentials: an http provider's header values and an openai provider's own api_key.
   for (const row of await db.selectFrom('agents').select(['id', 'provider']).execute()) {
     const provider = row.provider as AgentProvider;
-    if (provider.kind !== 'http' || !provider.headers) continue;
-    if (!Object.values(provider.headers).some((v) => box.needsReseal(v))) continue;
-    const headers = Object.fromEntries(Object.entries(provider.headers).map(([name, v]) => [name, box.needsReseal(v) ? reseal(v) : v]));
+    let resealed: AgentProvider;
+    if (provider.kind === 'http' && provider.headers) {
+      if (!Object.values(provider.headers).some((v) => box.needsReseal(v))) continue;
+      resealed = { ...provider, headers: Object.fromEntries(Object.entries(provider.headers).map(([name, v]) => [name, box.needsReseal(v) ? reseal(v) : v])) };
+    } else if (provider.kind === 'openai' && provider.api_key !== undefined) {
+      if (!box.needsReseal(provider.api_key)) continue;
+      resealed = { ...provider, api_key: reseal(provider.api_key) };
+    } else continue;
     const done = await db
       .updateTable('agents')
-      .set({ provider: JSON.stringify({ ...provider, headers }) })
+      .set({ provider: JSON.stringify(resealed) })
       .where('id', '=', row.id)
       .where('provider', '=', JSON.stringify(row.provider) as never)
       .executeTakeFirst();

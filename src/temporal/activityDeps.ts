@@ -5,6 +5,7 @@ import { publicUrl, type Config } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { outboundClient } from '../outbound/fromConfig.js';
+import { modelProviderRegistry } from '../outbound/modelProviders.js';
 import { secretBoxFromConfig } from '../secrets/box.js';
 
 /** The real dependencies of every activity, built once per worker from configuration. */
@@ -14,14 +15,17 @@ export function activityDeps(
   log: Logger,
   temporal: Client,
   overrides: Partial<ActivityDeps> = {},
+  /** Where the keys of MODEL_PROVIDERS are read from, once, here. */
+  env: Record<string, string | undefined> = process.env,
 ): ActivityDeps {
+  const http = outboundClient(config, log);
   return {
     db,
     clock: () => new Date(),
     log,
-    http: outboundClient(config, log),
+    http,
     secrets: secretBoxFromConfig(config),
-    env: process.env,
+    modelProviders: modelProviderRegistry(config, env, http),
     temporal,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     settings: {

@@ -163,7 +163,7 @@ describe('agents', () => {
     const created = await call('POST', '/v1/agents', a.key, {
       name: 'Support bot',
       instructions: 'Answer support questions.',
-      provider: { kind: 'openai', base_url: 'https://api.openai.com/v1', model: 'gpt-4o-mini', api_key_env: 'OPENAI_API_KEY' },
+      provider: { kind: 'openai', base_url: 'https://api.openai.com/v1', model: 'gpt-4o-mini', api_key: 'sk-management-test-key' },
       allow_callback_urls: true,
       run_timeout_seconds: 120,
       metadata: { team: 'support' },
@@ -171,6 +171,9 @@ describe('agents', () => {
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toBe(`/v1/agents/${created.body.id}`);
     expect(created.body).toMatchObject({ name: 'Support bot', allow_callback_urls: true, run_timeout_seconds: 120, metadata: { team: 'support' } });
+    // The tenant's model key is write-only: masked in every answer.
+    expect(created.body.provider).toEqual({ kind: 'openai', base_url: 'https://api.openai.com/v1', model: 'gpt-4o-mini', api_key: '***' });
+    expect(JSON.stringify((await call('GET', `/v1/agents/${created.body.id}`, a.key)).body)).not.toContain('sk-management-test-key');
 
     const defaults = await call('POST', '/v1/agents', a.key, { name: 'Plain' });
     expect(defaults.body).toMatchObject({ provider: { kind: 'echo' }, allow_callback_urls: false, run_timeout_seconds: 300, instructions: '', metadata: {} });

@@ -180,10 +180,9 @@ describe('control', () => {
 
 describe('agent runtime, credits and conversations', () => {
   it('runs an OpenAI-compatible agent over HTTP and charges max(1, ceil((in + 3·out) / 100)) once', async () => {
-    process.env.FAKE_OPENAI_KEY = 'sk-test-123';
     const own = await stack.newOrg('Metered org', 1000); // its own ledger: no other test's runs in it
     const agentId = await createAgent(
-      { instructions: 'You are terse.', provider: { kind: 'openai', base_url: openai.baseUrl, model: 'gpt-test', api_key_env: 'FAKE_OPENAI_KEY' } },
+      { instructions: 'You are terse.', provider: { kind: 'openai', base_url: openai.baseUrl, model: 'gpt-test', api_key: 'sk-test-123' } },
       own.apiKey,
     );
     openai.answer(completion('Sales were up 12%.', { prompt_tokens: 250, completion_tokens: 120 }));

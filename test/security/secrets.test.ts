@@ -69,16 +69,19 @@ async function startEchoingReceiver() {
 }
 
 beforeAll(async () => {
-  process.env[OPENAI_KEY_ENV] = OPENAI_KEY;
-  stack = await startTestStack({ config: { ADMIN_TOKEN, DELIVERY_RETRY_SCHEDULE: '300ms,300ms' } });
   fake = await startFakeOpenAi();
+  // The operator's provider: its key lives in the worker's environment, named by the operator only.
+  const providers = [{ name: 'fake-openai', base_url: fake.baseUrl, api_key_env: OPENAI_KEY_ENV, allow_private: true }];
+  stack = await startTestStack({
+    config: { ADMIN_TOKEN, DELIVERY_RETRY_SCHEDULE: '300ms,300ms', MODEL_PROVIDERS: JSON.stringify(providers) },
+    workerEnv: { [OPENAI_KEY_ENV]: OPENAI_KEY },
+  });
   echo = await startEchoingReceiver();
 });
 afterAll(async () => {
   await echo?.close();
   await fake?.close();
   await stack?.close();
-  delete process.env[OPENAI_KEY_ENV];
 });
 
 /** Every string in a history, payload bytes decoded as UTF-8 (JSON, mostly). */
@@ -116,7 +119,7 @@ describe('secrets never reach Temporal', () => {
 
     const echoAgent = (await ok('POST', '/v1/agents', { name: 'Echo', allow_callback_urls: true }, key, 201)).id;
     const openAiAgent = (
-      await ok('POST', '/v1/agents', { name: 'OpenAI', allow_callback_urls: true, provider: { kind: 'openai', base_url: fake.baseUrl, model: 'gpt-test', api_key_env: OPENAI_KEY_ENV } }, key, 201)
+      await ok('POST', '/v1/agents', { name: 'OpenAI', allow_callback_urls: true, provider: { kind: 'openai', provider: 'fake-openai', model: 'gpt-test' } }, key, 201)
     ).id;
     const httpAgent = (
       await ok('POST', '/v1/agents', { name: 'HTTP', provider: { kind: 'http', url: `${fake.origin}/agent`, headers: { Authorization: `Bearer ${HTTP_AGENT_SECRET}` } } }, key, 201)

@@ -161,6 +161,8 @@ describe('up front: IP-literal targets are refused wherever a user gives us a UR
       { place: 'POST /v1/agents/{id}/runs', field: 'callback_url', send: (url) => stack.api(`/v1/agents/${agentId}/runs`, { key, body: { message: 'hi', callback_url: url } }) },
       { place: 'POST /v1/agents/{id}/webhooks', field: 'outgoing_url', send: (url) => stack.api(`/v1/agents/${agentId}/webhooks`, { key, body: { name: 'w', outgoing_url: url } }) },
       { place: 'PATCH /v1/webhooks/{id}', field: 'outgoing_url', send: (url) => stack.api(`/v1/webhooks/${webhook.body.id}`, { method: 'PATCH', key, body: { outgoing_url: url } }) },
+      { place: 'POST /v1/agents', field: 'provider.url', send: (url) => stack.api('/v1/agents', { key, body: { name: 'a', provider: { kind: 'http', url } } }) },
+      { place: 'PATCH /v1/agents/{id}', field: 'provider.base_url', send: (url) => stack.api(`/v1/agents/${agentId}`, { method: 'PATCH', key, body: { provider: { kind: 'openai', base_url: url, model: 'm' } } }) },
     ];
 
     let vectors = 0;
@@ -260,8 +262,8 @@ describe('end to end: names that resolve to loopback are accepted, then refused 
     const callbackAgent = await newAgent(stack, apiKey, { name: 'Calls back names' });
     const callbackRuns: Array<{ place: string; url: string; runId: string }> = [];
     const providerRuns: Array<{ url: string; runId: string }> = [];
-    // A provider URL with user:pass@ is refused when the agent is created (urlFields.test.ts).
-    const providerTargets = [...names.map(urlFor), ...literalVectors().map(([url]) => url).filter((url) => !new URL(url).username)];
+    // Literal addresses are refused when the agent is saved (the up-front test); names only resolve at connect time.
+    const providerTargets = names.map(urlFor);
     for (const name of names) {
       const url = urlFor(name);
       const run = await stack.api(`/v1/agents/${callbackAgent}/runs`, { key: apiKey, body: { message: 'call me', callback_url: url } });
@@ -274,7 +276,7 @@ describe('end to end: names that resolve to loopback are accepted, then refused 
       expect(called.status).toBe(200);
       callbackRuns.push({ place: 'webhook outgoing_url', url, runId: called.body.run_id });
     }
-    // The agent's own URL is a fourth place; it is judged at connect time only (see the report).
+    // The agent's own URL is a fourth place, judged again at connect time.
     for (const url of providerTargets) {
       const agent = await newAgent(stack, apiKey, { name: 'Provider at a forbidden address', provider: { kind: 'http', url } });
       const run = await stack.api(`/v1/agents/${agent}/runs`, { key: apiKey, body: { message: 'think' } });

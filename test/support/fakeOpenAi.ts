@@ -67,7 +67,7 @@ export const openAiError = (status: number, message: string, headers?: Record<st
 export const malformedJson = (): ScriptedAnswer => ({ status: 200, body: '{"choices": [{"message": ' });
 
 /** A real HTTP server on loopback speaking just enough of the chat-completions API. */
-export async function startFakeOpenAi(): Promise<FakeOpenAi> {
+export async function startFakeOpenAi(host = '127.0.0.1'): Promise<FakeOpenAi> {
   const requests: RecordedRequest[] = [];
   const queue: ScriptedAnswer[] = [];
   const pending = new Set<NodeJS.Timeout>();
@@ -93,8 +93,8 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
       pending.add(timer);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const origin = `http://${host}:${(server.address() as AddressInfo).port}`;
 
   return {
     baseUrl: `${origin}/v1`,

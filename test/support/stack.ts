@@ -69,6 +69,12 @@ export async function openTestDatabase(): Promise<DatabaseHandle> {
   return database;
 }
 
+async function openSharedPostgres(): Promise<DatabaseHandle> {
+  const url = inject('sharedPostgresUrl');
+  if (!url) throw new Error('this test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  return openDatabase({ url, poolSize: 10 });
+}
+
 async function openPrivateDatabase(): Promise<DatabaseHandle> {
   const database = await openDatabase({ pgliteDir: 'memory://' });
   await migrateToLatest(database.db);
@@ -85,6 +91,10 @@ export async function startTestStack(
     config?: Record<string, string>;
     /** A database of the test's own (e.g. an in-memory PGlite) for tests that touch every row, like a key rotation. */
     privateDatabase?: boolean;
+    /** The worker's environment, where MODEL_PROVIDERS keys are read (default: this process's). */
+    workerEnv?: Record<string, string | undefined>;
+    /** Always real PostgreSQL (the run's database, else the local server), for tests of concurrent writers. */
+    postgres?: boolean;
   } = {},
 ): Promise<TestStack> {
   installRuntime(log);
@@ -95,7 +105,7 @@ export async function startTestStack(
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = testConfig({ TEMPORAL_TASK_QUEUE: taskQueue, PUBLIC_URL: baseUrl, ...options.config });
   const address = inject('temporalAddress');
-  const database = options.privateDatabase ? await openPrivateDatabase() : await openTestDatabase();
+  const database = options.privateDatabase ? await openPrivateDatabase() : options.postgres ? await openSharedPostgres() : await openTestDatabase();
   const connection = await Connection.connect({ address });
   const temporal = new Client({ connection, namespace: 'default' });
 
@@ -108,7 +118,7 @@ export async function startTestStack(
       connection: nativeConnection,
       namespace: 'default',
       taskQueue,
-      deps: activityDeps(config, database.db, log, temporal),
+      deps: activityDeps(config, database.db, log, temporal, {}, options.workerEnv),
       workflowBundle: { codePath: inject('workflowBundlePath') },
     });
     running = worker.run();

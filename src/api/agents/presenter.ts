@@ -3,9 +3,18 @@ import type { Agent, AgentProvider } from '../../db/schema.js';
 import { maskUrlCredentials } from '../../domain/urlCredentials.js';
 import type { AgentSchema } from './schema.js';
 
-/** Header values of an http provider may be credentials: never read back; nor a URL's user:pass@. */
+/**
+ * Header values of an http provider and a tenant's model API key are credentials: never read
+ * back; nor a URL's user:pass@ (refused today, masked for rows stored before).
+ */
 function maskProvider(provider: AgentProvider): Record<string, unknown> {
-  if (provider.kind === 'openai') return { ...provider, base_url: maskUrlCredentials(provider.base_url) };
+  if (provider.kind === 'openai') {
+    return {
+      ...provider,
+      ...(provider.base_url !== undefined ? { base_url: maskUrlCredentials(provider.base_url) } : {}),
+      ...(provider.api_key !== undefined ? { api_key: '***' } : {}),
+    };
+  }
   if (provider.kind !== 'http') return { ...provider };
   const url = maskUrlCredentials(provider.url);
   if (!provider.headers) return { ...provider, url };

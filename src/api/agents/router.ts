@@ -2,14 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { findAgent, insertAgent, listAgents, softDeleteAgent, updateAgent } from '../../db/queries.js';
 import type { AgentProvider } from '../../db/schema.js';
 import { AppError, notFound } from '../../errors.js';
+import { publicModelProviders } from '../../outbound/modelProviders.js';
 import { sealHeaders, type SecretBox } from '../../secrets/box.js';
 import type { AppContext, AppDeps } from '../context.js';
+import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
 import { paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { presentAgent } from './presenter.js';
-import { AgentSchema, CreateAgentBody, ListAgentsQuery, UpdateAgentBody } from './schema.js';
+import { AgentSchema, CreateAgentBody, ListAgentsQuery, ModelProvidersSchema, UpdateAgentBody } from './schema.js';
 
 /** The caller's live agent by path id; anything it may not see is simply not found. */
 export async function agentInScope(deps: AppDeps, ctx: AppContext, rawId: string | undefined) {
@@ -20,15 +22,51 @@ export async function agentInScope(deps: AppDeps, ctx: AppContext, rawId: string
   return agent;
 }
 
-/** Header values of an http provider are often credentials: stored sealed, opened only to call the agent. */
+/** Header values of an http provider and a tenant's own model API key are credentials: stored sealed, opened only to call the agent. */
 function sealProvider(box: SecretBox, provider: AgentProvider): AgentProvider {
-  return provider.kind === 'http' && provider.headers ? { ...provider, headers: sealHeaders(box, provider.headers) } : provider;
+  if (provider.kind === 'http' && provider.headers) return { ...provider, headers: sealHeaders(box, provider.headers) };
+  if (provider.kind === 'openai' && provider.api_key !== undefined) return { ...provider, api_key: box.seal(provider.api_key) };
+  return provider;
+}
+
+/**
+ * What the schema cannot know: an operator provider must exist (and offer the model); a
+ * tenant's own base_url or agent url is judged like every URL we send to (https in production,
+ * no private literal) now, and again at each connection.
+ */
+function checkProvider(deps: AppDeps, provider: AgentProvider): void {
+  if (provider.kind === 'http') return checkOutboundTarget(deps, provider.url, 'provider.url');
+  if (provider.kind !== 'openai') return;
+  const invalid = (field: string, message: string) => new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { [`provider.${field}`]: message });
+  if (provider.provider !== undefined) {
+    const offered = deps.config.MODEL_PROVIDERS.find((p) => p.name === provider.provider);
+    if (!offered) throw invalid('provider', 'is not a model provider of this deployment (GET /v1/model-providers lists them)');
+    if (offered.models.length && !offered.models.includes(provider.model)) {
+      throw invalid('model', `is not offered by ${offered.name} (offered: ${offered.models.join(', ')})`);
+    }
+  }
+  if (provider.base_url !== undefined) checkOutboundTarget(deps, provider.base_url, 'provider.base_url');
 }
 
 export function agentRoutes(deps: AppDeps): RouteSpec[] {
   const clock = deps.clock ?? (() => new Date());
   const tag = 'Agents';
   return [
+    route({
+      method: 'get',
+      path: '/v1/model-providers',
+      operationId: 'listModelProviders',
+      summary: 'List the model providers this deployment offers',
+      description:
+        'Names to use as `provider` in an openai agent (`{"kind":"openai","provider":"<name>","model":"…"}`), with the models each offers ' +
+        '(empty: any). URLs and keys stay with the operator.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'agents:read' },
+      responses: { 200: { description: 'The providers', schema: ModelProvidersSchema } },
+      handler(ctx) {
+        ctx.body = { data: publicModelProviders(deps.config) };
+      },
+    }),
     route({
       method: 'post',
       path: '/v1/agents',
@@ -41,6 +79,7 @@ export function agentRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { body }) {
         const auth = authOf(ctx);
         if (auth.agentId) throw new AppError(403, 'FORBIDDEN', 'An agent-scoped API key cannot create agents');
+        checkProvider(deps, body.provider);
         const agent = await insertAgent(deps.db, { id: randomUUID(), orgId: auth.orgId, ...body, provider: sealProvider(deps.secrets, body.provider) });
         ctx.status = 201;
         ctx.set('Location', `/v1/agents/${agent.id}`);
@@ -87,6 +126,7 @@ export function agentRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'The updated agent', schema: AgentSchema } },
       async handler(ctx, { body }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
+        if (body.provider) checkProvider(deps, body.provider);
         const updated = await updateAgent(
           deps.db,
           agent.org_id,

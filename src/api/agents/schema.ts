@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AgentProvider } from '../../db/schema.js';
 import { hasUrlCredentials, URL_CREDENTIALS_MESSAGE } from '../../domain/urlCredentials.js';
+import { customHeadersSchema } from '../customHeaders.js';
 import { Metadata, PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
 const HttpUrl = z
@@ -8,7 +9,25 @@ const HttpUrl = z
   .max(2048)
   .refine((url) => !hasUrlCredentials(url), URL_CREDENTIALS_MESSAGE);
 
-const HeaderName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, 'must be a valid HTTP header name');
+/** Sent as `Authorization: Bearer <key>`: header text only. */
+const ApiKey = z
+  .string()
+  .min(1)
+  .max(4096)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/**
+ * Tenants never name anything on the operator's machines: a field such as `api_key_env`
+ * (the worker's environment variable), a key file or a socket path is refused with the why.
+ */
+function unknownProviderKeys(keys: string[]): string {
+  const local = keys.filter((k) => /(^|_)(env|file|path|socket|command)$/i.test(k));
+  if (local.length) {
+    return `${local.join(', ')}: naming an environment variable, file or other server-side resource is not allowed; ` +
+      'pick an operator\'s model provider by name (provider) or send your own base_url with its api_key';
+  }
+  return `Unrecognized key${keys.length > 1 ? 's' : ''}: ${keys.map((k) => `"${k}"`).join(', ')}`;
+}
 
 export const AgentProviderSchema = z
   .discriminatedUnion('kind', [
@@ -20,29 +39,45 @@ export const AgentProviderSchema = z
       .strict()
       .describe('Built-in deterministic agent that answers with the message it got'),
     z
-      .object({
-        kind: z.literal('openai'),
-        base_url: HttpUrl.describe('Base URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1'),
-        model: z.string().min(1).max(200),
-        api_key_env: z
-          .string()
-          .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'must be an environment variable name (A-Z, 0-9, _)')
-          .optional()
-          .describe('Environment variable of the worker that holds the API key'),
-        temperature: z.number().min(0).max(2).optional(),
-        max_tokens: z.number().int().min(1).max(1_000_000).optional(),
-      })
+      .object(
+        {
+          kind: z.literal('openai'),
+          provider: z
+            .string()
+            .min(1)
+            .max(63)
+            .optional()
+            .describe('A model provider the operator offers, by name (GET /v1/model-providers); its URL and key stay on the server'),
+          base_url: HttpUrl.optional().describe(
+            'Or your own OpenAI-compatible API: a public https URL, e.g. https://api.openai.com/v1 (checked when saved and at every connection)',
+          ),
+          api_key: ApiKey.optional().describe('The key for your own base_url (write-only: stored encrypted, masked when read back)'),
+          model: z.string().min(1).max(200),
+          temperature: z.number().min(0).max(2).optional(),
+          max_tokens: z.number().int().min(1).max(1_000_000).optional(),
+        },
+        { error: (issue) => (issue.code === 'unrecognized_keys' ? unknownProviderKeys(issue.keys) : undefined) },
+      )
       .strict()
-      .describe('Any OpenAI-compatible chat-completions API'),
+      .refine((p) => (p.provider === undefined) !== (p.base_url === undefined), {
+        message: 'name exactly one of provider (an operator\'s model provider) or base_url (your own API)',
+        path: ['provider'],
+      })
+      .refine((p) => p.api_key === undefined || p.base_url !== undefined, {
+        message: 'an api_key goes with your own base_url; an operator\'s provider brings its own key',
+        path: ['api_key'],
+      })
+      .describe('Any OpenAI-compatible chat-completions API: an operator\'s provider by name, or your own https URL and key'),
     z
       .object({
         kind: z.literal('http'),
         url: HttpUrl.describe('Your agent service; it receives POST {run_id, message, context, conversation}'),
-        headers: z
-          .record(HeaderName, z.string().max(4096))
-          .refine((h) => Object.keys(h).length <= 20, 'at most 20 headers')
+        headers: customHeadersSchema()
           .optional()
-          .describe('Extra request headers (write-only: values are masked when read back)'),
+          .describe(
+            'Extra request headers (write-only: values are masked when read back); the same rules as endpoint headers: ' +
+              'not Host, Content-Length, Transfer-Encoding, Connection or Content-Type, no line breaks',
+          ),
         timeout_seconds: z.number().int().min(1).max(300).optional(),
       })
       .strict()
@@ -92,7 +127,7 @@ export const AgentSchema = z
     id: Uuid,
     name: z.string(),
     instructions: z.string(),
-    provider: z.record(z.string(), z.unknown()).describe('The provider, with header values masked'),
+    provider: z.record(z.string(), z.unknown()).describe('The provider, with credentials (http header values, an openai api_key) masked as ***'),
     allow_callback_urls: z.boolean(),
     run_timeout_seconds: z.number().int(),
     metadata: z.record(z.string(), z.unknown()),
@@ -100,3 +135,14 @@ export const AgentSchema = z
     updated_at: Timestamp,
   })
   .meta({ id: 'Agent' });
+
+export const ModelProvidersSchema = z
+  .object({
+    data: z.array(
+      z.object({
+        name: z.string().describe('Use as `provider` in an openai agent'),
+        models: z.array(z.string()).describe('Models it offers; empty = any model name'),
+      }),
+    ),
+  })
+  .meta({ id: 'ModelProviders' });

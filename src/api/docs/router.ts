@@ -104,7 +104,9 @@ export function docsRoutes(deps: AppDeps, allRoutes: () => RouteSpec[]): RouteSp
       usesDatabase: false,
       responses: { 200: { description: 'The asset', contentType: 'application/octet-stream' } },
       handler(ctx) {
-        const asset = ASSETS[ctx.params.file ?? ''];
+        // Own keys only: `constructor` or `__proto__` must be a 404, not an inherited property.
+        const name = ctx.params.file ?? '';
+        const asset = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
         if (!asset) {
           ctx.status = 404;
           return;

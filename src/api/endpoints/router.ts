@@ -1,6 +1,7 @@
 import { newestFirstPage } from '../../db/queries.js';
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import { EndpointCapReached, withinActiveEndpointCap } from '../../db/endpoints.js';
 import type { Database, Delivery, Endpoint } from '../../db/schema.js';
 import { classify, describeOutcome } from '../../domain/deliveryPolicy.js';
 import { maskUrlCredentials } from '../../domain/urlCredentials.js';
@@ -125,8 +126,8 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
   const clock = deps.clock ?? (() => new Date());
   const tag = 'Endpoints';
 
-  /** URL rules shared with callbacks; agents must be the caller's; at most N active endpoints. */
-  async function checkEndpoint(ctx: AppContext, body: { url?: string; agent_ids?: string[]; enabled?: boolean }, self?: string) {
+  /** URL rules shared with callbacks; agents must be the caller's. */
+  async function checkEndpoint(ctx: AppContext, body: { url?: string; agent_ids?: string[] }) {
     const auth = authOf(ctx);
     if (body.url) checkOutboundTarget(deps, body.url, 'url');
     if (body.agent_ids?.length) {
@@ -134,13 +135,16 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
       const found = await deps.db.selectFrom('agents').select('id').where('org_id', '=', auth.orgId).where('id', 'in', body.agent_ids).where('deleted_at', 'is', null).execute();
       if (found.length !== new Set(body.agent_ids).size) throw invalid({ agent_ids: 'names an agent that does not exist' });
     }
-    if (body.enabled !== false) {
-      let active = deps.db.selectFrom('endpoints').select((eb) => eb.fn.countAll<string>().as('n')).where('org_id', '=', auth.orgId).where('enabled', '=', true).where('deleted_at', 'is', null);
-      if (self) active = active.where('id', '!=', self);
-      const { n } = await active.executeTakeFirstOrThrow();
-      if (Number(n) >= deps.config.MAX_ENDPOINTS_PER_ORG) {
-        throw new AppError(409, 'LIMIT_EXCEEDED', `An organization can have at most ${deps.config.MAX_ENDPOINTS_PER_ORG} active endpoints`);
-      }
+  }
+
+  /** The write, counted against MAX_ENDPOINTS_PER_ORG under the org's endpoint lock when it leaves the endpoint active. */
+  async function capped<T>(orgId: string, enabled: boolean, self: string | null, write: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    if (!enabled) return write(deps.db);
+    try {
+      return await withinActiveEndpointCap(deps.db, orgId, deps.config.MAX_ENDPOINTS_PER_ORG, self, write);
+    } catch (err) {
+      if (!(err instanceof EndpointCapReached)) throw err;
+      throw new AppError(409, 'LIMIT_EXCEEDED', `An organization can have at most ${err.limit} active endpoints`);
     }
   }
 
@@ -161,7 +165,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         const agentIds = auth.agentId ? [auth.agentId] : body.agent_ids;
         await checkEndpoint(ctx, { ...body, agent_ids: agentIds });
         const now = clock();
-        const endpoint = await deps.db
+        const endpoint = await capped(auth.orgId, body.enabled, null, (db) => db
           .insertInto('endpoints')
           .values({
             id: randomUUID(),
@@ -180,7 +184,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
             updated_at: now,
           })
           .returningAll()
-          .executeTakeFirstOrThrow();
+          .executeTakeFirstOrThrow());
         const { secret } = await rotateSecret(deps.db, deps.secrets, auth.orgId, endpointSecretOwner(endpoint.id), now, 0);
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
@@ -234,10 +238,10 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         const endpoint = await endpointInScope(deps, ctx);
         const auth = authOf(ctx);
         if (auth.agentId && body.agent_ids) throw invalid({ agent_ids: 'an agent-scoped key cannot change the agents' });
-        await checkEndpoint(ctx, { ...body, enabled: body.enabled ?? endpoint.enabled }, endpoint.id);
+        await checkEndpoint(ctx, body);
         const { headers, ...rest } = body;
         const reEnabled = body.enabled === true && !endpoint.enabled;
-        const updated = await deps.db
+        const updated = await capped(auth.orgId, body.enabled ?? endpoint.enabled, endpoint.id, (db) => db
           .updateTable('endpoints')
           .set({
             ...rest,
@@ -247,7 +251,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
           })
           .where('id', '=', endpoint.id)
           .returningAll()
-          .executeTakeFirstOrThrow();
+          .executeTakeFirstOrThrow());
         ctx.body = await presentEndpoint(deps.db, updated);
       },
     }),

@@ -1,15 +1,13 @@
 import { z } from 'zod';
 import { hasUrlCredentials, URL_CREDENTIALS_MESSAGE } from '../../domain/urlCredentials.js';
 import { EVENT_TYPE_NAMES } from '../../domain/eventTypes.js';
+import { customHeadersSchema } from '../customHeaders.js';
 import { PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
 export const API_VERSIONS = ['2026-11-01'] as const;
 
-/** Headers the signature scheme owns (or that would corrupt the request) cannot be set per endpoint. */
-const RESERVED_HEADERS = new Set([
-  'content-type', 'content-length', 'host', 'transfer-encoding', 'connection',
-  'webhook-id', 'webhook-timestamp', 'webhook-signature', 'x-webhook-signature', 'user-agent',
-]);
+/** Headers the signature scheme owns cannot be set per endpoint (framing headers never can). */
+const SIGNATURE_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'x-webhook-signature', 'user-agent'];
 
 const EndpointUrl = z
   .url({ protocol: /^https?$/, error: 'must be an absolute https URL' })
@@ -23,13 +21,9 @@ const Events = z
   .refine((e) => new Set(e).size === e.length, 'must not list an event type twice')
   .describe('Event types to receive (see GET /v1/event-types)');
 
-const Headers = z
-  .record(
-    z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, 'must be a valid HTTP header name').refine((h) => !RESERVED_HEADERS.has(h.toLowerCase()), 'is set by the delivery itself'),
-    z.string().max(4096).regex(/^[^\r\n]*$/, 'must not contain line breaks'),
-  )
-  .refine((h) => Object.keys(h).length <= 20, 'at most 20 headers')
-  .describe('Custom headers sent with every delivery');
+const Headers = customHeadersSchema(SIGNATURE_HEADERS).describe(
+  'Custom headers sent with every delivery (not Host, Content-Length, Transfer-Encoding, Connection, Content-Type or the signature headers; no line breaks)',
+);
 
 const Fields = {
   url: EndpointUrl.describe('Receives the deliveries; HTTPS in production'),

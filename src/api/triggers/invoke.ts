@@ -45,7 +45,7 @@ async function admit(deps: AppDeps, ctx: AppContext, trigger: Trigger) {
 
 /** Schema check, message, run: what both invoke routes do once the caller is authenticated. */
 async function startTriggeredRun(deps: AppDeps, ctx: AppContext, trigger: Trigger, payload: unknown, deliveryId: string | null) {
-  const { message, validationErrors } = prepareTriggerMessage(trigger, payload, ctx.headers);
+  const { message, validationErrors } = await prepareTriggerMessage(trigger, payload, ctx.headers);
   if (validationErrors.length) {
     const detail = validationErrors[0]!.path === 'message_template' ? 'The message template rendered an empty message for this payload' : 'The payload does not match the trigger\'s input schema';
     throw new AppError(400, 'VALIDATION_FAILED', detail, undefined, undefined, { validationErrors });

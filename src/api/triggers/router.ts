@@ -207,7 +207,7 @@ export function triggerRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'The message and whether the payload is accepted', schema: TriggerTestResultSchema } },
       async handler(ctx, { body }) {
         const trigger = await triggerInScope(deps, ctx);
-        const { message, validationErrors } = prepareTriggerMessage(trigger, body.payload, body.headers ?? {});
+        const { message, validationErrors } = await prepareTriggerMessage(trigger, body.payload, body.headers ?? {});
         ctx.body = { message, valid: validationErrors.length === 0, validationErrors };
       },
     }),

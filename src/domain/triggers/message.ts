@@ -1,4 +1,5 @@
-import { validatePayload, type PayloadValidationError } from './payloadSchema.js';
+import type { PayloadValidationError } from './payloadSchema.js';
+import { PayloadValidationTimeout, validatePayloadOffThread } from './payloadValidator.js';
 import { renderTemplate } from './template.js';
 
 /** The longest run message (as POST /v1/agents/{id}/runs accepts). */
@@ -31,16 +32,26 @@ export function templateHeaders(headers: Record<string, string | string[] | unde
   return out;
 }
 
+/** Off the event loop with a deadline: a payload too costly for its schema is refused, never waited out. */
+async function checkPayload(schema: Record<string, unknown>, payload: unknown): Promise<PayloadValidationError[]> {
+  try {
+    return await validatePayloadOffThread(schema, payload);
+  } catch (err) {
+    if (err instanceof PayloadValidationTimeout) return [{ path: 'payload', message: err.message }];
+    throw err;
+  }
+}
+
 /**
  * Checks the payload against the trigger's input schema and renders its message. A message
  * that renders empty is an error too: a run needs something to say.
  */
-export function prepareTriggerMessage(
+export async function prepareTriggerMessage(
   trigger: TriggerMessageSource,
   payload: unknown,
   headers: Record<string, string | string[] | undefined>,
-): PreparedMessage {
-  const validationErrors = trigger.input_schema ? validatePayload(trigger.input_schema, payload) : [];
+): Promise<PreparedMessage> {
+  const validationErrors = trigger.input_schema ? await checkPayload(trigger.input_schema, payload) : [];
   const message = renderTemplate(
     trigger.message_template,
     { payload, headers: templateHeaders(headers), trigger: { id: trigger.id, name: trigger.name } },

@@ -23,7 +23,7 @@ export interface PayloadValidationError {
   message: string;
 }
 
-export const PAYLOAD_SCHEMA_LIMITS = { bytes: 64 * 1024, depth: 32, reportedErrors: 20 } as const;
+export const PAYLOAD_SCHEMA_LIMITS = { bytes: 64 * 1024, depth: 32, keywords: 2_000, reportedErrors: 20 } as const;
 const CACHE_SIZE = 500;
 
 export class PayloadSchemaError extends Error {
@@ -39,6 +39,59 @@ function depthOf(value: unknown, limit: number, depth = 0): number {
   return max;
 }
 
+/** JSON with object keys sorted: two items are equal under JSON Schema exactly when these texts are. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+interface UniqueItemsValidate {
+  (schema: boolean, data: unknown[]): boolean;
+  errors?: Array<{ keyword: string; message: string; params: Record<string, unknown> }>;
+}
+
+/** One pass with a set of canonical texts: O(total size), whatever the items are. */
+const uniqueItemsKeyword: UniqueItemsValidate = (schema, data) => {
+  uniqueItemsKeyword.errors = [];
+  if (!schema) return true;
+  // Scalars are their own keys (1 and "1" stay apart); arrays and objects go by canonical text.
+  const scalars = new Map<unknown, number>();
+  const composites = new Map<string, number>();
+  for (let j = 0; j < data.length; j++) {
+    const item = data[j];
+    const composite = item !== null && typeof item === 'object';
+    const seen = composite ? composites : scalars;
+    const key = composite ? canonicalJson(item) : item;
+    const i = seen.get(key);
+    if (i !== undefined) {
+      uniqueItemsKeyword.errors = [{ keyword: 'uniqueItems', message: `must NOT have duplicate items (items ## ${i} and ${j} are identical)`, params: { i, j } }];
+      return false;
+    }
+    seen.set(key, j);
+  }
+  return true;
+};
+
+/** Subschemas and keywords in a schema: bounds the compiled code and its work per payload node. */
+function keywordCount(schema: unknown): number {
+  let count = 0;
+  const stack = [schema];
+  while (stack.length) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    for (const [key, child] of Object.entries(node)) {
+      count++;
+      // Literal data is not schema: a large enum or const costs a lookup, not a subschema.
+      if (key !== 'enum' && key !== 'const' && key !== 'default' && key !== 'examples') stack.push(child);
+    }
+  }
+  return count;
+}
+
 /** Compiles (or finds compiled) a schema; throws PayloadSchemaError with Ajv's reason. */
 export function compilePayloadSchema(schema: Record<string, unknown>): ValidateFunction {
   const json = JSON.stringify(schema);
@@ -46,12 +99,19 @@ export function compilePayloadSchema(schema: Record<string, unknown>): ValidateF
   if (depthOf(schema, PAYLOAD_SCHEMA_LIMITS.depth) > PAYLOAD_SCHEMA_LIMITS.depth) {
     throw new PayloadSchemaError(`must nest at most ${PAYLOAD_SCHEMA_LIMITS.depth} levels deep`);
   }
+  if (keywordCount(schema) > PAYLOAD_SCHEMA_LIMITS.keywords) {
+    throw new PayloadSchemaError(`must have at most ${PAYLOAD_SCHEMA_LIMITS.keywords} keywords and properties in all`);
+  }
   const key = createHash('sha256').update(json).digest('hex');
   const cached = compiled.get(key);
   if (cached) return cached;
 
   const ajv = new Ajv2020({ strict: false, allErrors: true, code: { regExp: re2 } });
   (addFormats as unknown as (ajv: Ajv2020) => void)(ajv);
+  // Ajv compares every pair of items for `uniqueItems` unless the items are typed scalars: a
+  // 140,000-number array stalled the event loop for seconds. Same rule, linear time.
+  ajv.removeKeyword('uniqueItems');
+  ajv.addKeyword({ keyword: 'uniqueItems', type: 'array', schemaType: 'boolean', errors: true, validate: uniqueItemsKeyword });
   let validate: ValidateFunction;
   try {
     validate = ajv.compile(schema);

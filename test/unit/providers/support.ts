@@ -8,7 +8,7 @@ export function makeDeps(overrides: Partial<ProviderDeps> = {}) {
   const client = loopbackHttpClient();
   const send = vi.fn(client.send);
   const heartbeat = vi.fn();
-  const deps: ProviderDeps = { http: { send }, env: {}, heartbeat, signal: new AbortController().signal, ...overrides };
+  const deps: ProviderDeps = { http: { send }, heartbeat, signal: new AbortController().signal, ...overrides };
   return { deps, send, heartbeat };
 }
 
