@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { resolve, join } from 'node:path';
 import { loadConfigOrExit } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
-import { creditBalance, findOrg, insertCreditEntry } from './db/queries.js';
+import { CreditsUnavailable, grantCredits } from './db/credits.js';
+import { findOrg } from './db/queries.js';
 import { secretBoxFromConfig } from './secrets/box.js';
 import { devSecretsKey } from './secrets/devKey.js';
 import { resealSecrets } from './secrets/reseal.js';
@@ -71,8 +71,14 @@ try {
       process.stderr.write('credits grant needs --org <existing org id> --amount <non-zero whole number> --reason <text>\n');
       process.exitCode = 64;
     } else {
-      await insertCreditEntry(database.db, { id: randomUUID(), orgId: org.id, kind: amount > 0 ? 'grant' : 'adjustment', amount, reason });
-      process.stdout.write(`${JSON.stringify({ org_id: org.id, amount, balance: await creditBalance(database.db, org.id) })}\n`);
+      try {
+        const { balance } = await grantCredits(database.db, { orgId: org.id, amount, reason });
+        process.stdout.write(`${JSON.stringify({ org_id: org.id, amount, balance })}\n`);
+      } catch (err) {
+        if (!(err instanceof CreditsUnavailable)) throw err;
+        process.stderr.write(`a correction of ${amount} would leave less than runs in progress hold (balance ${err.wallet.balance}, held ${err.wallet.held})\n`);
+        process.exitCode = 65;
+      }
     }
   } else {
     const name = values.name?.trim();

@@ -81,6 +81,12 @@ const ConfigSchema = z.object({
   SSE_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(300),
   /** Largest accepted request body, in bytes. */
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024),
+  /** Actions of one agent reply announced as agent.action events; the rest are counted as dropped. */
+  MAX_ACTIONS_PER_RUN: z.coerce.number().int().min(0).max(1_000),
+  /** How often a worker looks for accepted runs whose workflow never started (0 = never). */
+  RUN_RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(3_600),
+  /** A run is left alone this long after it was accepted: its API is still starting it (5 s deadline). */
+  RUN_RECONCILE_MIN_AGE_SECONDS: z.coerce.number().min(1).max(86_400),
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600),
 });
@@ -118,6 +124,9 @@ const baseDefaults: Env = {
   ENDPOINT_DISABLE_AFTER_FAILURES: '5',
   SSE_HEARTBEAT_SECONDS: '15',
   SHUTDOWN_TIMEOUT_SECONDS: '30',
+  MAX_ACTIONS_PER_RUN: '20',
+  RUN_RECONCILE_INTERVAL_SECONDS: '10',
+  RUN_RECONCILE_MIN_AGE_SECONDS: '15',
 };
 
 /** Never echoed back in a configuration error. */
