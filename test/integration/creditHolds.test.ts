@@ -131,10 +131,10 @@ describe('authorise, then capture', () => {
 });
 
 /** A Temporal client whose workflow start never answers: the API process froze (or died) after its commit. */
-function frozenStart(real: Client): Client {
+function frozenStart(real: Client, start: () => Promise<never> = () => new Promise(() => undefined)): Client {
   const workflow = new Proxy(real.workflow, {
     get(target, prop) {
-      if (prop === 'start') return () => new Promise(() => undefined);
+      if (prop === 'start') return start;
       const value = Reflect.get(target, prop);
       return typeof value === 'function' ? value.bind(target) : value;
     },
@@ -171,6 +171,20 @@ describe('runs accepted but never started', () => {
     expect(events.map((e) => e.event_type)).toEqual(['run_queued']); // committed with the run
     return run;
   }
+
+  it('a start Temporal refuses answers 503, removes the run and releases its hold', async () => {
+    const refusing = await stack.startSecondApi({ temporal: frozenStart(stack.temporal, async () => Promise.reject(new Error('engine down'))) });
+    try {
+      const { apiKey, orgId } = await stack.newOrg('Refused', 100);
+      const agentId = await agentOf(apiKey, { max_credits_per_run: 5 });
+      const refused = await request(refusing.baseUrl, `/v1/agents/${agentId}/runs`, { key: apiKey, body: { message: 'no engine' } });
+      expect(refused.status).toBe(503);
+      expect(await stack.database.db.selectFrom('runs').select('id').where('org_id', '=', orgId).execute()).toEqual([]);
+      expect(await wallet(apiKey)).toEqual({ balance: 100, held: 0, available: 100 });
+    } finally {
+      refusing.close();
+    }
+  });
 
   it('an Idempotency-Key retry gets the same run, and it proceeds', async () => {
     const { apiKey } = await stack.newOrg('Retry', 100);
