@@ -214,7 +214,7 @@ describe('runs accepted but never started', () => {
     const run = await phantom(apiKey, agentId, `swept-${Date.now()}`);
     const deps = { db: stack.database.db, temporal: stack.temporal, taskQueue: stack.taskQueue, log: createLogger('silent', 'test') };
     // Younger than the minimum age: left to its API, which may still be starting it.
-    expect(await reconcileUnstartedRuns(deps, 60_000)).not.toContain(run.id);
+    expect((await reconcileUnstartedRuns(deps, 60_000))?.started).not.toContain(run.id);
     // Past the API's 5 s start deadline (no younger run of another test is touched); meanwhile
     // nothing starts it by itself, and it keeps its hold.
     const since = Date.now();
@@ -223,10 +223,12 @@ describe('runs accepted but never started', () => {
       await new Promise((r) => setTimeout(r, 500));
     }
     expect((await stack.database.db.selectFrom('runs').select('started_at').where('id', '=', run.id).executeTakeFirstOrThrow()).started_at).toBeNull();
-    expect(await reconcileUnstartedRuns(deps, 5000)).toContain(run.id);
+    const sweep = await reconcileUnstartedRuns(deps, 5000);
+    expect(sweep?.started).toContain(run.id);
+    expect(sweep!.examinedUpTo.getTime()).toBeGreaterThanOrEqual(run.created_at.getTime());
     expect((await ended(apiKey, run.id)).status).toBe('completed');
     // Started once: a second sweep finds nothing of it to start.
-    expect(await reconcileUnstartedRuns(deps, 5000)).not.toContain(run.id);
+    expect((await reconcileUnstartedRuns(deps, 5000))?.started).not.toContain(run.id);
     expect(await wallet(apiKey)).toMatchObject({ held: 0 });
   });
 });
