@@ -7,6 +7,7 @@ import { estimateTokens } from './providers/exchange.js';
 import { callHttpAgent } from './providers/http.js';
 import { callOpenAi } from './providers/openai.js';
 import { resolveOpenAiTarget } from './providers/openaiTarget.js';
+import { boundReply } from './replyBounds.js';
 import type { AgentContext, AgentReply, ProviderDeps } from './providers/types.js';
 
 export type { AgentReply, AgentUsage, AgentAction } from './providers/types.js';
@@ -70,7 +71,7 @@ async function loadAgentContext(deps: ActivityDeps, runId: string) {
 }
 
 export function createAgentActivities(deps: ActivityDeps) {
-  return {
+  const provided = {
     /** Runs the run's agent on its message; input is the run id only, so no prompt lands in workflow history. */
     async runAgent(runId: string): Promise<AgentReply> {
       const { agent, ctx } = await loadAgentContext(deps, runId);
@@ -91,6 +92,12 @@ export function createAgentActivities(deps: ActivityDeps) {
         case 'http':
           return callHttpAgent(provider.headers ? { ...provider, headers: openHeaders(deps.secrets, provider.headers) } : provider, ctx, providerDeps);
       }
+    },
+  };
+  return {
+    /** The provider's reply, checked and bounded in one place for every provider before it reaches history or the database. */
+    async runAgent(runId: string): Promise<AgentReply> {
+      return boundReply(await provided.runAgent(runId), deps.settings.maxActionsPerRun);
     },
   };
 }

@@ -27,5 +27,7 @@ export interface ActivityDeps {
     publicUrl: string;
     /** Final delivery failures in a row that disable an endpoint. */
     disableAfterFailures: number;
+    /** Actions of one reply announced as agent.action; the rest are counted as dropped. */
+    maxActionsPerRun: number;
   };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
-import { sql } from 'kysely';
+import { captureRunCredits, releaseRunHold } from '../src/db/credits.js';
 import { findAgentById, findRunById, markRunStarted } from '../src/db/queries.js';
 import { creditsForUsage } from '../src/domain/credits.js';
 import { creditsChargedHere } from '../src/metrics.js';
@@ -28,6 +28,20 @@ async function loadRun(deps: ActivityDeps, runId: string) {
   const agent = await findAgentById(deps.db, run.agent_id);
   if (!agent) throw ApplicationFailure.create({ type: 'AgentNotFound', message: `agent ${run.agent_id} not found`, nonRetryable: true });
   return { run, agent };
+}
+
+/** Postgres refusing a value for what it is: retrying the same write can never succeed. */
+const DETERMINISTIC_DB_ERRORS: Record<string, string> = {
+  '22021': 'text the database cannot store (invalid byte sequence)',
+  '22P05': 'text the database cannot store (untranslatable character)',
+  '22003': 'a number out of range',
+  '22001': 'a value too long',
+};
+
+function deterministicDbFailure(err: unknown): ApplicationFailure | undefined {
+  const what = DETERMINISTIC_DB_ERRORS[(err as { code?: string })?.code ?? ''];
+  if (!what) return undefined;
+  return ApplicationFailure.create({ type: 'InvalidAgentReply', message: `the agent's reply could not be stored: ${what}`, nonRetryable: true });
 }
 
 /** Run bookkeeping. Each write is idempotent by run id, so retries and replays are harmless. */
@@ -91,69 +105,65 @@ export function createRunActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Charges the run and stores the reply in one transaction. The ledger's unique run_id makes
-     * the charge happen once however often this runs (a worker dying after the commit retries
-     * into a no-op); a low-balance crossing is recorded as an event in the same transaction, so
-     * it is neither lost nor doubled. Announcing is left to announceCompletion: the synchronous
-     * webhook answers as soon as this commits. Returns the credits charged.
+     * Captures the run's charge (the usage formula, never above its hold; the rest of the hold
+     * released) and stores the reply, in one transaction. The ledger's unique run_id and the
+     * run's hold going to 0 make the capture happen once however often this runs (a worker
+     * dying after the commit retries into a no-op); a low-balance crossing is recorded as an
+     * event in the same transaction, so it is neither lost nor doubled. Announcing is left to
+     * announceCompletion: the synchronous webhook answers as soon as this commits. A reply the
+     * database refuses for what it is (bad text, a number out of range) fails the run at once
+     * instead of retrying forever. Returns the credits charged.
      */
     async completeRun(runId: string, reply: AgentReply): Promise<number> {
       const { run } = await loadRun(deps, runId);
-      const credits = creditsForUsage(reply.usage);
       const now = deps.clock();
-      await deps.db.transaction().execute(async (trx) => {
-        // Serialise charges per org so the low-balance crossing is seen by exactly one run.
-        await sql`select 1 from orgs where id = ${run.org_id} for update`.execute(trx);
-        const charged = await trx
-          .insertInto('credit_entries')
-          .values({ id: randomUUID(), org_id: run.org_id, kind: 'charge', amount: -credits, reason: `Run ${run.id}`, run_id: run.id })
-          .onConflict((oc) => oc.column('run_id').doNothing())
-          .returning('id')
-          .executeTakeFirst();
-        await trx
-          .updateTable('runs')
-          .set({
-            status: 'completed',
-            result: reply.text,
-            input_tokens: reply.usage.input_tokens,
-            output_tokens: reply.usage.output_tokens,
-            credits_used: credits,
-            completed_at: now,
-          })
-          .where('id', '=', run.id)
-          .where('status', '=', 'processing')
-          .execute();
-        if (run.conversation_id) {
+      try {
+        return await deps.db.transaction().execute(async (trx) => {
+          const capture = await captureRunCredits(trx, run, creditsForUsage(reply.usage));
           await trx
-            .insertInto('messages')
-            .values({ id: randomUUID(), conversation_id: run.conversation_id, run_id: run.id, role: 'assistant', content: reply.text })
-            .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
+            .updateTable('runs')
+            .set({
+              status: 'completed',
+              result: reply.text,
+              input_tokens: reply.usage.input_tokens,
+              output_tokens: reply.usage.output_tokens,
+              credits_used: capture.charged,
+              actions_dropped: reply.actions_dropped ?? 0,
+              completed_at: now,
+            })
+            .where('id', '=', run.id)
+            .where('status', '=', 'processing')
             .execute();
-          await trx.updateTable('conversations').set({ updated_at: now }).where('id', '=', run.conversation_id).execute();
-        }
-        if (!charged) return;
-        creditsChargedHere.inc(credits);
-        const row = await trx
-          .selectFrom('credit_entries')
-          .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('amount'), eb.lit(0)).as('balance'))
-          .where('org_id', '=', run.org_id)
-          .executeTakeFirstOrThrow();
-        const org = await trx.selectFrom('orgs').select('low_balance_threshold').where('id', '=', run.org_id).executeTakeFirstOrThrow();
-        const balance = Number(row.balance);
-        const threshold = Number(org.low_balance_threshold);
-        if (balance + credits > threshold && balance <= threshold) {
-          await storeEvent(trx, {
-            orgId: run.org_id,
-            agentId: null,
-            runId: run.id,
-            type: 'wallet.balance_low',
-            data: { balance, threshold },
-            dedupeKey: lowBalanceKey(run.id),
-            at: now,
-          });
-        }
-      });
-      return credits;
+          if (run.conversation_id) {
+            await trx
+              .insertInto('messages')
+              .values({ id: randomUUID(), conversation_id: run.conversation_id, run_id: run.id, role: 'assistant', content: reply.text })
+              .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
+              .execute();
+            await trx.updateTable('conversations').set({ updated_at: now }).where('id', '=', run.conversation_id).execute();
+          }
+          if (!capture.captured) return capture.charged;
+          creditsChargedHere.inc(capture.charged);
+          // Org row updates are serialised by its row lock: exactly one charge sees the crossing.
+          const org = await trx.selectFrom('orgs').select('low_balance_threshold').where('id', '=', run.org_id).executeTakeFirstOrThrow();
+          const balance = capture.balance;
+          const threshold = Number(org.low_balance_threshold);
+          if (balance + capture.charged > threshold && balance <= threshold) {
+            await storeEvent(trx, {
+              orgId: run.org_id,
+              agentId: null,
+              runId: run.id,
+              type: 'wallet.balance_low',
+              data: { balance, threshold },
+              dedupeKey: lowBalanceKey(run.id),
+              at: now,
+            });
+          }
+          return capture.charged;
+        });
+      } catch (err) {
+        throw deterministicDbFailure(err) ?? err;
+      }
     },
 
     /** Announces a completed run: its actions, the reply and the completion, then any low-balance event. */
@@ -171,8 +181,11 @@ export function createRunActivities(deps: ActivityDeps) {
           event: { type: 'agent.message', data: { ...ref, room: run.conversation_id, content: result } },
         },
         {
-          stream: { type: 'run_completed', payload: { status: 'completed', credits_used: run.credits_used } },
-          event: { type: 'run.completed', data: { ...ref, status: 'completed', result, credits_used: run.credits_used, metadata: run.metadata ?? {} } },
+          stream: { type: 'run_completed', payload: { status: 'completed', credits_used: run.credits_used, actions_dropped: run.actions_dropped } },
+          event: {
+            type: 'run.completed',
+            data: { ...ref, status: 'completed', result, credits_used: run.credits_used, actions_dropped: run.actions_dropped, metadata: run.metadata ?? {} },
+          },
         },
       ]);
       const lowBalance = await deps.db.selectFrom('events').selectAll().where('dedupe_key', '=', lowBalanceKey(run.id)).executeTakeFirst();
@@ -182,17 +195,21 @@ export function createRunActivities(deps: ActivityDeps) {
     /** Ends a run without a reply (failed, cancelled, timed out), once, and announces it. */
     async endRun(runId: string, status: TerminalStatus, detail: string | null): Promise<void> {
       const { run, agent } = await loadRun(deps, runId);
-      await deps.db
-        .updateTable('runs')
-        .set({
-          status,
-          error: status === 'cancelled' ? null : detail,
-          status_detail: detail,
-          completed_at: deps.clock(),
-        })
-        .where('id', '=', run.id)
-        .where('status', '=', 'processing')
-        .execute();
+      // The ending and the release of the run's hold commit together (idempotent by run id).
+      await deps.db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('runs')
+          .set({
+            status,
+            error: status === 'cancelled' ? null : detail,
+            status_detail: detail,
+            completed_at: deps.clock(),
+          })
+          .where('id', '=', run.id)
+          .where('status', '=', 'processing')
+          .execute();
+        await releaseRunHold(trx, run);
+      });
       // Announce only the ending the run actually has (a retry finds its own; a run that
       // completed first must not also be announced as cancelled).
       const current = await findRunById(deps.db, run.id);

@@ -958,7 +958,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Credit balance and ledger
+         * Credit balance, holds and ledger
          * @description Requires an API key with scope `credits:read`.
          */
         get: operations["getCredits"];
@@ -1198,6 +1198,14 @@ export interface components {
             run_id?: string;
             /** @description Where to poll the run (SYNC_WAIT_EXCEEDED) */
             status_url?: string;
+            /** @description On INSUFFICIENT_CREDITS: the credits a run holds (the agent's max_credits_per_run) */
+            required?: number;
+            /** @description On INSUFFICIENT_CREDITS and credit conflicts: balance − held */
+            available?: number;
+            /** @description On INSUFFICIENT_CREDITS and credit conflicts: the org's balance */
+            balance?: number;
+            /** @description On INSUFFICIENT_CREDITS and credit conflicts: credits held by runs in progress */
+            held?: number;
         };
         ModelProviders: {
             data: {
@@ -1218,6 +1226,8 @@ export interface components {
             };
             allow_callback_urls: boolean;
             run_timeout_seconds: number;
+            /** @description Held per accepted run; the most one run is charged */
+            max_credits_per_run: number;
             metadata: {
                 [key: string]: unknown;
             };
@@ -1324,7 +1334,10 @@ export interface components {
                 input_tokens: number | null;
                 output_tokens: number | null;
             };
+            /** @description Credits charged: the usage formula, at most the agent's max_credits_per_run */
             credits_used: number;
+            /** @description Actions of the reply beyond MAX_ACTIONS_PER_RUN, not announced as agent.action events */
+            actions_dropped: number;
             conversation_id: string | null;
             subject: string | null;
             context: {
@@ -1681,6 +1694,14 @@ export interface components {
             run_id?: string;
             /** @description Where to poll the run (SYNC_WAIT_EXCEEDED) */
             status_url?: string;
+            /** @description On INSUFFICIENT_CREDITS: the credits a run holds (the agent's max_credits_per_run) */
+            required?: number;
+            /** @description On INSUFFICIENT_CREDITS and credit conflicts: balance − held */
+            available?: number;
+            /** @description On INSUFFICIENT_CREDITS and credit conflicts: the org's balance */
+            balance?: number;
+            /** @description On INSUFFICIENT_CREDITS and credit conflicts: credits held by runs in progress */
+            held?: number;
             /** @description How the payload misses the trigger's input schema */
             validationErrors?: components["schemas"]["PayloadValidationError"][];
         };
@@ -1813,6 +1834,10 @@ export interface components {
         Credits: {
             /** @description Sum of the whole ledger */
             balance: number;
+            /** @description Credits held by runs in progress (each holds its agent's max_credits_per_run until it ends) */
+            held: number;
+            /** @description balance − held: what new runs can hold */
+            available: number;
             /** @description Ledger entries, newest first */
             data: components["schemas"]["CreditEntry"][];
             pagination: components["schemas"]["Pagination"];
@@ -2265,6 +2290,11 @@ export interface operations {
                      */
                     run_timeout_seconds?: number;
                     /**
+                     * @description Credits held when a run is accepted (402 when the org has fewer available) and the most one run is charged
+                     * @default 100
+                     */
+                    max_credits_per_run?: number;
+                    /**
                      * @description Free-form JSON object, at most 16 KB
                      * @default {}
                      */
@@ -2547,6 +2577,8 @@ export interface operations {
                     allow_callback_urls?: boolean;
                     /** @description A run still going after this long ends as timed_out */
                     run_timeout_seconds?: number;
+                    /** @description Credits held when a run is accepted (402 when the org has fewer available) and the most one run is charged */
+                    max_credits_per_run?: number;
                     /** @description Free-form JSON object, at most 16 KB */
                     metadata?: {
                         [key: string]: unknown;
@@ -7453,6 +7485,15 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { resolve, join } from 'node:path';
 import { presentCreatedOrg } from './api/admin/presenter.js';
 import { loadConfigOrExit } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
 import { DEV_LOCK_FILE, liveRecordedProcess } from './devProcesses.js';
-import { creditBalance, findAgent, findOrg, insertCreditEntry } from './db/queries.js';
+import { CreditsUnavailable, grantCredits } from './db/credits.js';
+import { findAgent, findOrg } from './db/queries.js';
 import { PORTAL_DEFAULTS, PORTAL_SESSION_SCOPES, type PortalSessionScope } from './domain/portalSessions.js';
 import { secretBoxFromConfig } from './secrets/box.js';
 import { devSecretsKey } from './secrets/devKey.js';
@@ -94,8 +94,14 @@ try {
       process.stderr.write('credits grant needs --org <existing org id> --amount <non-zero whole number> --reason <text>\n');
       process.exitCode = 64;
     } else {
-      await insertCreditEntry(database.db, { id: randomUUID(), orgId: org.id, kind: amount > 0 ? 'grant' : 'adjustment', amount, reason });
-      process.stdout.write(`${JSON.stringify({ org_id: org.id, amount, balance: await creditBalance(database.db, org.id) })}\n`);
+      try {
+        const { balance } = await grantCredits(database.db, { orgId: org.id, amount, reason });
+        process.stdout.write(`${JSON.stringify({ org_id: org.id, amount, balance })}\n`);
+      } catch (err) {
+        if (!(err instanceof CreditsUnavailable)) throw err;
+        process.stderr.write(`a correction of ${amount} would leave less than runs in progress hold (balance ${err.wallet.balance}, held ${err.wallet.held})\n`);
+        process.exitCode = 65;
+      }
     }
   } else {
     const name = values.name?.trim();

@@ -148,6 +148,12 @@ const ConfigSchema = z.object({
    * "allow_private":true,"models":["llama3.1"]},{"name":"openai","base_url":"https://api.openai.com/v1","api_key_env":"OPENAI_API_KEY"}]`.
    */
   MODEL_PROVIDERS: ModelProviders,
+  /** Actions of one agent reply announced as agent.action events; the rest are counted as dropped. */
+  MAX_ACTIONS_PER_RUN: z.coerce.number().int().min(0).max(1_000),
+  /** How often a worker looks for accepted runs whose workflow never started (0 = never). */
+  RUN_RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(3_600),
+  /** A run is left alone this long after it was accepted: its API is still starting it (5 s deadline). */
+  RUN_RECONCILE_MIN_AGE_SECONDS: z.coerce.number().min(1).max(86_400),
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600),
 });
@@ -190,6 +196,9 @@ const baseDefaults: Env = {
   SHUTDOWN_TIMEOUT_SECONDS: '30',
   PORTAL_FRAME_ANCESTORS: "'none'",
   MODEL_PROVIDERS: '[]',
+  MAX_ACTIONS_PER_RUN: '20',
+  RUN_RECONCILE_INTERVAL_SECONDS: '10',
+  RUN_RECONCILE_MIN_AGE_SECONDS: '15',
 };
 
 /** Never echoed back in a configuration error. */

@@ -15,6 +15,7 @@ import { hashSecret } from './domain/apiKeys.js';
 import { createLogger, type Logger } from './logger.js';
 import { sdkMetricsAddress } from './metricsServer.js';
 import { onShutdown } from './process.js';
+import { startRunReconciler } from './services/runReconciler.js';
 import { outboundClient } from './outbound/fromConfig.js';
 import { secretBoxFromConfig } from './secrets/box.js';
 import { devSecretsKey } from './secrets/devKey.js';
@@ -129,6 +130,11 @@ async function main() {
     log.fatal({ err }, 'worker stopped with an error');
     process.kill(process.pid, 'SIGTERM');
   });
+  const reconciler = startRunReconciler(
+    { db: database.db, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log: log.child({ component: 'worker' }) },
+    { intervalMs: config.RUN_RECONCILE_INTERVAL_SECONDS * 1000, minAgeMs: config.RUN_RECONCILE_MIN_AGE_SECONDS * 1000 },
+  );
+  cleanups.push(() => reconciler.stop());
 
   const app = createApp({
     config: runtimeConfig,

@@ -6,6 +6,7 @@ import { createLogger } from './logger.js';
 import { sdkMetricsAddress, startMetricsServer } from './metricsServer.js';
 import { onShutdown, requireDatabaseUrl } from './process.js';
 import { refuseUnencryptedInProduction, warnWhenUnencrypted } from './secrets/box.js';
+import { startRunReconciler } from './services/runReconciler.js';
 import { activityDeps } from './temporal/activityDeps.js';
 import { createWorker, installRuntime, workerShutdownGraceSeconds } from './temporal/worker.js';
 import { startTracing, stopTracing, temporalClientInterceptors } from './telemetry.js';
@@ -37,18 +38,19 @@ warnWhenUnencrypted(config, log);
 const address = temporalOptions.address;
 // An engine that is down (or still starting) at boot is waited for, not a reason to exit: the
 // worker polls as soon as it answers, as it does after an outage mid-run.
-const { connection, worker } = await untilEngineAnswers(async () => {
+const { connection, worker, temporal } = await untilEngineAnswers(async () => {
   const connection = await NativeConnection.connect(temporalOptions);
   try {
+    const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: temporalClientInterceptors() });
     const worker = await createWorker({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
-      deps: activityDeps(config, database.db, log, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: temporalClientInterceptors() })),
+      deps: activityDeps(config, database.db, log, temporal),
       shutdownGraceSeconds: workerShutdownGraceSeconds(config.SHUTDOWN_TIMEOUT_SECONDS),
       ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } } : {}),
     });
-    return { connection, worker };
+    return { connection, worker, temporal };
   } catch (err) {
     await connection.close().catch(() => undefined);
     throw err;
@@ -58,8 +60,14 @@ const { connection, worker } = await untilEngineAnswers(async () => {
 started.worker = worker;
 const running = worker.run();
 log.info({ address, connection: describeConnection(temporalOptions), tracing, namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+// Starts the workflow of any run whose API died between accepting it and starting it.
+const reconciler = startRunReconciler(
+  { db: database.db, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log },
+  { intervalMs: config.RUN_RECONCILE_INTERVAL_SECONDS * 1000, minAgeMs: config.RUN_RECONCILE_MIN_AGE_SECONDS * 1000 },
+);
 
 onShutdown(config, log, async () => {
+  await reconciler.stop();
   worker.shutdown(); // stop polling, let in-flight activities finish within the grace time
   await running;
   metricsServer?.close();

@@ -68,7 +68,11 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
     return outcome!;
   });
 
-  const plan = await inline.startRun.executeWithOptions({ summary: 'mark started, store the user message' }, [runId]);
+  // Not cancellable: a cancel that arrives with the start (a run cancelled before it began) must
+  // still reach the ending below, which records it and releases the run's credit hold
+  // (patched: older histories cancelled here replay as they ran).
+  const markStarted = () => inline.startRun.executeWithOptions({ summary: 'mark started, store the user message' }, [runId]);
+  const plan = await (patched('start-not-cancellable') ? CancellationScope.nonCancellable(markStarted) : markStarted());
   setCurrentDetails('The agent is working on the message');
   // Announcing the start does not hold up the agent; it is awaited before any later announcement.
   // Not cancellable: a cancelled run still announces that it started, then that it was cancelled.

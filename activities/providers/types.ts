@@ -17,6 +17,8 @@ export interface AgentReply {
   text: string;
   usage: AgentUsage;
   actions: AgentAction[];
+  /** Actions beyond MAX_ACTIONS_PER_RUN, left out of `actions` (set by the agent activity). */
+  actions_dropped?: number;
 }
 
 /** Everything a remote runtime needs to answer one run, already loaded from the database. */

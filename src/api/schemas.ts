@@ -14,6 +14,10 @@ export const ProblemSchema = z
     details: z.record(z.string(), z.string()).optional().describe('Field path → message, on validation errors'),
     run_id: z.string().optional().describe('The run concerned, when there is one'),
     status_url: z.string().optional().describe('Where to poll the run (SYNC_WAIT_EXCEEDED)'),
+    required: z.number().int().optional().describe('On INSUFFICIENT_CREDITS: the credits a run holds (the agent\'s max_credits_per_run)'),
+    available: z.number().int().optional().describe('On INSUFFICIENT_CREDITS and credit conflicts: balance − held'),
+    balance: z.number().int().optional().describe('On INSUFFICIENT_CREDITS and credit conflicts: the org\'s balance'),
+    held: z.number().int().optional().describe('On INSUFFICIENT_CREDITS and credit conflicts: credits held by runs in progress'),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 

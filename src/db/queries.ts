@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction } from 'kysely';
-import type { AgentProvider, CreditEntryKind, Database, NewRun, Run, RunStatus } from './schema.js';
+import type { AgentProvider, Database, NewRun, Run, RunStatus } from './schema.js';
 
 /** Repositories: plain functions taking the database (or a transaction) first. */
 type Db = Kysely<Database> | Transaction<Database>;
@@ -66,6 +66,7 @@ export async function insertAgent(
     provider: AgentProvider;
     allow_callback_urls?: boolean;
     run_timeout_seconds?: number;
+    max_credits_per_run?: number;
     metadata?: Record<string, unknown>;
   },
 ) {
@@ -79,6 +80,7 @@ export async function insertAgent(
       instructions: agent.instructions ?? '',
       allow_callback_urls: agent.allow_callback_urls,
       run_timeout_seconds: agent.run_timeout_seconds,
+      max_credits_per_run: agent.max_credits_per_run,
       provider: JSON.stringify(agent.provider),
       metadata: JSON.stringify(agent.metadata ?? {}),
       updated_at: now,
@@ -181,6 +183,7 @@ export async function updateAgent(
     provider?: AgentProvider;
     allow_callback_urls?: boolean;
     run_timeout_seconds?: number;
+    max_credits_per_run?: number;
     metadata?: Record<string, unknown>;
   },
   now: Date,
@@ -256,27 +259,6 @@ export async function listRuns(db: Db, orgId: string, filter: RunFilter, page: P
   if (filter.createdAfter) base = base.where('created_at', '>=', filter.createdAfter);
   if (filter.createdBefore) base = base.where('created_at', '<', filter.createdBefore);
   return newestFirstPage(base, page);
-}
-
-export async function insertCreditEntry(
-  db: Db,
-  entry: { id: string; orgId: string; kind: CreditEntryKind; amount: number; reason: string; runId?: string | null },
-) {
-  return db
-    .insertInto('credit_entries')
-    .values({ id: entry.id, org_id: entry.orgId, kind: entry.kind, amount: entry.amount, reason: entry.reason, run_id: entry.runId ?? null })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
-
-/** The balance is the sum of the ledger: no second number to keep in step. */
-export async function creditBalance(db: Db, orgId: string): Promise<number> {
-  const row = await db
-    .selectFrom('credit_entries')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('amount'), eb.lit(0)).as('balance'))
-    .where('org_id', '=', orgId)
-    .executeTakeFirst();
-  return Number(row?.balance ?? 0);
 }
 
 /** The org's ledger; for an agent-scoped caller, grants plus its own agent's charges only. */

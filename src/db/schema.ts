@@ -49,6 +49,10 @@ export interface OrgsTable {
   name: string;
   /** Crossing this balance downwards records a wallet.balance_low event. */
   low_balance_threshold: ColumnType<string, number | undefined, number>;
+  /** Kept balance (bigint, read through Number()): only src/db/credits.ts writes it, with a ledger row. */
+  balance: ColumnType<string, never, string>;
+  /** Credits held by runs in progress; available = balance − held. */
+  held: ColumnType<string, never, string>;
   created_at: CreatedAt;
 }
 
@@ -97,6 +101,8 @@ export interface AgentsTable {
   provider: Json<AgentProvider>;
   allow_callback_urls: ColumnType<boolean, boolean | undefined, boolean>;
   run_timeout_seconds: ColumnType<number, number | undefined, number>;
+  /** Held when a run is accepted; the most one run may be charged. */
+  max_credits_per_run: ColumnType<number, number | undefined, number>;
   metadata: JsonDefault<Record<string, unknown>>;
   created_at: CreatedAt;
   updated_at: Timestamp;
@@ -129,6 +135,10 @@ export interface RunsTable {
   status_detail: string | null;
   event_seq: ColumnType<number, number | undefined, number>;
   inbound_webhook_id: string | null;
+  /** Credits this run still holds (0 once captured or released; null: accepted before holds existed). */
+  credits_held: ColumnType<number | null, number | null | undefined, number>;
+  /** Actions of the reply beyond MAX_ACTIONS_PER_RUN, not announced. */
+  actions_dropped: ColumnType<number, number | undefined, number>;
 }
 
 export interface InboundWebhooksTable {

@@ -40,7 +40,14 @@ export const EVENT_TYPES = {
   },
   'run.completed': {
     description: 'A run finished with the agent\'s reply.',
-    data: z.object({ ...RunRef, status: z.literal('completed'), result: z.string(), credits_used: z.number().int(), metadata: RunMetadata }),
+    data: z.object({
+      ...RunRef,
+      status: z.literal('completed'),
+      result: z.string(),
+      credits_used: z.number().int(),
+      actions_dropped: z.number().int().describe('Actions of the reply beyond the per-run cap, not announced as agent.action'),
+      metadata: RunMetadata,
+    }),
   },
   'run.failed': {
     description: 'A run failed.',

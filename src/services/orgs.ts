@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { insertAgent, insertApiKey, insertCreditEntry, insertOrg } from '../db/queries.js';
+import { grantCredits } from '../db/credits.js';
+import { insertAgent, insertApiKey, insertOrg } from '../db/queries.js';
 import type { Agent, ApiKey, Database, Org } from '../db/schema.js';
 import { generateApiKey, SCOPES, type Scope } from '../domain/apiKeys.js';
 import { generateSigningSecret } from '../outbound/signing.js';
@@ -25,7 +26,7 @@ export async function createOrgWithKey(db: Kysely<Database>, input: { name: stri
   return db.transaction().execute(async (trx) => {
     const org = await insertOrg(trx, { id: randomUUID(), name: input.name });
     if (input.credits) {
-      await insertCreditEntry(trx, { id: randomUUID(), orgId: org.id, kind: 'grant', amount: input.credits, reason: 'Opening grant' });
+      await grantCredits(trx, { orgId: org.id, amount: input.credits, reason: 'Opening grant' });
     }
     const key = generateApiKey();
     const row = await insertApiKey(trx, {

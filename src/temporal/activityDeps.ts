@@ -32,6 +32,7 @@ export function activityDeps(
       retryScheduleMs: config.DELIVERY_RETRY_SCHEDULE,
       publicUrl: publicUrl(config),
       disableAfterFailures: config.ENDPOINT_DISABLE_AFTER_FAILURES,
+      maxActionsPerRun: config.MAX_ACTIONS_PER_RUN,
     },
     ...overrides,
   };

@@ -7,6 +7,11 @@ export interface TcpProxy {
   cut(): void;
   /** Accepts connections again. */
   restore(): void;
+  /**
+   * Stops forwarding what clients send, keeping every connection open: calls hang as they do
+   * on a peer that froze (nothing is refused, so the caller cannot tell and clean up).
+   */
+  freeze(): void;
   close(): Promise<void>;
 }
 
@@ -17,7 +22,9 @@ export interface TcpProxy {
  */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<Socket>();
+  const pairs = new Map<Socket, Socket>();
   let down = false;
+  let frozen = false;
   const server: Server = createServer((client) => {
     if (down) {
       client.destroy();
@@ -26,15 +33,18 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     const upstream = connect(target.port, target.host);
     open.add(client);
     open.add(upstream);
+    pairs.set(client, upstream);
     const drop = () => {
       client.destroy();
       upstream.destroy();
       open.delete(client);
       open.delete(upstream);
+      pairs.delete(client);
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
+    if (frozen) client.pause();
+    else client.pipe(upstream);
     upstream.pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -47,6 +57,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     restore() {
       down = false;
+    },
+    freeze() {
+      frozen = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        client.pause();
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {

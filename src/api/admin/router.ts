@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { creditBalance, findOrg, insertCreditEntry } from '../../db/queries.js';
-import { notFound } from '../../errors.js';
+import { CreditsUnavailable, grantCredits } from '../../db/credits.js';
+import { findOrg } from '../../db/queries.js';
+import { AppError, notFound } from '../../errors.js';
 import { createOrgWithKey } from '../../services/orgs.js';
 import { CreatedApiKeySchema } from '../apiKeys/schema.js';
 import type { AppDeps } from '../context.js';
@@ -64,18 +64,23 @@ export function adminRoutes(deps: AppDeps): RouteSpec[] {
       responses: {
         201: { description: 'The ledger entry and the new balance', schema: z.object({ entry: CreditEntrySchema, balance: z.number().int() }) },
       },
+      errors: [409],
       async handler(ctx, { body }) {
         const org = await findOrg(deps.db, resourceId(ctx.params.id, 'Organization'));
         if (!org) throw notFound('Organization');
-        const entry = await insertCreditEntry(deps.db, {
-          id: randomUUID(),
-          orgId: org.id,
-          kind: body.amount > 0 ? 'grant' : 'adjustment',
-          amount: body.amount,
-          reason: body.reason,
-        });
-        ctx.status = 201;
-        ctx.body = { entry: presentCreditEntry(entry), balance: await creditBalance(deps.db, org.id) };
+        try {
+          const { entry, balance } = await grantCredits(deps.db, { orgId: org.id, amount: body.amount, reason: body.reason });
+          ctx.status = 201;
+          ctx.body = { entry: presentCreditEntry(entry), balance };
+        } catch (err) {
+          if (!(err instanceof CreditsUnavailable)) throw err;
+          // A correction may not take back credits that runs in progress hold, nor go below zero.
+          throw new AppError(409, 'CONFLICT', `A correction of ${body.amount} would leave the balance below what runs in progress hold`, undefined, undefined, {
+            balance: err.wallet.balance,
+            held: err.wallet.held,
+            available: err.wallet.available,
+          });
+        }
       },
     }),
   ];

@@ -94,8 +94,17 @@ const AgentFields = {
   provider: AgentProviderSchema,
   allow_callback_urls: z.boolean().describe('Whether run triggers may pass a callback_url'),
   run_timeout_seconds: z.number().int().min(1).max(86_400).describe('A run still going after this long ends as timed_out'),
+  max_credits_per_run: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .describe('Credits held when a run is accepted (402 when the org has fewer available) and the most one run is charged'),
   metadata: Metadata,
 };
+
+/** ≈ 10,000 prompt tokens or 3,300 reply tokens: a generous chat turn, while a small wallet can still run. */
+export const DEFAULT_MAX_CREDITS_PER_RUN = 100;
 
 export const CreateAgentBody = z
   .object({
@@ -104,6 +113,7 @@ export const CreateAgentBody = z
     provider: AgentFields.provider.default({ kind: 'echo' }),
     allow_callback_urls: AgentFields.allow_callback_urls.default(false),
     run_timeout_seconds: AgentFields.run_timeout_seconds.default(300),
+    max_credits_per_run: AgentFields.max_credits_per_run.default(DEFAULT_MAX_CREDITS_PER_RUN),
     metadata: AgentFields.metadata.default({}),
   })
   .strict();
@@ -115,6 +125,7 @@ export const UpdateAgentBody = z
     provider: AgentFields.provider.optional(),
     allow_callback_urls: AgentFields.allow_callback_urls.optional(),
     run_timeout_seconds: AgentFields.run_timeout_seconds.optional(),
+    max_credits_per_run: AgentFields.max_credits_per_run.optional(),
     metadata: AgentFields.metadata.optional(),
   })
   .strict()
@@ -130,6 +141,7 @@ export const AgentSchema = z
     provider: z.record(z.string(), z.unknown()).describe('The provider, with credentials (http header values, an openai api_key) masked as ***'),
     allow_callback_urls: z.boolean(),
     run_timeout_seconds: z.number().int(),
+    max_credits_per_run: z.number().int().describe('Held per accepted run; the most one run is charged'),
     metadata: z.record(z.string(), z.unknown()),
     created_at: Timestamp,
     updated_at: Timestamp,

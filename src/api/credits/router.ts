@@ -1,5 +1,6 @@
 import type { CreditEntry } from '../../db/schema.js';
-import { creditBalance, listCreditEntries } from '../../db/queries.js';
+import { readWallet } from '../../db/credits.js';
+import { listCreditEntries } from '../../db/queries.js';
 import type { AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
@@ -23,18 +24,15 @@ export function creditRoutes(deps: AppDeps): RouteSpec[] {
       method: 'get',
       path: '/v1/credits',
       operationId: 'getCredits',
-      summary: 'Credit balance and ledger',
+      summary: 'Credit balance, holds and ledger',
       tag: 'Credits',
       auth: { kind: 'apiKey', scope: 'credits:read' },
       query: CreditsQuery,
       responses: { 200: { description: 'Balance and a page of ledger entries', schema: CreditsSchema } },
       async handler(ctx, { query }) {
         const { orgId, agentId } = authOf(ctx);
-        const [balance, { rows, total }] = await Promise.all([
-          creditBalance(deps.db, orgId),
-          listCreditEntries(deps.db, orgId, { agentId }, query),
-        ]);
-        ctx.body = { balance, data: rows.map(presentCreditEntry), pagination: pagination(query.page, query.limit, total) };
+        const [wallet, { rows, total }] = await Promise.all([readWallet(deps.db, orgId), listCreditEntries(deps.db, orgId, { agentId }, query)]);
+        ctx.body = { ...wallet, data: rows.map(presentCreditEntry), pagination: pagination(query.page, query.limit, total) };
       },
     }),
   ];

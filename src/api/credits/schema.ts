@@ -15,6 +15,8 @@ export const CreditEntrySchema = z
 export const CreditsSchema = z
   .object({
     balance: z.number().int().describe('Sum of the whole ledger'),
+    held: z.number().int().describe('Credits held by runs in progress (each holds its agent\'s max_credits_per_run until it ends)'),
+    available: z.number().int().describe('balance − held: what new runs can hold'),
     data: z.array(CreditEntrySchema).describe('Ledger entries, newest first'),
     pagination: PaginationSchema,
   })

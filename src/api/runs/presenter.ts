@@ -52,6 +52,7 @@ export function presentRun(config: Config, run: Run, callback: ReturnType<typeof
     completed_at: iso(run.completed_at),
     usage: { input_tokens: run.input_tokens, output_tokens: run.output_tokens },
     credits_used: run.credits_used,
+    actions_dropped: run.actions_dropped,
     conversation_id: run.conversation_id,
     subject: run.subject,
     context: run.context,

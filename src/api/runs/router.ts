@@ -1,11 +1,11 @@
-import { WorkflowIdReusePolicy } from '@temporalio/client';
+import { WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import type { RunCallbackInput } from '../../../workflows/index.js';
 import { callbackDeliveriesOf } from '../../db/deliveries.js';
 import { findRun, listRuns } from '../../db/queries.js';
 import type { Run } from '../../db/schema.js';
 import { AppError, notFound, serviceUnavailable } from '../../errors.js';
-import { runWorkflowId, startRun } from '../../services/runs.js';
+import { runWorkflowId, startRun, startRunWorkflow } from '../../services/runs.js';
 import { agentInScope } from '../agents/router.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
@@ -211,8 +211,15 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx) {
         const run = await runInScope(deps, ctx);
         if (run.status !== 'processing') throw new AppError(409, 'CONFLICT', `The run already ended as ${run.status}`);
+        const cancel = () => deps.temporal.withDeadline(Date.now() + 5_000, () => deps.temporal.workflow.getHandle(runWorkflowId(run.id)).cancel());
         try {
-          await deps.temporal.withDeadline(Date.now() + 5_000, () => deps.temporal.workflow.getHandle(runWorkflowId(run.id)).cancel());
+          await cancel().catch(async (err: unknown) => {
+            // Accepted by an API that died before starting its workflow: start it now, so the
+            // cancel ends it (recorded, hold released) instead of failing until the reconciler runs.
+            if (!(err instanceof WorkflowNotFoundError) || run.started_at) throw err;
+            await startRunWorkflow({ db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }, run);
+            await cancel();
+          });
         } catch (err) {
           ctx.state.log.warn({ err, run_id: run.id }, 'cancel request failed');
           const current = await findRun(deps.db, run.org_id, run.id);

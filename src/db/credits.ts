@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { CreditEntry, CreditEntryKind, Database } from './schema.js';
+
+/**
+ * The credits repository: the only place that writes an org's kept balance, its holds and the
+ * ledger. Every balance change is one ledger row and one conditional update of the org row in
+ * the same transaction; holds move only by conditional updates, so the check and the change
+ * are one statement and hold across many API processes. The org row is locked by plain
+ * UPDATEs (FOR NO KEY UPDATE), never by SELECT … FOR UPDATE, which would queue behind every
+ * foreign-key insert (FOR KEY SHARE) that names the org.
+ */
+type Db = Kysely<Database> | Transaction<Database>;
+
+export interface Wallet {
+  balance: number;
+  held: number;
+  available: number;
+}
+
+function inTransaction<T>(db: Db, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work);
+}
+
+export async function readWallet(db: Db, orgId: string): Promise<Wallet> {
+  const row = await db.selectFrom('orgs').select(['balance', 'held']).where('id', '=', orgId).executeTakeFirst();
+  const balance = Number(row?.balance ?? 0);
+  const held = Number(row?.held ?? 0);
+  return { balance, held, available: balance - held };
+}
+
+export class CreditsUnavailable extends Error {
+  constructor(readonly wallet: Wallet, readonly required: number) {
+    super(`${required} credits required, ${wallet.available} available`);
+    this.name = 'CreditsUnavailable';
+  }
+}
+
+/**
+ * Adds a grant (amount > 0) or a correction (amount < 0) to the ledger and the kept balance. A
+ * correction may not take the balance below what runs hold (or below zero): it throws
+ * CreditsUnavailable instead, and nothing is written.
+ */
+export async function grantCredits(
+  db: Db,
+  grant: { orgId: string; amount: number; reason: string; kind?: CreditEntryKind },
+): Promise<{ entry: CreditEntry; balance: number }> {
+  return inTransaction(db, async (trx) => {
+    const updated = await trx
+      .updateTable('orgs')
+      .set({ balance: sql<string>`balance + ${grant.amount}` })
+      .where('id', '=', grant.orgId)
+      .where(sql<boolean>`(${grant.amount} > 0 or balance + ${grant.amount} >= held)`)
+      .returning('balance')
+      .executeTakeFirst();
+    if (!updated) throw new CreditsUnavailable(await readWallet(trx, grant.orgId), -grant.amount);
+    const entry = await trx
+      .insertInto('credit_entries')
+      .values({
+        id: randomUUID(),
+        org_id: grant.orgId,
+        kind: grant.kind ?? (grant.amount > 0 ? 'grant' : 'adjustment'),
+        amount: grant.amount,
+        reason: grant.reason,
+        run_id: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return { entry, balance: Number(updated.balance) };
+  });
+}
+
+/**
+ * Holds `amount` for a run being accepted, in the caller's transaction (the one inserting the
+ * run): `balance − held ≥ amount` is checked and the hold placed by one UPDATE, so concurrent
+ * accepts can never hold more than the balance. Throws CreditsUnavailable when it is short.
+ */
+export async function holdCredits(trx: Transaction<Database>, orgId: string, amount: number): Promise<void> {
+  const placed = await trx
+    .updateTable('orgs')
+    .set({ held: sql<string>`held + ${amount}` })
+    .where('id', '=', orgId)
+    .where(sql<boolean>`balance - held >= ${amount}`)
+    .executeTakeFirst();
+  if (Number(placed.numUpdatedRows) !== 1) throw new CreditsUnavailable(await readWallet(trx, orgId), amount);
+}
+
+/** The run's remaining hold, its row locked for this transaction (run row before org row, always). */
+async function takeRunHold(trx: Transaction<Database>, runId: string): Promise<number | null> {
+  const row = await trx.selectFrom('runs').select('credits_held').where('id', '=', runId).forNoKeyUpdate().executeTakeFirst();
+  if (!row) return 0;
+  if (row.credits_held) await trx.updateTable('runs').set({ credits_held: 0 }).where('id', '=', runId).execute();
+  return row.credits_held;
+}
+
+/**
+ * Releases whatever the run still holds (failure, cancel, timeout, a run removed before it
+ * started). Idempotent by run id: the run row's hold goes to 0 in the same transaction.
+ */
+export async function releaseRunHold(db: Db, run: { id: string; org_id: string }): Promise<number> {
+  return inTransaction(db, async (trx) => {
+    const hold = await takeRunHold(trx, run.id);
+    if (hold) await trx.updateTable('orgs').set({ held: sql<string>`held - ${hold}` }).where('id', '=', run.org_id).execute();
+    return hold ?? 0;
+  });
+}
+
+export interface Capture {
+  /** Credits charged: min(the usage formula, the hold). */
+  charged: number;
+  /** false when this run was already charged (a retried activity): nothing changed. */
+  captured: boolean;
+  /** The kept balance after the charge (only when captured). */
+  balance: number;
+}
+
+/**
+ * Charges a completed run once and releases the rest of its hold, in the caller's transaction.
+ * The charge never exceeds the hold; the ledger's unique run_id and the run's hold going to 0
+ * make a retried capture a no-op. A run accepted before holds existed (null hold) is charged
+ * what it used, as far as the available balance goes.
+ */
+export async function captureRunCredits(trx: Transaction<Database>, run: { id: string; org_id: string }, used: number): Promise<Capture> {
+  const hold = await takeRunHold(trx, run.id);
+  if (hold === 0) {
+    // Captured already (a retry) or released (the run ended otherwise): nothing more to charge.
+    const existing = await trx.selectFrom('credit_entries').select('amount').where('run_id', '=', run.id).executeTakeFirst();
+    return { charged: -Number(existing?.amount ?? 0), captured: false, balance: (await readWallet(trx, run.org_id)).balance };
+  }
+  let charged = Math.min(used, hold ?? used);
+  if (hold === null) {
+    const wallet = await readWallet(trx, run.org_id);
+    charged = Math.max(0, Math.min(used, wallet.available));
+  }
+  const entry = await trx
+    .insertInto('credit_entries')
+    .values({ id: randomUUID(), org_id: run.org_id, kind: 'charge', amount: -charged, reason: `Run ${run.id}`, run_id: run.id })
+    .onConflict((oc) => oc.column('run_id').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  const released = hold ?? 0;
+  if (!entry) {
+    if (released) await trx.updateTable('orgs').set({ held: sql<string>`held - ${released}` }).where('id', '=', run.org_id).execute();
+    const existing = await trx.selectFrom('credit_entries').select('amount').where('run_id', '=', run.id).executeTakeFirst();
+    return { charged: -Number(existing?.amount ?? 0), captured: false, balance: (await readWallet(trx, run.org_id)).balance };
+  }
+  const org = await trx
+    .updateTable('orgs')
+    .set({ balance: sql<string>`balance - ${charged}`, held: sql<string>`held - ${released}` })
+    .where('id', '=', run.org_id)
+    .returning('balance')
+    .executeTakeFirstOrThrow();
+  return { charged, captured: true, balance: Number(org.balance) };
+}
