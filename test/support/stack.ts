@@ -101,6 +101,9 @@ export async function startTestStack(
   const taskQueue = `test-${randomUUID()}`;
   // Listen first so links in responses and payloads carry the real port.
   const server: Server = createServer();
+  // Longer than any client's idle keep-alive: under load a late timer otherwise closes a socket
+  // just as fetch reuses it (ECONNRESET on a request the server never saw).
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = testConfig({ TEMPORAL_TASK_QUEUE: taskQueue, PUBLIC_URL: baseUrl, ...options.config });

@@ -26,7 +26,7 @@ export function runLinks(config: Config, run: Pick<Run, 'id'>) {
 export function presentCallback(run: Pick<Run, 'callback_url'>, delivery: Delivery | undefined, last?: { status_code: number | null; error: string | null }) {
   if (!run.callback_url) return null;
   return {
-    url: run.callback_url,
+    url: maskUrlCredentials(run.callback_url),
     status: delivery ? delivery.status : ('not_sent' as const),
     delivery_id: delivery?.id ?? null,
     webhook_id: delivery?.message_id ?? null,
