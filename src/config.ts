@@ -79,6 +79,20 @@ const ConfigSchema = z.object({
   SYNC_WAIT_SECONDS: z.coerce.number().int().min(1).max(600),
   /** SSE comment heartbeat interval, keeps proxies from closing idle streams. */
   SSE_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(300),
+  /** Open SSE streams one API key may hold on one API process (429 beyond). */
+  SSE_MAX_STREAMS_PER_KEY: z.coerce.number().int().min(1).max(100_000),
+  /** Open SSE streams on one run on one API process (429 beyond). */
+  SSE_MAX_STREAMS_PER_RUN: z.coerce.number().int().min(1).max(100_000),
+  /** Lifetime of a stream token (POST /v1/runs/{id}/stream-token), for browsers' EventSource. */
+  SSE_STREAM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(10).max(3_600),
+  /** Concurrent activities of the worker's deliveries task queue (deliveries, callbacks), apart from agent runs. */
+  DELIVERY_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000),
+  /** Concurrent attempts against one endpoint (or one org's callback origin) across all workers; more wait their turn. */
+  ENDPOINT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000),
+  /** When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** How often the database gauges of /metrics are recomputed (never per scrape). */
+  METRICS_GAUGE_INTERVAL_SECONDS: z.coerce.number().min(0.1).max(3_600),
   /** Largest accepted request body, in bytes. */
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024),
   /** How long a graceful shutdown may take before the process exits anyway. */
@@ -117,11 +131,17 @@ const baseDefaults: Env = {
   METRICS_PORT: '9464',
   ENDPOINT_DISABLE_AFTER_FAILURES: '5',
   SSE_HEARTBEAT_SECONDS: '15',
+  SSE_MAX_STREAMS_PER_KEY: '100',
+  SSE_MAX_STREAMS_PER_RUN: '100',
+  SSE_STREAM_TOKEN_TTL_SECONDS: '300',
+  DELIVERY_MAX_CONCURRENT_ACTIVITIES: '100',
+  ENDPOINT_MAX_IN_FLIGHT: '10',
+  METRICS_GAUGE_INTERVAL_SECONDS: '30',
   SHUTDOWN_TIMEOUT_SECONDS: '30',
 };
 
 /** Never echoed back in a configuration error. */
-const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'DATABASE_URL', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS']);
+const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'DATABASE_URL', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS', 'METRICS_TOKEN']);
 
 export class ConfigError extends Error {
   constructor(

@@ -115,3 +115,16 @@ export function countedActivities<T extends Record<string, (...args: any[]) => P
   }
   return wrapped as T;
 }
+
+export const sseEventReads = new Counter({
+  name: 'aw_sse_event_reads_total',
+  help: 'Reads of run events by the SSE streams of this API process (backlog: one per opened stream; notify: one per run per notification, shared by its streams)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const sseStreamsOpen = new Gauge({
+  name: 'aw_sse_streams_open',
+  help: 'Run event streams open on this API process',
+  registers: [registry],
+});

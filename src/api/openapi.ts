@@ -120,7 +120,11 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
         .join('\n\n'),
       tags: [spec.tag],
       security:
-        spec.auth.kind === 'public' ? [] : spec.auth.kind === 'admin' ? [{ adminToken: [] }] : [{ apiKey: [] }],
+        spec.auth.kind === 'public'
+          ? []
+          : spec.auth.kind === 'admin'
+            ? [{ adminToken: [] }]
+            : [{ apiKey: [] }, ...(spec.auth.streamToken ? [{ streamToken: [] }] : [])],
       ...(scope ? { 'x-required-scope': scope } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(spec.body
@@ -150,6 +154,12 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
       securitySchemes: {
         apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'awk_ followed by 64 hex characters', description: 'An org-wide or agent-scoped API key.' },
         adminToken: { type: 'http', scheme: 'bearer', description: 'The operator ADMIN_TOKEN; the admin API is absent (404) when it is unset.' },
+        streamToken: {
+          type: 'apiKey',
+          in: 'query',
+          name: 'stream_token',
+          description: 'A short-lived token for one run\'s event stream, from POST /v1/runs/{id}/stream-token (for browsers\' EventSource, which cannot send headers).',
+        },
       },
     },
   };

@@ -9,7 +9,11 @@ import { jsonBody } from './middleware/body.js';
 import { requireApiKey } from './middleware/auth.js';
 import { validated } from './validate.js';
 
-export type RouteAuth = { kind: 'public' } | { kind: 'apiKey'; scope: Scope } | { kind: 'admin' };
+export type RouteAuth =
+  | { kind: 'public' }
+  /** `streamToken`: a `?stream_token=` from POST /v1/runs/{id}/stream-token may stand in for the key (EventSource). */
+  | { kind: 'apiKey'; scope: Scope; streamToken?: boolean }
+  | { kind: 'admin' };
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface ResponseSpec {
@@ -78,7 +82,7 @@ export function mountRoutes(router: Router<AppState>, deps: AppDeps, routes: Rou
   const clock = deps.clock ?? (() => new Date());
   for (const spec of routes) {
     const middleware: Middleware<AppState>[] = [];
-    if (spec.auth.kind === 'apiKey') middleware.push(requireApiKey(deps.db, spec.auth.scope, clock));
+    if (spec.auth.kind === 'apiKey') middleware.push(requireApiKey(deps.db, spec.auth.scope, clock, { streamToken: spec.auth.streamToken }));
     if (spec.auth.kind === 'admin') middleware.push(requireAdmin(deps));
     // After routing and authentication: a body is read for a known route and a known caller
     // only, and its errors are counted and logged under that route.

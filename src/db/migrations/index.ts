@@ -5,6 +5,7 @@ import * as runsEventsDeliveries from './20261125T1200_runs_events_deliveries.js
 import * as inboundWebhooks from './20261125T1300_inbound_webhooks.js';
 import * as endpoints from './20261125T1330_endpoints.js';
 import * as triggers from './20261125T1400_triggers.js';
+import * as streamTokensEndpointLeases from './20261130T1200_stream_tokens_endpoint_leases.js';
 
 /** Every migration, by name; names sort in the order they run. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '20261125T1300_inbound_webhooks': inboundWebhooks,
   '20261125T1330_endpoints': endpoints,
   '20261125T1400_triggers': triggers,
+  '20261130T1200_stream_tokens_endpoint_leases': streamTokensEndpointLeases,
 };
