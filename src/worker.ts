@@ -8,6 +8,7 @@ import { onShutdown, requireDatabaseUrl } from './process.js';
 import { warnWhenUnencrypted } from './secrets/box.js';
 import { activityDeps } from './temporal/activityDeps.js';
 import { createWorker, installRuntime } from './temporal/worker.js';
+import { deliveriesTaskQueue } from '../workflows/taskQueues.js';
 
 /** `npm run worker`: runs workflows and activities against external Postgres and Temporal. */
 const config = loadConfigOrExit();
@@ -35,6 +36,7 @@ const { connection, worker } = await untilEngineAnswers(async () => {
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       deps: activityDeps(config, database.db, log, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
+      deliveryMaxConcurrentActivities: config.DELIVERY_MAX_CONCURRENT_ACTIVITIES,
       ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } } : {}),
     });
     return { connection, worker };
@@ -45,7 +47,10 @@ const { connection, worker } = await untilEngineAnswers(async () => {
 });
 
 const running = worker.run();
-log.info({ address, namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+log.info(
+  { address, namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE, deliveries_task_queue: deliveriesTaskQueue(config.TEMPORAL_TASK_QUEUE) },
+  'worker running',
+);
 
 onShutdown(config, log, async () => {
   worker.shutdown(); // stop polling, let in-flight activities finish within the grace time
