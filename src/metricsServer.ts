@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from './logger.js';
 import { registry } from './metrics.js';
@@ -19,11 +20,24 @@ export async function metricsText(sdkAddress?: string): Promise<string> {
   return `${await registry.metrics()}\n${sdk}`;
 }
 
-/** The worker's /metrics endpoint (the API serves its own on the API port). */
-export async function startMetricsServer(port: number, log: Logger): Promise<Server> {
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/** No token configured: open. Otherwise `Bearer <token>`, compared in constant time. */
+export function metricsAuthorized(token: string | undefined, authorization: string | undefined): boolean {
+  if (!token) return true;
+  const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+  return presented !== undefined && timingSafeEqual(digest(presented), digest(token));
+}
+
+/** The worker's /metrics endpoint (the API serves its own on the API port); METRICS_TOKEN guards both. */
+export async function startMetricsServer(port: number, log: Logger, options: { token?: string } = {}): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
+      return;
+    }
+    if (!metricsAuthorized(options.token, req.headers.authorization)) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer' }).end();
       return;
     }
     metricsText(sdkMetricsAddress(port))

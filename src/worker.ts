@@ -17,7 +17,7 @@ const log = createLogger(config.LOG_LEVEL, 'worker');
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
 const metricsServer = config.METRICS_PORT
-  ? await startMetricsServer(config.METRICS_PORT, log).catch((err: NodeJS.ErrnoException) => {
+  ? await startMetricsServer(config.METRICS_PORT, log, { token: config.METRICS_TOKEN }).catch((err: NodeJS.ErrnoException) => {
       // Another process on the port is a configuration problem: one line, like a bad variable.
       process.stderr.write(`invalid configuration: METRICS_PORT ${config.METRICS_PORT} cannot be used (${err.code ?? err.message}); pick a free port, or 0 to turn worker metrics off\n`);
       process.exit(78);
