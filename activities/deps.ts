@@ -26,5 +26,7 @@ export interface ActivityDeps {
     publicUrl: string;
     /** Final delivery failures in a row that disable an endpoint. */
     disableAfterFailures: number;
+    /** Concurrent attempts per endpoint / per org's callback origin, across all workers (ENDPOINT_MAX_IN_FLIGHT; default 10). */
+    endpointMaxInFlight?: number;
   };
 }

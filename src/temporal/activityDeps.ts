@@ -28,6 +28,7 @@ export function activityDeps(
       retryScheduleMs: config.DELIVERY_RETRY_SCHEDULE,
       publicUrl: publicUrl(config),
       disableAfterFailures: config.ENDPOINT_DISABLE_AFTER_FAILURES,
+      endpointMaxInFlight: config.ENDPOINT_MAX_IN_FLIGHT,
     },
     ...overrides,
   };

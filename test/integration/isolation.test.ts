@@ -45,7 +45,16 @@ async function startHangingReceiver() {
 }
 
 beforeAll(async () => {
-  stack = await startTestStack({ config: { SSE_MAX_STREAMS_PER_KEY: String(STREAM_CAP), SSE_MAX_STREAMS_PER_RUN: String(STREAM_CAP) } });
+  stack = await startTestStack({
+    config: {
+      SSE_MAX_STREAMS_PER_KEY: String(STREAM_CAP),
+      SSE_MAX_STREAMS_PER_RUN: String(STREAM_CAP),
+      // As if B spread its hanging receivers over many endpoints and origins (each capped at
+      // ENDPOINT_MAX_IN_FLIGHT): here one receiver stands for all, so the per-endpoint cap is
+      // lifted and B fills the whole deliveries slot budget.
+      ENDPOINT_MAX_IN_FLIGHT: '1000',
+    },
+  });
   hanging = await startHangingReceiver();
 });
 afterAll(async () => {
