@@ -96,7 +96,7 @@ describe('browser EventSource (seed 004 frames)', () => {
   it('reconnects after a dropped connection and resumes via Last-Event-ID with no gap or duplicate', async () => {
     const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(stack.baseUrl).port) });
     try {
-      const agentId = await createAgent(key, 6_000);
+      const agentId = await createAgent(key, 15_000); // the drop must come while the agent still thinks
       const run = await startRun(key, agentId, 'Drop me');
       const minted = await stack.api(`/v1/runs/${run.run_id}/stream-token`, { key, method: 'POST' });
       const events = new URL(minted.body.events_url);
@@ -104,7 +104,9 @@ describe('browser EventSource (seed 004 frames)', () => {
       await page.waitForFunction(() => (globalThis as unknown as { sse: PageRecord }).sse.messages.length >= 2, undefined, { timeout: 30_000 });
       proxy.cut(); // the connection drops mid-run; the browser reconnects on its own after `retry:`
       proxy.restore();
-      await page.waitForFunction(() => (globalThis as unknown as { sse: PageRecord }).sse.done, undefined, { timeout: 30_000 });
+      const atCut = await page.evaluate(pageRecord);
+      expect(atCut.messages.map((m) => m.data.sequence)).toEqual([1, 2]); // the run had not answered yet
+      await page.waitForFunction(() => (globalThis as unknown as { sse: PageRecord }).sse.done, undefined, { timeout: 60_000 });
       const { messages, opens } = await page.evaluate(pageRecord);
       await page.close();
       expect(opens).toBe(2);
@@ -113,7 +115,7 @@ describe('browser EventSource (seed 004 frames)', () => {
     } finally {
       await proxy.close();
     }
-  });
+  }, 120_000);
 
   it('answers 204 to a reconnect after the last event of an ended run, so EventSource stops', async () => {
     const agentId = await createAgent(key, 0);
