@@ -1,9 +1,12 @@
-import { CancellationScope, condition, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, patched, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { SlotRef } from '../activities/endpointSlots.js';
 
-const { acquireEndpointSlot, releaseEndpointSlot } = proxyActivities<Activities>({
+// One short transaction each: local activities (a marker in the history, no task round trip),
+// so the guard adds little to every delivery and its polling little to a busy endpoint.
+const { acquireEndpointSlot, releaseEndpointSlot } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '15 seconds',
+  localRetryThreshold: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
@@ -20,7 +23,7 @@ export async function withEndpointSlot<T>(ref: SlotRef, key: string, work: () =>
   if (!patched('endpoint-slots')) return work();
   const { workflowId, runId } = workflowInfo();
   const holder = `${workflowId}:${runId}:${key}`;
-  for (let waitMs = 500; !(await acquireEndpointSlot(ref, holder, LEASE_MS)); waitMs = Math.min(waitMs * 2, 15_000)) {
+  for (let waitMs = 500; !(await acquireEndpointSlot(ref, holder, LEASE_MS)); waitMs = Math.min(waitMs * 2, 5_000)) {
     await sleep(waitMs + Math.floor(Math.random() * 250)); // deterministic in a workflow; spreads the waiters
   }
   let done = false;
