@@ -2,6 +2,7 @@ import { createAgentActivities } from './agents.js';
 import { createCallbackActivities } from './callbacks.js';
 import { createDeliveryActivities } from './deliveries.js';
 import type { ActivityDeps } from './deps.js';
+import { createEndpointSlotActivities } from './endpointSlots.js';
 import { createRunActivities } from './runs.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -14,6 +15,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAgentActivities(deps),
     ...createCallbackActivities(deps),
     ...createDeliveryActivities(deps),
+    ...createEndpointSlotActivities(deps),
   };
 }
 

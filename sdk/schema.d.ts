@@ -47,7 +47,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Requests by route and status, latency histograms, runs started, rate-limit rejections, and cluster-wide runs, deliveries and credits read from the database.
+         * @description Requests by route and status, latency histograms, runs started, rate-limit rejections, and cluster-wide runs, deliveries and credits read from the database (cached: recomputed at most once per METRICS_GAUGE_INTERVAL_SECONDS, never per scrape). When METRICS_TOKEN is set, send `Authorization: Bearer <METRICS_TOKEN>`.
          */
         get: operations["metrics"];
         put?: never;
@@ -178,7 +178,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke an API key
-         * @description Takes effect on the very next request made with the key. Revoking twice is harmless.
+         * @description Takes effect on the very next request made with the key; its open event streams (and stream tokens) end within one SSE heartbeat. Revoking twice is harmless.
          *
          *     Requires an API key with scope `keys:write`.
          */
@@ -327,13 +327,35 @@ export interface paths {
         };
         /**
          * Live event stream of a run (Server-Sent Events)
-         * @description One `id: <sequence>` + `data: {event_type, sequence, payload, created_at}` frame per run event, `: heartbeat` comments while idle; ends after the terminal event. Resume with the `Last-Event-ID` header or `?after_sequence=N`.
+         * @description One `id: <sequence>` + `data: {event_type, sequence, payload, created_at}` frame per run event (no `event:` field, so `EventSource.onmessage` receives them all), `: heartbeat` comments while open; ends after the terminal event. Resume with the `Last-Event-ID` header or `?after_sequence=N`. Browsers, whose EventSource cannot send headers, pass `?stream_token=` from `POST /v1/runs/{id}/stream-token`. Open streams are capped per API key and per run (429); a revoked key's streams end within a heartbeat.
          *
          *     Requires an API key with scope `runs:read`.
          */
         get: operations["streamRunEvents"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{id}/stream-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mint a short-lived token for a browser to open the run's event stream
+         * @description Browsers' `EventSource` cannot send an Authorization header, and API keys never belong in URLs. This answers an `events_url` carrying a token that opens this run's stream only, for SSE_STREAM_TOKEN_TTL_SECONDS (reconnects within that time reuse it), and stops working, with the streams it opened, when the key that minted it is revoked.
+         *
+         *     Requires an API key with scope `runs:read`.
+         */
+        post: operations["createRunStreamToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1410,6 +1432,14 @@ export interface components {
              */
             updated_at: string;
         };
+        StreamToken: {
+            /** @description Opens this run's event stream only, until expires_at, while the key that minted it is not revoked */
+            token: string;
+            /** @description The event stream URL with the token, ready for `new EventSource(events_url)` */
+            events_url: string;
+            /** @description ISO 8601; reconnects after this need a new token */
+            expires_at: string;
+        };
         TaskDefinition: {
             /** Format: uuid */
             id: string;
@@ -2071,6 +2101,15 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Internal Server Error */
@@ -3502,6 +3541,8 @@ export interface operations {
             query?: {
                 /** @description Skip events up to this sequence (or send Last-Event-ID) */
                 after_sequence?: number;
+                /** @description A token from POST /v1/runs/{id}/stream-token, instead of the Authorization header (browsers' EventSource) */
+                stream_token?: string;
             };
             header?: never;
             path: {
@@ -3519,6 +3560,13 @@ export interface operations {
                 content: {
                     "text/event-stream": string;
                 };
+            };
+            /** @description The run has ended and the client has seen its last event: EventSource stops reconnecting */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Unauthorized */
             401: {
@@ -3549,6 +3597,109 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createRunStreamToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token and a ready events_url */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamToken"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -141,6 +141,20 @@ const ConfigSchema = z.object({
       /^(?:'none'|(?:'self'|https?:\/\/(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5})?)(?:\s+(?:'self'|https?:\/\/(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5})?))*)$/,
       "must be 'none' or space-separated origins like 'self' https://app.example.com",
     ),
+  /** Open SSE streams one API key may hold on one API process (429 beyond). */
+  SSE_MAX_STREAMS_PER_KEY: z.coerce.number().int().min(1).max(100_000),
+  /** Open SSE streams on one run on one API process (429 beyond). */
+  SSE_MAX_STREAMS_PER_RUN: z.coerce.number().int().min(1).max(100_000),
+  /** Lifetime of a stream token (POST /v1/runs/{id}/stream-token), for browsers' EventSource. */
+  SSE_STREAM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(10).max(3_600),
+  /** Concurrent activities of the worker's deliveries task queue (deliveries, callbacks), apart from agent runs. */
+  DELIVERY_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000),
+  /** Concurrent attempts against one endpoint (or one org's callback origin) across all workers; more wait their turn. */
+  ENDPOINT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000),
+  /** When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** How often the database gauges of /metrics are recomputed (never per scrape). */
+  METRICS_GAUGE_INTERVAL_SECONDS: z.coerce.number().min(0.1).max(3_600),
   /** Largest accepted request body, in bytes. */
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024),
   /**
@@ -193,6 +207,12 @@ const baseDefaults: Env = {
   METRICS_PORT: '9464',
   ENDPOINT_DISABLE_AFTER_FAILURES: '5',
   SSE_HEARTBEAT_SECONDS: '15',
+  SSE_MAX_STREAMS_PER_KEY: '100',
+  SSE_MAX_STREAMS_PER_RUN: '100',
+  SSE_STREAM_TOKEN_TTL_SECONDS: '300',
+  DELIVERY_MAX_CONCURRENT_ACTIVITIES: '100',
+  ENDPOINT_MAX_IN_FLIGHT: '10',
+  METRICS_GAUGE_INTERVAL_SECONDS: '30',
   SHUTDOWN_TIMEOUT_SECONDS: '30',
   PORTAL_FRAME_ANCESTORS: "'none'",
   MODEL_PROVIDERS: '[]',
@@ -202,7 +222,7 @@ const baseDefaults: Env = {
 };
 
 /** Never echoed back in a configuration error. */
-const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'DATABASE_URL', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS', 'TEMPORAL_API_KEY']);
+const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'DATABASE_URL', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS', 'TEMPORAL_API_KEY', 'METRICS_TOKEN']);
 
 export class ConfigError extends Error {
   constructor(

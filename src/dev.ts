@@ -120,6 +120,7 @@ async function main() {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     deps: activityDeps(runtimeConfig, database.db, log.child({ component: 'worker' }), temporal),
+    deliveryMaxConcurrentActivities: config.DELIVERY_MAX_CONCURRENT_ACTIVITIES,
   });
   const running = worker.run();
   cleanups.push(async () => {

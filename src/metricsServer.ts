@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from './logger.js';
 import { registry } from './metrics.js';
@@ -25,11 +26,21 @@ export interface WorkerHealth {
   ready: () => boolean;
 }
 
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/** No token configured: open. Otherwise `Bearer <token>`, compared in constant time. */
+export function metricsAuthorized(token: string | undefined, authorization: string | undefined): boolean {
+  if (!token) return true;
+  const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+  return presented !== undefined && timingSafeEqual(digest(presented), digest(token));
+}
+
 /**
- * The worker's /metrics endpoint (the API serves its own on the API port), with its probes:
- * /healthz (the process and its worker are alive) and /readyz (polling Temporal).
+ * The worker's /metrics endpoint (the API serves its own on the API port; METRICS_TOKEN guards
+ * both), with its probes: /healthz (the process and its worker are alive) and /readyz (polling Temporal).
  */
-export async function startMetricsServer(port: number, log: Logger, health?: WorkerHealth): Promise<Server> {
+export async function startMetricsServer(port: number, log: Logger, options: { token?: string; health?: WorkerHealth } = {}): Promise<Server> {
+  const health = options.health;
   const server = createServer((req, res) => {
     if (health && (req.url === '/healthz' || req.url === '/readyz')) {
       const ok = req.url === '/healthz' ? health.live() : health.ready();
@@ -38,6 +49,10 @@ export async function startMetricsServer(port: number, log: Logger, health?: Wor
     }
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
+      return;
+    }
+    if (!metricsAuthorized(options.token, req.headers.authorization)) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer' }).end();
       return;
     }
     metricsText(sdkMetricsAddress(port))

@@ -1,5 +1,5 @@
 import { Client } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { loadConfigOrExit } from './config.js';
 import { openDatabase } from './db/connect.js';
 import { createLogger } from './logger.js';
@@ -8,9 +8,10 @@ import { onShutdown, requireDatabaseUrl } from './process.js';
 import { refuseUnencryptedInProduction, warnWhenUnencrypted } from './secrets/box.js';
 import { startRunReconciler } from './services/runReconciler.js';
 import { activityDeps } from './temporal/activityDeps.js';
-import { createWorker, installRuntime, workerShutdownGraceSeconds } from './temporal/worker.js';
+import { createWorker, installRuntime, workerShutdownGraceSeconds, type WorkerSet } from './temporal/worker.js';
 import { startTracing, stopTracing, temporalClientInterceptors } from './telemetry.js';
 import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
+import { deliveriesTaskQueue } from '../workflows/taskQueues.js';
 
 /** `npm run worker`: runs workflows and activities against external Postgres and Temporal. */
 const config = loadConfigOrExit();
@@ -21,12 +22,15 @@ const log = createLogger(config.LOG_LEVEL, 'worker');
 const tracing = startTracing('agent-webhooks-worker'); // off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
 const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
-const started: { worker?: Worker } = {};
+const started: { worker?: WorkerSet } = {};
 const metricsServer = config.METRICS_PORT
   ? await startMetricsServer(config.METRICS_PORT, log, {
-      // Alive while waiting for Temporal (an outage is not cured by a restart); ready once polling.
-      live: () => !['FAILED', 'STOPPED'].includes(started.worker?.getState() ?? 'INITIALIZED'),
-      ready: () => started.worker?.getState() === 'RUNNING',
+      token: config.METRICS_TOKEN,
+      health: {
+        // Alive while waiting for Temporal (an outage is not cured by a restart); ready once polling.
+        live: () => !(started.worker?.workers ?? []).some((w) => ['FAILED', 'STOPPED'].includes(w.getState())),
+        ready: () => (started.worker?.workers ?? []).length > 0 && started.worker!.workers.every((w) => w.getState() === 'RUNNING'),
+      },
     }).catch((err: NodeJS.ErrnoException) => {
       // Another process on the port is a configuration problem: one line, like a bad variable.
       process.stderr.write(`invalid configuration: METRICS_PORT ${config.METRICS_PORT} cannot be used (${err.code ?? err.message}); pick a free port, or 0 to turn worker metrics off\n`);
@@ -48,6 +52,7 @@ const { connection, worker, temporal } = await untilEngineAnswers(async () => {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       deps: activityDeps(config, database.db, log, temporal),
       shutdownGraceSeconds: workerShutdownGraceSeconds(config.SHUTDOWN_TIMEOUT_SECONDS),
+      deliveryMaxConcurrentActivities: config.DELIVERY_MAX_CONCURRENT_ACTIVITIES,
       ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } } : {}),
     });
     return { connection, worker, temporal };
@@ -59,7 +64,17 @@ const { connection, worker, temporal } = await untilEngineAnswers(async () => {
 
 started.worker = worker;
 const running = worker.run();
-log.info({ address, connection: describeConnection(temporalOptions), tracing, namespace: config.TEMPORAL_NAMESPACE, task_queue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+log.info(
+  {
+    address,
+    connection: describeConnection(temporalOptions),
+    tracing,
+    namespace: config.TEMPORAL_NAMESPACE,
+    task_queue: config.TEMPORAL_TASK_QUEUE,
+    deliveries_task_queue: deliveriesTaskQueue(config.TEMPORAL_TASK_QUEUE),
+  },
+  'worker running',
+);
 // Starts the workflow of any run whose API died between accepting it and starting it.
 const reconciler = startRunReconciler(
   { db: database.db, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log },

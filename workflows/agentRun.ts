@@ -14,11 +14,13 @@ import {
   sleep,
   startChild,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { runOutcomeUpdate, type RunOutcome } from './definitions.js';
 import { runCallback } from './runCallback.js';
 import { RunStatusKey } from './searchAttributes.js';
+import { deliveriesTaskQueue } from './taskQueues.js';
 
 export interface AgentRunInput {
   runId: string;
@@ -140,6 +142,7 @@ async function finish(runId: string, status: string, hasCallback: boolean, callb
   // The callback keeps retrying on its own schedule (possibly for hours); the run is over.
   await startChild(runCallback, {
     workflowId: `callback-${runId}`,
+    taskQueue: deliveriesTaskQueue(workflowInfo().taskQueue),
     args: [{ runId, maxAttempts: callbackAttempts }],
     parentClosePolicy: ParentClosePolicy.ABANDON,
     staticSummary: `Callback of run ${runId} (${status})`,

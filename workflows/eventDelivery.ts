@@ -1,5 +1,6 @@
 import { ActivityFailure, proxyActivities, proxyLocalActivities, setCurrentDetails } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { withEndpointSlot } from './endpointSlots.js';
 
 export interface EventDeliveryInput {
   eventId: string;
@@ -37,7 +38,10 @@ export async function eventDelivery({ eventId }: EventDeliveryInput): Promise<Ev
         retry: { maximumAttempts: delivery.maxAttempts, initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 day' },
       });
       try {
-        return await deliverEvent.executeWithOptions({ summary: `deliver to endpoint ${delivery.endpointId}` }, [delivery.deliveryId, delivery.maxAttempts]);
+        // At most ENDPOINT_MAX_IN_FLIGHT of these run against one endpoint at a time; the rest wait.
+        return await withEndpointSlot({ endpointId: delivery.endpointId }, delivery.endpointId, () =>
+          deliverEvent.executeWithOptions({ summary: `deliver to endpoint ${delivery.endpointId}` }, [delivery.deliveryId, delivery.maxAttempts]),
+        );
       } catch (err) {
         if (err instanceof ActivityFailure) return 'failed' as const;
         throw err;
@@ -56,5 +60,5 @@ export async function eventDelivery({ eventId }: EventDeliveryInput): Promise<Ev
 /** `POST /v1/deliveries/{id}/retry`: one more attempt now, same webhook-id (id `redeliver-<deliveryId>-<n>`). */
 export async function redeliver({ deliveryId }: { deliveryId: string }): Promise<string> {
   const { deliverEvent } = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '10 seconds', retry: { maximumAttempts: 1 } });
-  return deliverEvent.executeWithOptions({ summary: 'manual redelivery' }, [deliveryId, 1, true]);
+  return withEndpointSlot({ deliveryId }, deliveryId, () => deliverEvent.executeWithOptions({ summary: 'manual redelivery' }, [deliveryId, 1, true]));
 }

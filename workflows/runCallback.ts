@@ -1,5 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { withEndpointSlot } from './endpointSlots.js';
 
 export interface RunCallbackInput {
   runId: string;
@@ -20,5 +21,8 @@ export async function runCallback({ runId, maxAttempts, manual = false }: RunCal
     heartbeatTimeout: '10 seconds', // the attempt heartbeats while it waits on the receiver
     retry: { maximumAttempts: manual ? 1 : maxAttempts, initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 day' },
   });
-  await deliverCallback.executeWithOptions({ summary: manual ? 'manual retry of the callback' : 'POST the result to callback_url' }, manual ? [runId, true] : [runId]);
+  // At most ENDPOINT_MAX_IN_FLIGHT callbacks of one org run against one origin at a time; the rest wait.
+  await withEndpointSlot({ callbackOfRun: runId }, 'callback', () =>
+    deliverCallback.executeWithOptions({ summary: manual ? 'manual retry of the callback' : 'POST the result to callback_url' }, manual ? [runId, true] : [runId]),
+  );
 }

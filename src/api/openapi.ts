@@ -143,7 +143,7 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
       security: {
         public: [],
         admin: [{ adminToken: [] }],
-        apiKey: [{ apiKey: [] }],
+        apiKey: [{ apiKey: [] }, ...(spec.auth.kind === 'apiKey' && spec.auth.streamToken ? [{ streamToken: [] }] : [])],
         adminOrApiKey: [{ apiKey: [] }, { adminToken: [] }],
       }[spec.auth.kind],
       ...(scope ? { 'x-required-scope': scope } : {}),
@@ -178,6 +178,12 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
           description: 'An org-wide or agent-scoped API key (awk_…), or a portal session token (aps_…) with the scopes and agent it was issued for.',
         },
         adminToken: { type: 'http', scheme: 'bearer', description: 'The operator ADMIN_TOKEN; the admin API is absent (404) when it is unset.' },
+        streamToken: {
+          type: 'apiKey',
+          in: 'query',
+          name: 'stream_token',
+          description: 'A short-lived token for one run\'s event stream, from POST /v1/runs/{id}/stream-token (for browsers\' EventSource, which cannot send headers).',
+        },
       },
     },
   };

@@ -11,12 +11,13 @@ import { bearerOf, requireApiKey } from './middleware/auth.js';
 import { validated } from './validate.js';
 
 /**
- * `apiKey`: an API key or a portal session holding `scope` (null: any valid one, e.g. /v1/me).
+ * `apiKey`: an API key or a portal session holding `scope` (null: any valid one, e.g. /v1/me);
+ * with `streamToken`, a `?stream_token=` from POST /v1/runs/{id}/stream-token may stand in for it (EventSource).
  * `adminOrApiKey`: the operator's ADMIN_TOKEN (any org) or a key holding `scope` (its own org).
  */
 export type RouteAuth =
   | { kind: 'public' }
-  | { kind: 'apiKey'; scope: Scope | null }
+  | { kind: 'apiKey'; scope: Scope | null; streamToken?: boolean }
   | { kind: 'adminOrApiKey'; scope: Scope }
   | { kind: 'admin' };
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -105,7 +106,7 @@ export function mountRoutes(router: Router<AppState>, deps: AppDeps, routes: Rou
   const clock = deps.clock ?? (() => new Date());
   for (const spec of routes) {
     const middleware: Middleware<AppState>[] = [];
-    if (spec.auth.kind === 'apiKey') middleware.push(requireApiKey(deps.db, spec.auth.scope, clock));
+    if (spec.auth.kind === 'apiKey') middleware.push(requireApiKey(deps.db, spec.auth.scope, clock, { streamToken: spec.auth.streamToken }));
     if (spec.auth.kind === 'adminOrApiKey') middleware.push(requireAdminOrApiKey(deps, spec.auth.scope, clock));
     if (spec.auth.kind === 'admin') middleware.push(requireAdmin(deps));
     // After routing and authentication: a body is read for a known route and a known caller

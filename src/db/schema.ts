@@ -1,3 +1,4 @@
+import type { StreamTables } from './streams.js';
 import type { TriggerTables } from './triggerSchema.js';
 import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
 
@@ -293,7 +294,7 @@ export interface CreditEntriesTable {
   created_at: CreatedAt;
 }
 
-export interface Database extends TriggerTables {
+export interface Database extends TriggerTables, StreamTables {
   orgs: OrgsTable;
   api_keys: ApiKeysTable;
   agents: AgentsTable;

@@ -1,6 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import { sql, type Kysely } from 'kysely';
 import { AgentIdKey, EndpointIdKey, EventTypeKey, OrgIdKey } from '../../workflows/searchAttributes.js';
+import { deliveriesTaskQueue } from '../../workflows/taskQueues.js';
 import type { Database, EventRow } from '../db/schema.js';
 
 export const eventWorkflowId = (eventId: string) => `event-${eventId}`;
@@ -21,7 +22,8 @@ export async function subscribedEndpointIds(db: Kysely<Database>, event: Pick<Ev
 }
 
 /**
- * Starts the event's delivery workflow (id `event-<eventId>`) when any endpoint subscribes.
+ * Starts the event's delivery workflow (id `event-<eventId>`) when any endpoint subscribes, on
+ * the deliveries task queue of `taskQueue` (the main one).
  * Starting twice is harmless: an existing workflow for the event is left alone, so a retried
  * activity can always call this after storing the event.
  */
@@ -31,7 +33,7 @@ export async function dispatchEvent(deps: { db: Kysely<Database>; temporal: Clie
   try {
     await deps.temporal.workflow.start('eventDelivery', {
       workflowId: eventWorkflowId(event.id),
-      taskQueue: deps.taskQueue,
+      taskQueue: deliveriesTaskQueue(deps.taskQueue),
       args: [{ eventId: event.id }],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       typedSearchAttributes: [

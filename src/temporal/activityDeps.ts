@@ -33,6 +33,7 @@ export function activityDeps(
       publicUrl: publicUrl(config),
       disableAfterFailures: config.ENDPOINT_DISABLE_AFTER_FAILURES,
       maxActionsPerRun: config.MAX_ACTIONS_PER_RUN,
+      endpointMaxInFlight: config.ENDPOINT_MAX_IN_FLIGHT,
     },
     ...overrides,
   };

@@ -4,6 +4,7 @@ import { createActivities, type ActivityDeps } from '../../activities/index.js';
 import type { Logger } from '../logger.js';
 import { countedActivities } from '../metrics.js';
 import { temporalWorkerTracing, workflowInterceptorModule } from '../telemetry.js';
+import { deliveriesTaskQueue } from '../../workflows/taskQueues.js';
 
 // Sources under tsx (dev, tests); compiled JavaScript under dist/ (npm run build, the image).
 export const workflowsPath = fileURLToPath(new URL(`../../workflows/index.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
@@ -48,11 +49,14 @@ export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
 export interface WorkerOptions {
   connection: NativeConnection;
   namespace: string;
+  /** The main task queue (agent runs); deliveries and callbacks poll `<taskQueue>-deliveries`. */
   taskQueue: string;
   deps: ActivityDeps;
   workflowBundle?: WorkflowBundleOption;
   /** How long in-flight activities may run on after shutdown starts; default 10 s. */
   shutdownGraceSeconds?: number;
+  /** Concurrent activities of the deliveries task queue (DELIVERY_MAX_CONCURRENT_ACTIVITIES). */
+  deliveryMaxConcurrentActivities?: number;
 }
 
 /**
@@ -63,18 +67,60 @@ export function workerShutdownGraceSeconds(shutdownTimeoutSeconds: number): numb
   return shutdownTimeoutSeconds > 10 ? shutdownTimeoutSeconds - 5 : Math.max(1, Math.floor(shutdownTimeoutSeconds / 2));
 }
 
-export async function createWorker(options: WorkerOptions): Promise<Worker> {
+/** The workers of one process, run and shut down together. */
+export interface WorkerSet {
+  /** [main, deliveries] */
+  readonly workers: readonly Worker[];
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+/**
+ * Two workers in one process: the main task queue runs agent runs with the SDK's slot budget;
+ * `<taskQueue>-deliveries` runs event deliveries, redeliveries and run callbacks with a budget
+ * of its own, so receivers that hang (one tenant's) can fill only the deliveries slots and never
+ * delay another tenant's agent runs. Both register every workflow and activity: a workflow's
+ * activities run on its own queue.
+ */
+export async function createWorker(options: WorkerOptions): Promise<WorkerSet> {
+  // Bundle once for both workers (the bundle always carries the tracing interceptor, inert when off).
+  const workflowBundle = options.workflowBundle ?? (await bundleWorkflows());
+  const activities = countedActivities(createActivities(options.deps));
   const tracing = temporalWorkerTracing();
-  return Worker.create({
+  const common = {
     connection: options.connection,
     namespace: options.namespace,
-    taskQueue: options.taskQueue,
-    ...(options.workflowBundle
-      ? { workflowBundle: options.workflowBundle, interceptors: tracing.interceptors }
-      : { workflowsPath, interceptors: { ...tracing.interceptors, workflowModules: [workflowInterceptorModule] } }),
+    workflowBundle,
+    interceptors: tracing.interceptors,
     sinks: tracing.sinks,
-    activities: countedActivities(createActivities(options.deps)),
+    activities,
     // Drain in-flight activities on shutdown instead of abandoning them to a timeout.
     shutdownGraceTime: `${options.shutdownGraceSeconds ?? 10} seconds`,
+  };
+  const main = await Worker.create({ ...common, taskQueue: options.taskQueue });
+  const deliveries = await Worker.create({
+    ...common,
+    taskQueue: deliveriesTaskQueue(options.taskQueue),
+    ...(options.deliveryMaxConcurrentActivities ? { maxConcurrentActivityTaskExecutions: options.deliveryMaxConcurrentActivities } : {}),
   });
+  const workers = [main, deliveries] as const;
+  return {
+    workers,
+    async run() {
+      // If one stops with an error, stop the other too, then report the error.
+      const results = workers.map((w) => w.run());
+      try {
+        await Promise.race(results.map((r) => r.then(() => undefined)));
+      } catch (err) {
+        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+        await Promise.allSettled(results);
+        throw err;
+      }
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await Promise.all(results);
+    },
+    shutdown() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+  };
 }

@@ -59,6 +59,8 @@ describe('status and stream', () => {
     expect(stream.events.map((e) => e.data.event_type)).toEqual(['run_queued', 'run_started', 'agent_message', 'run_completed']);
     expect(stream.events.map((e) => e.data.sequence)).toEqual([1, 2, 3, 4]);
     expect(stream.events.map((e) => e.id)).toEqual(['1', '2', '3', '4']);
+    // Seed 004's frames: `id:` and `data:` only, no named `event:` (EventSource.onmessage sees them all).
+    expect(stream.events.map((e) => e.fields)).toEqual(Array(4).fill(['id', 'data']));
     expect(stream.heartbeats).toBeGreaterThanOrEqual(1); // the agent thought for longer than one heartbeat interval
 
     const run = await finished(runId);

@@ -14,6 +14,7 @@ import {
 import { completion, openAiError, startFakeOpenAi, type FakeOpenAi } from '../support/fakeOpenAi.js';
 import { count } from '../support/figures.js';
 import { eventually, request, startTestStack, type TestStack } from '../support/stack.js';
+import { deliveriesTaskQueue } from '../../workflows/taskQueues.js';
 
 // Every constant-time comparison of the product goes through this spy, so the tests below can
 // see that a wrong secret was compared (equal lengths, timingSafeEqual) rather than short-cut.
@@ -194,7 +195,8 @@ describe('secrets never reach Temporal', () => {
     const redelivery = await ok('POST', `/v1/deliveries/${deliveries.find((d) => d.kind === 'endpoint')!.id}/retry`, undefined, key, 202);
 
     // Every workflow this stack ran, once none is still running.
-    const query = `TaskQueue = "${stack.taskQueue}"`;
+    // Agent runs on the main task queue; deliveries and callbacks on its deliveries queue.
+    const query = `TaskQueue = "${stack.taskQueue}" OR TaskQueue = "${deliveriesTaskQueue(stack.taskQueue)}"`;
     await eventually(async () => {
       const workflows = [];
       for await (const w of stack.temporal.workflow.list({ query })) workflows.push(w);

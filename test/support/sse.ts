@@ -1,6 +1,9 @@
 export interface SseEvent {
   id: string | undefined;
+  /** The frame's `event:` field: seed 004's frames have none (the type is inside data). */
   event: string | undefined;
+  /** Every field name the frame carried, in order. */
+  fields: string[];
   data: any;
   at: number;
 }
@@ -11,15 +14,17 @@ export interface SseEvent {
  */
 export async function readSse(
   url: string,
-  options: { key: string; lastEventId?: string; stopAfter?: number; timeoutMs?: number },
-): Promise<{ status: number; contentType: string | null; events: SseEvent[]; heartbeats: number; ended: boolean }> {
+  options: { key?: string; lastEventId?: string; stopAfter?: number; timeoutMs?: number },
+): Promise<{ status: number; contentType: string | null; events: SseEvent[]; heartbeats: number; ended: boolean; endedAt?: number }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), options.timeoutMs ?? 30_000);
-  const headers: Record<string, string> = { authorization: `Bearer ${options.key}`, accept: 'text/event-stream' };
+  const headers: Record<string, string> = { accept: 'text/event-stream' };
+  if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;
   if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
   const events: SseEvent[] = [];
   let heartbeats = 0;
   let ended = false;
+  let endedAt: number | undefined;
   const response = await fetch(url, { headers, signal: controller.signal });
   try {
     if (!response.body || response.status !== 200) return { status: response.status, contentType: response.headers.get('content-type'), events, heartbeats, ended };
@@ -30,6 +35,7 @@ export async function readSse(
       const { value, done } = await reader.read();
       if (done) {
         ended = true;
+        endedAt = Date.now();
         break;
       }
       buffer += decoder.decode(value, { stream: true });
@@ -41,9 +47,10 @@ export async function readSse(
           heartbeats++;
           continue;
         }
-        const fields = Object.fromEntries(frame.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]));
+        const pairs = frame.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()] as const);
+        const fields = Object.fromEntries(pairs);
         if (fields.data === undefined) continue;
-        events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data), at: Date.now() });
+        events.push({ id: fields.id, event: fields.event, fields: pairs.map(([name]) => name), data: JSON.parse(fields.data), at: Date.now() });
         if (options.stopAfter !== undefined && events.length >= options.stopAfter) {
           controller.abort();
           return { status: response.status, contentType: response.headers.get('content-type'), events, heartbeats, ended };
@@ -55,5 +62,5 @@ export async function readSse(
   } finally {
     clearTimeout(timer);
   }
-  return { status: response.status, contentType: response.headers.get('content-type'), events, heartbeats, ended };
+  return { status: response.status, contentType: response.headers.get('content-type'), events, heartbeats, ended, endedAt };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { createApp } from '../../src/api/index.js';
 import type { AppDeps } from '../../src/api/context.js';
@@ -15,7 +15,7 @@ import { secretBoxFromConfig, type SecretBox } from '../../src/secrets/box.js';
 import { createOrgWithKey } from '../../src/services/orgs.js';
 import { temporalReachable } from '../../src/temporal/client.js';
 import { activityDeps } from '../../src/temporal/activityDeps.js';
-import { createWorker, installRuntime } from '../../src/temporal/worker.js';
+import { createWorker, installRuntime, type WorkerSet } from '../../src/temporal/worker.js';
 
 export interface TestStack {
   config: Config;
@@ -112,7 +112,7 @@ export async function startTestStack(
   const connection = await Connection.connect({ address });
   const temporal = new Client({ connection, namespace: 'default' });
 
-  let worker: Worker | undefined;
+  let worker: WorkerSet | undefined;
   let running: Promise<void> | undefined;
   let nativeConnection: NativeConnection | undefined;
   if (options.worker !== false) {
@@ -123,6 +123,7 @@ export async function startTestStack(
       taskQueue,
       deps: activityDeps(config, database.db, log, temporal, {}, options.workerEnv),
       workflowBundle: { codePath: inject('workflowBundlePath') },
+      deliveryMaxConcurrentActivities: config.DELIVERY_MAX_CONCURRENT_ACTIVITIES,
     });
     running = worker.run();
   }

@@ -81,7 +81,7 @@ export function apiKeyRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/api-keys/:id',
       operationId: 'revokeApiKey',
       summary: 'Revoke an API key',
-      description: 'Takes effect on the very next request made with the key. Revoking twice is harmless.',
+      description: 'Takes effect on the very next request made with the key; its open event streams (and stream tokens) end within one SSE heartbeat. Revoking twice is harmless.',
       tag,
       auth: { kind: 'apiKey', scope: 'keys:write' },
       responses: { 204: { description: 'Revoked' } },

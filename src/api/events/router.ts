@@ -11,6 +11,7 @@ import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
 import { PaginationQuery, Timestamp, Uuid, paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
+import { deliveriesTaskQueue } from '../../../workflows/taskQueues.js';
 
 const EventTypeSchema = z.object({ type: z.string(), description: z.string(), schema: z.record(z.string(), z.unknown()).describe('JSON Schema of data') }).meta({ id: 'EventType' });
 
@@ -120,7 +121,7 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
           await deps.temporal.withDeadline(Date.now() + 5_000, () =>
             deps.temporal.workflow.start('redeliver', {
               workflowId,
-              taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+              taskQueue: deliveriesTaskQueue(deps.config.TEMPORAL_TASK_QUEUE),
               args: [{ deliveryId: delivery.id }],
               workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
               staticSummary: `Manual redelivery of ${delivery.message_id}`,

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { findActivePortalSessionByHash, isPortalSessionActive } from '../../db/portalSessions.js';
 import { findActiveApiKeyByHash, touchApiKey } from '../../db/queries.js';
 import type { Database } from '../../db/schema.js';
+import { findLiveStreamToken } from '../../db/streams.js';
 import { hashSecret, looksLikeApiKey, type Scope } from '../../domain/apiKeys.js';
 import { looksLikePortalSessionToken } from '../../domain/portalSessions.js';
 import { AppError } from '../../errors.js';
@@ -56,9 +57,29 @@ export async function isCredentialActive(db: Kysely<Database>, auth: AuthContext
  * (null: any valid credential). Revocation and expiry are read on every request, so a revoked
  * key or session fails on the very next one.
  */
-export function requireApiKey(db: Kysely<Database>, scope: Scope | null, clock: () => Date): Middleware<AppState> {
+export function requireApiKey(
+  db: Kysely<Database>,
+  scope: Scope | null,
+  clock: () => Date,
+  options: { streamToken?: boolean } = {},
+): Middleware<AppState> {
   return async (ctx, next) => {
     const bearer = bearerOf(ctx);
+    const streamToken = ctx.query.stream_token;
+    if (options.streamToken && !ctx.get('authorization') && streamToken !== undefined) {
+      // Browsers' EventSource cannot send headers: a short-lived token minted for this one run
+      // stands in for the key, and dies with it (the join reads revocation on every open).
+      const token = typeof streamToken === 'string' ? await findLiveStreamToken(db, hashSecret(streamToken), clock()) : undefined;
+      if (!token || token.run_id !== ctx.params.id) {
+        throw new AppError(401, 'UNAUTHORIZED', 'Invalid or expired stream token: mint a new one with POST /v1/runs/{id}/stream-token');
+      }
+      ctx.state.auth = {
+        kind: 'api_key', orgId: token.org_id, keyId: token.key_id, keyName: token.key_name, keyPrefix: null,
+        agentId: token.agent_id, scopes: token.scopes, expiresAt: null,
+      };
+      if (scope && !token.scopes.includes(scope)) throw new AppError(403, 'FORBIDDEN', `This API key is missing required scope ${scope}`);
+      return next();
+    }
     const auth = bearer ? await authenticateBearer(db, bearer, clock()) : null;
     if (!auth) throw unauthorized();
     ctx.state.auth = auth;

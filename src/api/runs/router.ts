@@ -13,11 +13,14 @@ import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
 import { Uuid, paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
+import { randomBytes } from 'node:crypto';
+import { insertStreamToken } from '../../db/streams.js';
+import { hashSecret } from '../../domain/apiKeys.js';
 import { presentDeliveries } from '../endpoints/router.js';
 import { DeliverySchema } from '../endpoints/schema.js';
-import { presentAccepted, presentCallback, presentRun } from './presenter.js';
-import { CreateRunBody, ListRunsQuery, RunAcceptedSchema, RunEventsQuery, RunSchema } from './schema.js';
-import { streamRunEvents } from './stream.js';
+import { presentAccepted, presentCallback, presentRun, runLinks } from './presenter.js';
+import { CreateRunBody, ListRunsQuery, RunAcceptedSchema, RunEventsQuery, RunSchema, StreamTokenSchema } from './schema.js';
+import { RunStreamHub } from './stream.js';
 
 const invalid = (field: string, message: string) => new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { [field]: message });
 
@@ -39,6 +42,7 @@ async function presentRuns(deps: AppDeps, runs: Run[]) {
 
 export function runRoutes(deps: AppDeps): RouteSpec[] {
   const tag = 'Runs';
+  const streams = new RunStreamHub(deps);
   return [
     route({
       method: 'post',
@@ -236,17 +240,56 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       operationId: 'streamRunEvents',
       summary: 'Live event stream of a run (Server-Sent Events)',
       description:
-        'One `id: <sequence>` + `data: {event_type, sequence, payload, created_at}` frame per run event, `: heartbeat` comments while idle; ' +
-        'ends after the terminal event. Resume with the `Last-Event-ID` header or `?after_sequence=N`.',
+        'One `id: <sequence>` + `data: {event_type, sequence, payload, created_at}` frame per run event (no `event:` field, so ' +
+        '`EventSource.onmessage` receives them all), `: heartbeat` comments while open; ends after the terminal event. Resume with the ' +
+        '`Last-Event-ID` header or `?after_sequence=N`. Browsers, whose EventSource cannot send headers, pass `?stream_token=` from ' +
+        '`POST /v1/runs/{id}/stream-token`. Open streams are capped per API key and per run (429); a revoked key\'s streams end within a heartbeat.',
       tag,
-      auth: { kind: 'apiKey', scope: 'runs:read' },
+      auth: { kind: 'apiKey', scope: 'runs:read', streamToken: true },
       query: RunEventsQuery,
-      responses: { 200: { description: 'text/event-stream', contentType: 'text/event-stream' } },
+      errors: [429],
+      responses: {
+        200: { description: 'text/event-stream', contentType: 'text/event-stream' },
+        204: { description: 'The run has ended and the client has seen its last event: EventSource stops reconnecting' },
+      },
       async handler(ctx, { query }) {
         const run = await runInScope(deps, ctx);
         const lastEventId = Number.parseInt(ctx.get('last-event-id'), 10);
         const after = Number.isFinite(lastEventId) && lastEventId >= 0 ? lastEventId : (query.after_sequence ?? 0);
-        await streamRunEvents(deps, ctx, run.id, after);
+        if (run.status !== 'processing' && after >= run.event_seq) {
+          // A browser reconnects after the stream ends; 204 is what tells EventSource to stop.
+          ctx.status = 204;
+          return;
+        }
+        await streams.stream(ctx, { runId: run.id, keyId: authOf(ctx).keyId, after });
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/v1/runs/:id/stream-token',
+      operationId: 'createRunStreamToken',
+      summary: 'Mint a short-lived token for a browser to open the run\'s event stream',
+      description:
+        'Browsers\' `EventSource` cannot send an Authorization header, and API keys never belong in URLs. This answers an `events_url` ' +
+        'carrying a token that opens this run\'s stream only, for SSE_STREAM_TOKEN_TTL_SECONDS (reconnects within that time reuse it), ' +
+        'and stops working, with the streams it opened, when the key that minted it is revoked.',
+      tag,
+      auth: { kind: 'apiKey', scope: 'runs:read' },
+      responses: { 201: { description: 'The token and a ready events_url', schema: StreamTokenSchema } },
+      async handler(ctx) {
+        const run = await runInScope(deps, ctx);
+        // A stream token lives and dies with the API key that minted it; a portal session (the
+        // console) reads the stream with its own Authorization header instead.
+        if (authOf(ctx).kind !== 'api_key') {
+          throw new AppError(403, 'FORBIDDEN', 'Stream tokens are minted with an API key; a portal session reads the stream with its Authorization header');
+        }
+        const token = `awst_${randomBytes(32).toString('base64url')}`;
+        const now = (deps.clock ?? (() => new Date()))();
+        const expiresAt = new Date(now.getTime() + deps.config.SSE_STREAM_TOKEN_TTL_SECONDS * 1000);
+        await insertStreamToken(deps.db, { hash: hashSecret(token), runId: run.id, apiKeyId: authOf(ctx).keyId, expiresAt });
+        ctx.status = 201;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { token, events_url: `${runLinks(deps.config, run).events}?stream_token=${token}`, expires_at: expiresAt.toISOString() };
       },
     }),
   ];

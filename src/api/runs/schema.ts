@@ -37,7 +37,16 @@ export const ListRunsQuery = PaginationQuery.extend({
 
 export const RunEventsQuery = z.object({
   after_sequence: z.coerce.number().int().min(0).optional().describe('Skip events up to this sequence (or send Last-Event-ID)'),
+  stream_token: z.string().max(200).optional().describe('A token from POST /v1/runs/{id}/stream-token, instead of the Authorization header (browsers\' EventSource)'),
 });
+
+export const StreamTokenSchema = z
+  .object({
+    token: z.string().describe('Opens this run\'s event stream only, until expires_at, while the key that minted it is not revoked'),
+    events_url: z.string().describe('The event stream URL with the token, ready for `new EventSource(events_url)`'),
+    expires_at: z.string().describe('ISO 8601; reconnects after this need a new token'),
+  })
+  .meta({ id: 'StreamToken' });
 
 export const RunAcceptedSchema = z
   .object({

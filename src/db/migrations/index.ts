@@ -6,6 +6,7 @@ import * as inboundWebhooks from './20261125T1300_inbound_webhooks.js';
 import * as endpoints from './20261125T1330_endpoints.js';
 import * as triggers from './20261125T1400_triggers.js';
 import * as creditHolds from './20261130T1000_credit_holds.js';
+import * as streamTokensEndpointLeases from './20261130T1200_stream_tokens_endpoint_leases.js';
 import * as webhookSyncTimeout from './20261130T1400_webhook_sync_timeout.js';
 import * as portalSessions from './20261130T1600_portal_sessions.js';
 
@@ -18,6 +19,7 @@ export const migrations: Record<string, Migration> = {
   '20261125T1330_endpoints': endpoints,
   '20261125T1400_triggers': triggers,
   '20261130T1000_credit_holds': creditHolds,
+  '20261130T1200_stream_tokens_endpoint_leases': streamTokensEndpointLeases,
   '20261130T1400_webhook_sync_timeout': webhookSyncTimeout,
   '20261130T1600_portal_sessions': portalSessions,
 };
