@@ -1,6 +1,7 @@
 import { WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import type { RunCallbackInput } from '../../../workflows/index.js';
+import { deliveriesTaskQueue } from '../../../workflows/taskQueues.js';
 import { callbackDeliveriesOf } from '../../db/deliveries.js';
 import { findRun, listRuns } from '../../db/queries.js';
 import type { Run } from '../../db/schema.js';
@@ -188,7 +189,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
           await deps.temporal.withDeadline(Date.now() + 5_000, () =>
             deps.temporal.workflow.start('runCallback', {
               workflowId,
-              taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+              taskQueue: deliveriesTaskQueue(deps.config.TEMPORAL_TASK_QUEUE),
               args: [{ runId: run.id, maxAttempts: 1, manual: true } satisfies RunCallbackInput],
               workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
               staticSummary: `Manual callback retry of run ${run.id}`,
