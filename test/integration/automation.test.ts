@@ -224,7 +224,7 @@ describe('signing secrets', () => {
   it('gives a new org its callback secret up front, so the first callback verifies; a rotation verifies later ones', async () => {
     const receiver = await startReceiver();
     try {
-      const created = await request(stack.baseUrl, '/v1/admin/orgs', { key: ADMIN_TOKEN, body: { name: 'Fresh org', credits: 100 } });
+      const created = await request(stack.baseUrl, '/v1/admin/orgs', { key: ADMIN_TOKEN, body: { name: 'Fresh org', credits: 1_000 } });
       expect(created.status).toBe(201);
       const first = created.body.callback_secret as string;
       expect(first).toMatch(/^whsec_/);
