@@ -76,7 +76,9 @@ const reset: Handler = (req) => req.socket.destroy();
 
 beforeAll(async () => {
   // Failing endpoints must stay enabled through the burst: disabling them would skip the load.
-  stack = await startTestStack({ config: { ENDPOINT_DISABLE_AFTER_FAILURES: '1000' } });
+  // The burst is about each receiver's misbehaviour and the process's memory, so attempts are not
+  // queued behind the per-endpoint in-flight bound (endpointSlots.test.ts proves that bound).
+  stack = await startTestStack({ config: { ENDPOINT_DISABLE_AFTER_FAILURES: '1000', ENDPOINT_MAX_IN_FLIGHT: '100' } });
   ({ apiKey: key } = await stack.newOrg('Chaos receivers org'));
 });
 afterAll(async () => {
@@ -235,8 +237,12 @@ describe('misbehaving receivers', () => {
     const rssAfter = process.memoryUsage().rss;
     const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
     const rss = `RSS ${mb(rssBefore)} before the burst, ${mb(rssPeak)} at its peak, ${mb(rssAfter)} after`;
-    expect(rssPeak - rssBefore, rss).toBeLessThan(150 * 1024 * 1024);
-    expect(rssAfter - rssBefore, rss).toBeLessThan(150 * 1024 * 1024);
+    // The bound leaves room for what the process legitimately grows by (two workers — agent runs and
+    // deliveries — each with its own workflow cache: ≈130 MB with one worker, ≈160 MB with two,
+    // measured), and stays far below one buffered 512 MiB body, which is what it guards against.
+    const bound = 200 * 1024 * 1024;
+    expect(rssPeak - rssBefore, rss).toBeLessThan(bound);
+    expect(rssAfter - rssBefore, rss).toBeLessThan(bound);
 
     const settled = await burst;
 
