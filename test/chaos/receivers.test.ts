@@ -76,9 +76,7 @@ const reset: Handler = (req) => req.socket.destroy();
 
 beforeAll(async () => {
   // Failing endpoints must stay enabled through the burst: disabling them would skip the load.
-  // The burst is about each receiver's misbehaviour and the process's memory, so attempts are not
-  // queued behind the per-endpoint in-flight bound (endpointSlots.test.ts proves that bound).
-  stack = await startTestStack({ config: { ENDPOINT_DISABLE_AFTER_FAILURES: '1000', ENDPOINT_MAX_IN_FLIGHT: '100' } });
+  stack = await startTestStack({ config: { ENDPOINT_DISABLE_AFTER_FAILURES: '1000' } });
   ({ apiKey: key } = await stack.newOrg('Chaos receivers org'));
 });
 afterAll(async () => {
