@@ -29,7 +29,7 @@ export interface ActivityDeps {
     disableAfterFailures: number;
     /** Actions of one reply announced as agent.action; the rest are counted as dropped. */
     maxActionsPerRun: number;
-    /** Concurrent attempts per endpoint / per org's callback origin, across all workers (ENDPOINT_MAX_IN_FLIGHT; default 10). */
+    /** Concurrent attempts per endpoint / per org's callback origin, across all workers (ENDPOINT_MAX_IN_FLIGHT; default 25). */
     endpointMaxInFlight?: number;
   };
 }

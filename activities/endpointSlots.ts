@@ -10,7 +10,7 @@ export type SlotRef = { endpointId: string } | { deliveryId: string } | { callba
  * workflow timer: waiting costs no worker slot and no retry attempt.
  */
 export function createEndpointSlotActivities(deps: ActivityDeps) {
-  const max = deps.settings.endpointMaxInFlight ?? 10;
+  const max = deps.settings.endpointMaxInFlight ?? 25;
 
   async function targetOf(ref: SlotRef): Promise<string | null> {
     if ('endpointId' in ref) return `endpoint:${ref.endpointId}`;

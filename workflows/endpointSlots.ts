@@ -23,7 +23,7 @@ export async function withEndpointSlot<T>(ref: SlotRef, key: string, work: () =>
   if (!patched('endpoint-slots')) return work();
   const { workflowId, runId } = workflowInfo();
   const holder = `${workflowId}:${runId}:${key}`;
-  for (let waitMs = 500; !(await acquireEndpointSlot(ref, holder, LEASE_MS)); waitMs = Math.min(waitMs * 2, 5_000)) {
+  for (let waitMs = 250; !(await acquireEndpointSlot(ref, holder, LEASE_MS)); waitMs = Math.min(waitMs * 2, 1_000)) {
     await sleep(waitMs + Math.floor(Math.random() * 250)); // deterministic in a workflow; spreads the waiters
   }
   let done = false;
