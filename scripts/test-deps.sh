@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs from the machine's package manager, once: Debian's
+# Installs what the test suite needs, once: Debian's
 # Chromium for the browser tests (driven by playwright-core; no browser download), and nginx
 # as the TLS-terminating gRPC proxy of the secured-Temporal tests (started by the tests
 # themselves with their own configuration; the system service is not used).
@@ -24,4 +24,11 @@ if [ ${#need[@]} -gt 0 ]; then
     $sudo apt-get update >/dev/null
     $sudo apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
   }
+fi
+
+# Seed 000's Python example (requests + Flask) runs verbatim in the tests, as do the Python
+# clients users reach for; from PyPI, once.
+if ! python3 -c 'import flask, requests' >/dev/null 2>&1; then
+  echo "test-deps: installing flask and requests from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check flask requests
 fi

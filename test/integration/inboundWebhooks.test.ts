@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
@@ -223,6 +224,18 @@ describe('seed 000 client examples, with only the host and token changed', () =>
     expect({ answer: data.response }).toEqual({ answer: 'Echo: What are sales?' });
   });
 
+  it('the Express app, verbatim', async () => {
+    const WEBHOOK_URL = (await createWebhook()).webhook_url;
+    const answer = await askThroughSeedApp('node', [fileURLToPath(new URL('../support/seed000/express-app.cjs', import.meta.url))], WEBHOOK_URL);
+    expect(answer).toEqual({ answer: 'Echo: What were sales today?' });
+  });
+
+  it('the Flask app, verbatim', async () => {
+    const WEBHOOK_URL = (await createWebhook()).webhook_url;
+    const answer = await askThroughSeedApp('python3', [fileURLToPath(new URL('../support/seed000/flask_app.py', import.meta.url))], WEBHOOK_URL);
+    expect(answer).toEqual({ answer: 'Echo: What were sales today?' });
+  });
+
   it('Python requests (as in the Flask example)', async () => {
     const WEBHOOK_URL = (await createWebhook()).webhook_url;
     const script = `import requests, sys\nresp = requests.post(sys.argv[1], json={"message": "Python asks"})\nprint(resp.json()["response"])`;
@@ -266,4 +279,37 @@ async function secondApi(): Promise<{ baseUrl: string; close(): Promise<void> }>
   }
   const second = await stack.startSecondApi();
   return { baseUrl: second.baseUrl, close: async () => second.close() };
+}
+
+/** Starts one of seed 000's example apps against WEBHOOK_URL and asks it, as its users would, through POST /ask-ai. */
+async function askThroughSeedApp(command: string, args: string[], webhookUrl: string): Promise<unknown> {
+  const child = spawn(command, args, { env: { ...process.env, WEBHOOK_URL: webhookUrl }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let errors = '';
+  child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const match = /listening (\d+)/.exec(out);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`${command} exited ${code}: ${errors}`)));
+    });
+    const answer = await eventually(async () => {
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/ask-ai`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ question: 'What were sales today?' }),
+        });
+        return (await response.json()) as unknown;
+      } catch {
+        return undefined; // still starting
+      }
+    }, `the ${command} example app`);
+    return answer;
+  } finally {
+    child.kill();
+  }
 }
