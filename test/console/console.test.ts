@@ -379,7 +379,8 @@ describe('a new user in the console', () => {
       for (const path of screens) {
         await c.page.goto(`/console${path}`);
         await c.page.locator('main h1').first().waitFor();
-        await c.page.waitForFunction('!document.querySelector(".loading")');
+        // Polled through locators: a string predicate would be eval'd in the page, which our CSP forbids.
+        await eventually(async () => ((await c.page.locator('.loading').count()) === 0 ? true : undefined), `${path} loaded (${tag})`, 15_000);
         await expectAccessible(c.page, `${path} (${tag})`);
         const overflow = (await c.page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
         const widest = overflow > 0 ? await c.page.evaluate(`[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).slice(0, 5).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`) : [];
