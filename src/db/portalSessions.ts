@@ -68,17 +68,6 @@ export async function findActivePortalSessionByHash(db: Db, sessionHash: string,
     .executeTakeFirst();
 }
 
-export async function isPortalSessionActive(db: Db, id: string, now: Date): Promise<boolean> {
-  const row = await db
-    .selectFrom('portal_sessions')
-    .select('id')
-    .where('id', '=', id)
-    .where('revoked_at', 'is', null)
-    .where('expires_at', '>', now)
-    .executeTakeFirst();
-  return Boolean(row);
-}
-
 /** `orgId` null = every org (the operator's admin token). */
 export async function listPortalSessions(db: Db, filter: { orgId: string | null; agentId: string | null }, page: Page) {
   let base = db.selectFrom('portal_sessions');

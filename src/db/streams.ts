@@ -50,7 +50,7 @@ export async function findLiveStreamToken(db: Db, hash: string, now: Date) {
  * Of `keyIds` (API keys and portal sessions alike), those revoked, expired or gone: one query
  * per heartbeat for every stream of this process.
  */
-export async function revokedKeyIds(db: Db, keyIds: string[]): Promise<Set<string>> {
+export async function revokedKeyIds(db: Db, keyIds: string[], now: Date = new Date()): Promise<Set<string>> {
   if (!keyIds.length) return new Set();
   const live = await db
     .selectFrom('api_keys')
@@ -63,7 +63,7 @@ export async function revokedKeyIds(db: Db, keyIds: string[]): Promise<Set<strin
         .select('id')
         .where('id', 'in', keyIds)
         .where('revoked_at', 'is', null)
-        .where('expires_at', '>', sql<Date>`now()`),
+        .where('expires_at', '>', now),
     )
     .execute();
   const alive = new Set(live.map((r) => r.id));

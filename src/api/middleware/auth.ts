@@ -1,9 +1,9 @@
 import type { Middleware } from 'koa';
 import type { Kysely } from 'kysely';
-import { findActivePortalSessionByHash, isPortalSessionActive } from '../../db/portalSessions.js';
+import { findActivePortalSessionByHash } from '../../db/portalSessions.js';
 import { findActiveApiKeyByHash, touchApiKey } from '../../db/queries.js';
 import type { Database } from '../../db/schema.js';
-import { findLiveStreamToken } from '../../db/streams.js';
+import { findLiveStreamToken, revokedKeyIds } from '../../db/streams.js';
 import { hashSecret, looksLikeApiKey, type Scope } from '../../domain/apiKeys.js';
 import { looksLikePortalSessionToken } from '../../domain/portalSessions.js';
 import { AppError } from '../../errors.js';
@@ -47,9 +47,8 @@ export async function authenticateBearer(db: Kysely<Database>, bearer: string, n
  * event streams re-check with this): revocation and, for portal sessions, expiry.
  */
 export async function isCredentialActive(db: Kysely<Database>, auth: AuthContext, now: Date): Promise<boolean> {
-  if (auth.kind === 'portal_session') return isPortalSessionActive(db, auth.keyId, now);
-  const key = await db.selectFrom('api_keys').select('id').where('id', '=', auth.keyId).where('revoked_at', 'is', null).executeTakeFirst();
-  return Boolean(key);
+  // One definition of "still valid" for single checks and for the event streams' batch check.
+  return !(await revokedKeyIds(db, [auth.keyId], now)).has(auth.keyId);
 }
 
 /**
