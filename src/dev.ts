@@ -9,7 +9,8 @@ import { loadConfigOrExit, publicUrl, type Config } from './config.js';
 import { migrateToLatest, openDatabase } from './db/connect.js';
 import { databaseReachable } from './db/health.js';
 import { DEV_LOCK_FILE, liveRecordedProcess, OneLineError, ownRecord, removeRecord, writeRecord } from './devProcesses.js';
-import { findActiveApiKeyByHash, findAgent } from './db/queries.js';
+import { findAgent } from './db/agents.js';
+import { findActiveApiKeyByHash } from './db/apiKeys.js';
 import type { Database } from './db/schema.js';
 import { hashSecret } from './domain/apiKeys.js';
 import { createLogger, type Logger } from './logger.js';
@@ -146,6 +147,7 @@ async function main() {
     listen: database.listen,
     http: outboundClient(runtimeConfig, log),
     secrets: secretBoxFromConfig(runtimeConfig),
+    clock: () => new Date(),
     sdkMetricsAddress: config.METRICS_PORT ? sdkMetricsAddress(config.METRICS_PORT) : undefined,
   });
   const server: Server = await new Promise((resolveServer, reject) => {

@@ -66,3 +66,10 @@ export const serviceUnavailable = (what: string, retryAfterSeconds = 5) =>
   new AppError(503, 'SERVICE_UNAVAILABLE', `${what} is unavailable, retry shortly`, undefined, {
     'Retry-After': String(retryAfterSeconds),
   });
+
+/**
+ * A validation failure with one message per bad field (`details`), as zod failures are
+ * answered: 422 by default, 400 on routes whose seed clients expect it.
+ */
+export const invalid = (details: Record<string, string>, status: 400 | 422 = 422) =>
+  new AppError(status, 'VALIDATION_FAILED', 'The request is invalid', details);

@@ -39,6 +39,7 @@ const app = createApp({
   listen: database.listen,
   http: outboundClient(config, log),
   secrets: secretBoxFromConfig(config),
+  clock: () => new Date(),
 });
 const server: Server = app.listen(config.PORT, config.HOST, () => {
   log.info({ port: config.PORT, host: config.HOST, database: database.location, temporal: temporalOptions.address, temporal_connection: describeConnection(temporalOptions), tracing }, 'api listening');

@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { readDatabaseTotals as readTotals, type DatabaseTotals } from './db/metrics.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from './db/schema.js';
 
@@ -64,24 +65,9 @@ export const gaugeRefreshes = new Counter({
   registers: [registry],
 });
 
-interface DatabaseTotals {
-  runs: { status: string; n: number }[];
-  deliveries: { kind: string; status: string; n: number }[];
-  creditsCharged: number;
-}
-
 async function readDatabaseTotals(db: Kysely<Database>): Promise<DatabaseTotals> {
   gaugeRefreshes.inc();
-  const [runs, deliveries, charged] = await Promise.all([
-    db.selectFrom('runs').select(['status', sql<string>`count(*)`.as('n')]).groupBy('status').execute(),
-    db.selectFrom('deliveries').select(['kind', 'status', sql<string>`count(*)`.as('n')]).groupBy(['kind', 'status']).execute(),
-    db.selectFrom('credit_entries').select(sql<string>`coalesce(-sum(amount), 0)`.as('n')).where('kind', '=', 'charge').executeTakeFirst(),
-  ]);
-  return {
-    runs: runs.map((r) => ({ status: r.status, n: Number(r.n) })),
-    deliveries: deliveries.map((r) => ({ kind: r.kind, status: r.status, n: Number(r.n) })),
-    creditsCharged: Number(charged?.n ?? 0),
-  };
+  return readTotals(db);
 }
 
 /**

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from './logger.js';
 import { registry } from './metrics.js';
+import { operatorTokenMatches } from './api/policies.js';
 
 /** The Temporal SDK's own exporter address for a worker whose /metrics is on `port`. */
 export const sdkMetricsAddress = (port: number) => `127.0.0.1:${port + 1}`;
@@ -26,13 +26,11 @@ export interface WorkerHealth {
   ready: () => boolean;
 }
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
 /** No token configured: open. Otherwise `Bearer <token>`, compared in constant time. */
 export function metricsAuthorized(token: string | undefined, authorization: string | undefined): boolean {
   if (!token) return true;
   const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
-  return presented !== undefined && timingSafeEqual(digest(presented), digest(token));
+  return operatorTokenMatches(presented, token);
 }
 
 /**

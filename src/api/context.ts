@@ -56,7 +56,8 @@ export interface AppDeps {
   http: HttpClient;
   /** Seals secrets and credential headers before they are stored; opens them to sign or send. */
   secrets: SecretBox;
-  clock?: () => Date;
+  /** Now, for everything the API stamps or compares (tests pass a fixed or shifted one). */
+  clock: () => Date;
 }
 
 export type AppContext = ParameterizedContext<AppState>;

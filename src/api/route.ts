@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { z, ZodType } from 'zod';
@@ -8,6 +7,7 @@ import type { AppContext, AppDeps, AppState } from './context.js';
 import { jsonBody } from './middleware/body.js';
 import type { FormOptions } from './middleware/formBody.js';
 import { bearerOf, requireApiKey } from './middleware/auth.js';
+import { operatorTokenMatches } from './policies.js';
 import { validated } from './validate.js';
 
 /**
@@ -68,42 +68,33 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
   return spec as unknown as RouteSpec;
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
-
 /**
  * The operator's admin token, compared in constant time. Without ADMIN_TOKEN the admin API
  * does not exist: a 404 like any unknown route.
  */
 function requireAdmin(deps: AppDeps): Middleware<AppState> {
-  const expected = deps.config.ADMIN_TOKEN ? digest(deps.config.ADMIN_TOKEN) : null;
+  const expected = deps.config.ADMIN_TOKEN;
   return async (ctx, next) => {
     if (!expected) throw new AppError(404, 'NOT_FOUND', `No route for ${ctx.method} ${ctx.path}`);
-    if (!isAdminToken(bearerOf(ctx), expected)) {
+    if (!operatorTokenMatches(bearerOf(ctx), expected)) {
       throw new AppError(401, 'UNAUTHORIZED', 'Missing or invalid admin token', undefined, { 'WWW-Authenticate': 'Bearer' });
     }
     return next();
   };
 }
 
-function isAdminToken(presented: string | undefined, expected: Buffer | null): boolean {
-  return Boolean(presented && expected && timingSafeEqual(digest(presented), expected));
-}
-
 /** The operator's token marks the request `admin`; anything else must be a key holding `scope`. */
 function requireAdminOrApiKey(deps: AppDeps, scope: Scope, clock: () => Date): Middleware<AppState> {
-  const expected = deps.config.ADMIN_TOKEN ? digest(deps.config.ADMIN_TOKEN) : null;
   const apiKey = requireApiKey(deps.db, scope, clock);
   return async (ctx, next) => {
-    if (!isAdminToken(bearerOf(ctx), expected)) return apiKey(ctx, next);
+    if (!operatorTokenMatches(bearerOf(ctx), deps.config.ADMIN_TOKEN)) return apiKey(ctx, next);
     ctx.state.admin = true;
     return next();
   };
 }
 
 export function mountRoutes(router: Router<AppState>, deps: AppDeps, routes: RouteSpec[]): void {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   for (const spec of routes) {
     const middleware: Middleware<AppState>[] = [];
     if (spec.auth.kind === 'apiKey') middleware.push(requireApiKey(deps.db, spec.auth.scope, clock, { streamToken: spec.auth.streamToken }));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database, Delivery, DeliveryStatus } from './schema.js';
+import type { Database, Delivery, DeliveryAttempt, DeliveryStatus } from './schema.js';
+import type { Db } from './executor.js';
 
 /** One delivery per (kind, message id, endpoint): retried attempts hang off the same row. */
 export async function ensureDelivery(
@@ -102,4 +103,25 @@ export async function callbackDeliveriesOf(db: Kysely<Database>, runIds: string[
     found.set(delivery.run_id!, { delivery, last: latest.find((a) => a.delivery_id === delivery.id) });
   }
   return found;
+}
+
+/** The org's delivery by id. */
+export async function findDelivery(db: Db, orgId: string, id: string): Promise<Delivery | undefined> {
+  return db.selectFrom('deliveries').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();
+}
+
+/** A run's callback deliveries, oldest first. */
+export async function callbackDeliveriesOfRun(db: Db, runId: string): Promise<Delivery[]> {
+  return db.selectFrom('deliveries').selectAll().where('run_id', '=', runId).where('kind', '=', 'callback').orderBy('created_at').execute();
+}
+
+/** An event's deliveries, oldest first. */
+export async function deliveriesOfEvent(db: Db, eventId: string): Promise<Delivery[]> {
+  return db.selectFrom('deliveries').selectAll().where('event_id', '=', eventId).orderBy('created_at').execute();
+}
+
+/** Every attempt of some deliveries, in attempt order (one query for a page). */
+export async function attemptsOf(db: Db, deliveryIds: readonly string[]): Promise<DeliveryAttempt[]> {
+  if (!deliveryIds.length) return [];
+  return db.selectFrom('delivery_attempts').selectAll().where('delivery_id', 'in', [...deliveryIds]).orderBy('attempt').execute();
 }

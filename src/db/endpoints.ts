@@ -1,5 +1,8 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from './schema.js';
+import { sql, type Insertable, type Kysely, type Transaction, type Updateable } from 'kysely';
+import type { Db } from './executor.js';
+import type { Database, Endpoint, EndpointsTable, EventRow } from './schema.js';
+
+export type { Endpoint, EndpointsTable } from './schema.js';
 
 export class EndpointCapReached extends Error {
   override name = 'EndpointCapReached';
@@ -35,4 +38,85 @@ export async function withinActiveEndpointCap<T>(
     if (Number(n) >= limit) throw new EndpointCapReached(limit);
     return write(trx);
   });
+}
+
+/** The org's endpoint, unless deleted (the caller checks an agent-scoped key's reach). */
+export async function findEndpoint(db: Db, orgId: string, id: string): Promise<Endpoint | undefined> {
+  return db.selectFrom('endpoints').selectAll().where('id', '=', id).where('org_id', '=', orgId).where('deleted_at', 'is', null).executeTakeFirst();
+}
+
+/** By id alone, deleted or not: for a delivery that names it. */
+export async function findEndpointById(db: Db, id: string): Promise<Endpoint> {
+  return db.selectFrom('endpoints').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+}
+
+export async function insertEndpoint(db: Db, endpoint: Insertable<EndpointsTable>): Promise<Endpoint> {
+  return db.insertInto('endpoints').values(endpoint).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function updateEndpoint(db: Db, id: string, set: Updateable<EndpointsTable>): Promise<Endpoint> {
+  return db.updateTable('endpoints').set(set).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function softDeleteEndpoint(db: Db, id: string, now: Date) {
+  await db.updateTable('endpoints').set({ deleted_at: now, enabled: false, updated_at: now }).where('id', '=', id).execute();
+}
+
+export interface EndpointHealthCounts {
+  total: number;
+  succeeded: number;
+  failed: number;
+}
+
+/** Deliveries of the last 24 hours per endpoint, for a whole page of endpoints in one query. */
+export async function deliveryCounts24h(db: Db, endpointIds: readonly string[]): Promise<Map<string, EndpointHealthCounts>> {
+  const counts = new Map<string, EndpointHealthCounts>();
+  if (!endpointIds.length) return counts;
+  const rows = await db
+    .selectFrom('deliveries')
+    .select([
+      'endpoint_id',
+      sql<string>`count(*)`.as('total'),
+      sql<string>`count(*) filter (where status = 'succeeded')`.as('succeeded'),
+      sql<string>`count(*) filter (where status = 'failed')`.as('failed'),
+    ])
+    .where('endpoint_id', 'in', [...endpointIds])
+    .where('created_at', '>', sql<Date>`now() - interval '24 hours'`)
+    .groupBy('endpoint_id')
+    .execute();
+  for (const row of rows) {
+    counts.set(row.endpoint_id!, { total: Number(row.total), succeeded: Number(row.succeeded), failed: Number(row.failed) });
+  }
+  return counts;
+}
+
+/** Enabled endpoints of the event's org that subscribe to its type (and its agent, if they name agents). */
+export async function subscribedEndpointIds(db: Db, event: Pick<EventRow, 'org_id' | 'agent_id' | 'type'>): Promise<string[]> {
+  let query = db
+    .selectFrom('endpoints')
+    .select('id')
+    .where('org_id', '=', event.org_id)
+    .where('enabled', '=', true)
+    .where('deleted_at', 'is', null)
+    .where(sql<boolean>`${event.type} = any(events)`);
+  query = event.agent_id
+    ? query.where((eb) => eb.or([sql<boolean>`cardinality(agent_ids) = 0`, sql<boolean>`${event.agent_id}::uuid = any(agent_ids)`]))
+    : query.where(sql<boolean>`cardinality(agent_ids) = 0`);
+  return (await query.orderBy('created_at').execute()).map((r) => r.id);
+}
+
+/** Every endpoint's stored custom headers (secrets reseal). */
+export async function listEndpointHeaders(db: Db) {
+  return db.selectFrom('endpoints').select(['id', 'headers']).execute();
+}
+
+/** Compare-and-set of an endpoint's headers; returns rows changed. */
+export async function replaceEndpointHeaders(db: Db, id: string, expected: Record<string, string>, next: Record<string, string>): Promise<number> {
+  const done = await db
+    .updateTable('endpoints')
+    .set({ headers: JSON.stringify(next) })
+    .where('id', '=', id)
+    .where('headers', '=', JSON.stringify(expected) as never)
+    .executeTakeFirst();
+  return Number(done.numUpdatedRows);
 }

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { newestFirstPage, type Page } from './queries.js';
+import { newestFirstPage, type Page } from './pagination.js';
 import type { Database, PortalSession } from './schema.js';
 
 type Db = Kysely<Database> | Transaction<Database>;

@@ -1,25 +1,13 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { AgentIdKey, EndpointIdKey, EventTypeKey, OrgIdKey } from '../../workflows/searchAttributes.js';
 import { deliveriesTaskQueue } from '../../workflows/taskQueues.js';
+import { subscribedEndpointIds } from '../db/endpoints.js';
 import type { Database, EventRow } from '../db/schema.js';
 
-export const eventWorkflowId = (eventId: string) => `event-${eventId}`;
+export { subscribedEndpointIds };
 
-/** Enabled endpoints of the event's org that subscribe to its type (and its agent, if they name agents). */
-export async function subscribedEndpointIds(db: Kysely<Database>, event: Pick<EventRow, 'org_id' | 'agent_id' | 'type'>): Promise<string[]> {
-  let query = db
-    .selectFrom('endpoints')
-    .select('id')
-    .where('org_id', '=', event.org_id)
-    .where('enabled', '=', true)
-    .where('deleted_at', 'is', null)
-    .where(sql<boolean>`${event.type} = any(events)`);
-  query = event.agent_id
-    ? query.where((eb) => eb.or([sql<boolean>`cardinality(agent_ids) = 0`, sql<boolean>`${event.agent_id}::uuid = any(agent_ids)`]))
-    : query.where(sql<boolean>`cardinality(agent_ids) = 0`);
-  return (await query.orderBy('created_at').execute()).map((r) => r.id);
-}
+export const eventWorkflowId = (eventId: string) => `event-${eventId}`;
 
 /**
  * Starts the event's delivery workflow (id `event-<eventId>`) when any endpoint subscribes, on

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { grantCredits } from '../db/credits.js';
-import { insertAgent, insertApiKey, insertOrg } from '../db/queries.js';
-import type { Agent, ApiKey, Database, Org } from '../db/schema.js';
+import { insertAgent } from '../db/agents.js';
+import { insertApiKey } from '../db/apiKeys.js';
+import { insertOrg } from '../db/orgs.js';
+import { inTransaction, type Db } from '../db/executor.js';
+import { insertSigningSecret } from '../db/signingSecrets.js';
+import type { Agent, ApiKey, Org } from '../db/schema.js';
 import { generateApiKey, SCOPES, type Scope } from '../domain/apiKeys.js';
 import { generateSigningSecret } from '../outbound/signing.js';
 import type { SecretBox } from '../secrets/box.js';
@@ -22,8 +25,8 @@ export interface CreatedOrg {
  * transaction; given the secret box, also the secret that signs its callbacks (returned once,
  * readable later with GET /v1/callback-secret).
  */
-export async function createOrgWithKey(db: Kysely<Database>, input: { name: string; credits?: number }, box?: SecretBox): Promise<CreatedOrg> {
-  return db.transaction().execute(async (trx) => {
+export async function createOrgWithKey(db: Db, input: { name: string; credits?: number }, box?: SecretBox, now: Date = new Date()): Promise<CreatedOrg> {
+  return inTransaction(db, async (trx) => {
     const org = await insertOrg(trx, { id: randomUUID(), name: input.name });
     if (input.credits) {
       await grantCredits(trx, { orgId: org.id, amount: input.credits, reason: 'Opening grant' });
@@ -41,13 +44,13 @@ export async function createOrgWithKey(db: Kysely<Database>, input: { name: stri
     let callbackSecret: string | undefined;
     if (box) {
       callbackSecret = generateSigningSecret();
-      await trx.insertInto('signing_secrets').values({ id: randomUUID(), org_id: org.id, owner: CALLBACK_SECRET_OWNER, secret: box.seal(callbackSecret), created_at: new Date() }).execute();
+      await insertSigningSecret(trx, { id: randomUUID(), orgId: org.id, owner: CALLBACK_SECRET_OWNER, sealed: box.seal(callbackSecret), now });
     }
     return { org, apiKey: key.key, apiKeyRow: row, callbackSecret };
   });
 }
 
-export async function createEchoAgent(db: Kysely<Database>, orgId: string, name: string): Promise<Agent> {
+export async function createEchoAgent(db: Db, orgId: string, name: string): Promise<Agent> {
   return insertAgent(db, {
     id: randomUUID(),
     orgId,

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { findUnstartedRuns, withRunSweepLock } from '../db/runs.js';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { startRunWorkflow } from './runs.js';
@@ -19,8 +20,6 @@ export interface ReconcilerDeps {
   log: Logger;
 }
 
-/** Arbitrary, fixed: the advisory-lock key of the run sweep ("aw runs" in ASCII). */
-const SWEEP_LOCK_KEY = 0x6177_7275;
 const BATCH = 100;
 
 export interface Sweep {
@@ -36,38 +35,23 @@ export interface Sweep {
  * so a backlog of runs waiting for busy workers costs one Temporal call each, not one per sweep.
  */
 export async function reconcileUnstartedRuns(deps: ReconcilerDeps, minAgeMs: number, since = new Date(0)): Promise<Sweep | null> {
-  return deps.db.connection().execute(async (conn) => {
-    const lock = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${SWEEP_LOCK_KEY}) as locked`.execute(conn);
-    if (!lock.rows[0]?.locked) return null;
-    try {
-      const stale = await conn
-        .selectFrom('runs')
-        .select(['id', 'org_id', 'agent_id', 'source', 'created_at'])
-        .where('status', '=', 'processing')
-        .where('started_at', 'is', null)
-        .where('created_at', '>', since)
-        .where('created_at', '<', new Date(Date.now() - minAgeMs))
-        .orderBy('created_at')
-        .limit(BATCH)
-        .execute();
-      const sweep: Sweep = { started: [], examinedUpTo: since };
-      for (const run of stale) {
-        try {
-          if (await startRunWorkflow({ ...deps, db: conn }, run)) {
-            sweep.started.push(run.id);
-            deps.log.warn({ run_id: run.id, org_id: run.org_id }, 'started the workflow of a run accepted but never started');
-          }
-        } catch (err) {
-          // Not examined: the next sweep starts from here again.
-          deps.log.error({ err, run_id: run.id }, 'could not start the workflow of an unstarted run; next sweep retries');
-          break;
+  return withRunSweepLock(deps.db, async (conn) => {
+    const stale = await findUnstartedRuns(conn, { since, before: new Date(Date.now() - minAgeMs) }, BATCH);
+    const sweep: Sweep = { started: [], examinedUpTo: since };
+    for (const run of stale) {
+      try {
+        if (await startRunWorkflow({ ...deps, db: conn }, run)) {
+          sweep.started.push(run.id);
+          deps.log.warn({ run_id: run.id, org_id: run.org_id }, 'started the workflow of a run accepted but never started');
         }
-        sweep.examinedUpTo = run.created_at;
+      } catch (err) {
+        // Not examined: the next sweep starts from here again.
+        deps.log.error({ err, run_id: run.id }, 'could not start the workflow of an unstarted run; next sweep retries');
+        break;
       }
-      return sweep;
-    } finally {
-      await sql`select pg_advisory_unlock(${SWEEP_LOCK_KEY})`.execute(conn);
+      sweep.examinedUpTo = run.created_at;
     }
+    return sweep;
   });
 }
 

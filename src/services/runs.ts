@@ -1,11 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { AgentRunInput } from '../../workflows/index.js';
 import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from '../../workflows/searchAttributes.js';
-import { CreditsUnavailable, holdCredits, releaseRunHold } from '../db/credits.js';
-import { RUN_EVENTS_CHANNEL } from '../db/events.js';
-import { deleteRun, insertRun } from '../db/queries.js';
+import { CreditsUnavailable, holdCredits } from '../db/credits.js';
+import { findAgentSummary } from '../db/agents.js';
+import { insertConversation } from '../db/conversations.js';
+import { insertRunQueuedEvent } from '../db/events.js';
+import { inTransaction } from '../db/executor.js';
+import { findRunByIdempotencyKey, insertRun, removeUnstartedRun } from '../db/runs.js';
 import type { Agent, Database, Run, RunSource } from '../db/schema.js';
 import { AppError, serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -16,6 +19,7 @@ export interface RunServiceDeps {
   temporal: Client;
   taskQueue: string;
   log: Logger;
+  clock: () => Date;
 }
 
 const START_DEADLINE_MS = 5_000;
@@ -50,10 +54,6 @@ export interface StartedRun {
 
 const fingerprint = (value: unknown) => createHash('sha256').update(JSON.stringify(value ?? null)).digest('hex');
 
-async function findByIdempotencyKey(db: Kysely<Database>, orgId: string, key: string) {
-  return db.selectFrom('runs').selectAll().where('org_id', '=', orgId).where('idempotency_key', '=', key).executeTakeFirst();
-}
-
 function replayOf(existing: Run, requestHash: string): StartedRun {
   if (existing.request_hash !== requestHash) {
     throw new AppError(422, 'VALIDATION_FAILED', 'This Idempotency-Key was already used with a different request', {
@@ -74,7 +74,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
   const orgId = input.agent.org_id;
   const requestHash = fingerprint({ agent: input.agent.id, request: input.requestFingerprint ?? input.message });
   if (input.idempotencyKey) {
-    const existing = await findByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
+    const existing = await findRunByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
     if (existing) return replay(deps, existing, requestHash);
   }
   const hold = input.agent.max_credits_per_run;
@@ -83,23 +83,20 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
   let run: Run;
   let newConversationId: string | null = null;
   try {
-    run = await deps.db.transaction().execute(async (trx) => {
+    run = await inTransaction(deps.db, async (trx) => {
       let conversationId = input.conversationId ?? null;
       if (!conversationId) {
         conversationId = randomUUID();
         newConversationId = conversationId;
-        await trx
-          .insertInto('conversations')
-          .values({
-            id: conversationId,
-            org_id: orgId,
-            agent_id: input.agent.id,
-            subject: input.subject ?? null,
-            external_user_id: input.externalUserId ?? null,
-            inbound_webhook_id: input.inboundWebhookId ?? null,
-            updated_at: new Date(),
-          })
-          .execute();
+        await insertConversation(trx, {
+          id: conversationId,
+          orgId,
+          agentId: input.agent.id,
+          subject: input.subject ?? null,
+          externalUserId: input.externalUserId ?? null,
+          inboundWebhookId: input.inboundWebhookId ?? null,
+          now: deps.clock(),
+        });
       }
       const inserted = await insertRun(trx, {
         id: runId,
@@ -125,11 +122,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
         event_seq: 1,
       });
       // run_queued commits with the run: no accepted run lacks its first event.
-      await trx
-        .insertInto('run_events')
-        .values({ run_id: runId, sequence: 1, event_type: 'run_queued', dedupe_key: 'run_queued', payload: JSON.stringify({ status: 'processing' }) })
-        .execute();
-      await sql`select pg_notify(${RUN_EVENTS_CHANNEL}, ${runId})`.execute(trx);
+      await insertRunQueuedEvent(trx, runId);
       // Last, so the org row is locked only until the commit that follows.
       await holdCredits(trx, orgId, hold);
       return inserted;
@@ -138,7 +131,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
     if (err instanceof CreditsUnavailable) throw insufficientCredits(err);
     // Two requests raced with the same Idempotency-Key: the loser answers with the winner's run.
     if ((err as { code?: string }).code === '23505' && input.idempotencyKey) {
-      const existing = await findByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
+      const existing = await findRunByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
       if (existing) return replay(deps, existing, requestHash);
     }
     throw err;
@@ -192,7 +185,7 @@ export async function startRunWorkflow(
   run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'>,
   knownAgent?: Pick<Agent, 'id' | 'name'>,
 ): Promise<boolean> {
-  const agent = knownAgent ?? (await deps.db.selectFrom('agents').select(['id', 'name']).where('id', '=', run.agent_id).executeTakeFirstOrThrow());
+  const agent = knownAgent ?? (await findAgentSummary(deps.db, run.agent_id));
   try {
     // Bounded: with the engine down the caller gets a prompt 503, not a hung request.
     await deps.temporal.withDeadline(Date.now() + START_DEADLINE_MS, () =>
@@ -216,18 +209,6 @@ export async function startRunWorkflow(
     if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
     throw err;
   }
-}
-
-/** Only a run no workflow has touched (started_at still null) is removed, with its hold released. */
-async function removeUnstartedRun(db: Kysely<Database>, run: Run, conversationId: string | null) {
-  await db.transaction().execute(async (trx) => {
-    const unstarted = await trx.selectFrom('runs').select('id').where('id', '=', run.id).where('started_at', 'is', null).forUpdate().executeTakeFirst();
-    if (!unstarted) return;
-    await releaseRunHold(trx, run);
-    await trx.deleteFrom('run_events').where('run_id', '=', run.id).execute();
-    await deleteRun(trx, run.id);
-    if (conversationId) await trx.deleteFrom('conversations').where('id', '=', conversationId).execute();
-  });
 }
 
 function truncate(text: string, max: number): string {

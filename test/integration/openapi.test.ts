@@ -29,6 +29,7 @@ const deps = () => ({
   listen: async () => async () => undefined,
   http: outboundClient(testConfig(), createLogger('silent', 'test')),
   secrets: secretBoxFromConfig(testConfig()),
+  clock: () => new Date(),
 });
 
 describe('/openapi.json', () => {

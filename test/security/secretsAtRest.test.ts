@@ -191,7 +191,7 @@ describe('secrets at rest', () => {
     const app = createApp({
       config: stack.config, db: stack.database.db, temporal: stack.temporal, log,
       readiness: { database: async () => true, temporal: async () => true },
-      listen: stack.database.listen, http: outboundClient(stack.config, log), secrets: secretBoxFromConfig(stack.config),
+      listen: stack.database.listen, http: outboundClient(stack.config, log), secrets: secretBoxFromConfig(stack.config), clock: () => new Date(),
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));

@@ -137,6 +137,7 @@ export async function startTestStack(
     listen: database.listen,
     http: outboundClient(config, log),
     secrets: secretBoxFromConfig(config),
+    clock: () => new Date(),
   });
   server.on('request', app.callback());
 
@@ -162,6 +163,7 @@ export async function startTestStack(
         listen: database.listen,
         http: outboundClient(config, log),
         secrets: secretBoxFromConfig(config),
+        clock: () => new Date(),
       });
       const listening = second.listen(0, '127.0.0.1');
       await new Promise((r) => listening.once('listening', r));

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { CreditsUnavailable, grantCredits } from '../../db/credits.js';
-import { findOrg } from '../../db/queries.js';
+import { findOrg } from '../../db/orgs.js';
 import { AppError, notFound } from '../../errors.js';
 import { createOrgWithKey } from '../../services/orgs.js';
 import { CreatedApiKeySchema } from '../apiKeys/schema.js';
 import type { AppDeps } from '../context.js';
-import { presentCreditEntry } from '../credits/router.js';
+import { presentCreditEntry } from '../credits/presenter.js';
 import { CreditEntrySchema, GrantCreditsBody } from '../credits/schema.js';
 import { route, type RouteSpec } from '../route.js';
 import { Timestamp, Uuid } from '../schemas.js';
@@ -47,7 +47,7 @@ export function adminRoutes(deps: AppDeps): RouteSpec[] {
         },
       },
       async handler(ctx, { body }) {
-        const created = await createOrgWithKey(deps.db, body, deps.secrets);
+        const created = await createOrgWithKey(deps.db, body, deps.secrets, deps.clock());
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.body = presentCreatedOrg(created, body.credits ?? 0);

@@ -1,26 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { findAgent, insertAgent, listAgents, softDeleteAgent, updateAgent } from '../../db/queries.js';
+import { insertAgent, listAgents, softDeleteAgent, updateAgent } from '../../db/agents.js';
 import type { AgentProvider } from '../../db/schema.js';
-import { AppError, notFound } from '../../errors.js';
+import { AppError, invalid, notFound } from '../../errors.js';
 import { publicModelProviders } from '../../outbound/modelProviders.js';
 import { sealHeaders, type SecretBox } from '../../secrets/box.js';
-import type { AppContext, AppDeps } from '../context.js';
+import type { AppDeps } from '../context.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
-import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { authOf } from '../middleware/auth.js';
+import { agentInScope } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { paginated, pagination } from '../schemas.js';
-import { resourceId } from '../validate.js';
 import { presentAgent } from './presenter.js';
 import { AgentSchema, CreateAgentBody, ListAgentsQuery, ModelProvidersSchema, UpdateAgentBody } from './schema.js';
-
-/** The caller's live agent by path id; anything it may not see is simply not found. */
-export async function agentInScope(deps: AppDeps, ctx: AppContext, rawId: string | undefined) {
-  const auth = authOf(ctx);
-  const id = resourceId(rawId, 'Agent');
-  const agent = canSeeAgent(auth, id) ? await findAgent(deps.db, auth.orgId, id) : undefined;
-  if (!agent) throw notFound('Agent');
-  return agent;
-}
 
 /** Header values of an http provider and a tenant's own model API key are credentials: stored sealed, opened only to call the agent. */
 function sealProvider(box: SecretBox, provider: AgentProvider): AgentProvider {
@@ -37,19 +28,18 @@ function sealProvider(box: SecretBox, provider: AgentProvider): AgentProvider {
 function checkProvider(deps: AppDeps, provider: AgentProvider): void {
   if (provider.kind === 'http') return checkOutboundTarget(deps, provider.url, 'provider.url');
   if (provider.kind !== 'openai') return;
-  const invalid = (field: string, message: string) => new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { [`provider.${field}`]: message });
   if (provider.provider !== undefined) {
     const offered = deps.config.MODEL_PROVIDERS.find((p) => p.name === provider.provider);
-    if (!offered) throw invalid('provider', 'is not a model provider of this deployment (GET /v1/model-providers lists them)');
+    if (!offered) throw invalid({ 'provider.provider': 'is not a model provider of this deployment (GET /v1/model-providers lists them)' });
     if (offered.models.length && !offered.models.includes(provider.model)) {
-      throw invalid('model', `is not offered by ${offered.name} (offered: ${offered.models.join(', ')})`);
+      throw invalid({ 'provider.model': `is not offered by ${offered.name} (offered: ${offered.models.join(', ')})` });
     }
   }
   if (provider.base_url !== undefined) checkOutboundTarget(deps, provider.base_url, 'provider.base_url');
 }
 
 export function agentRoutes(deps: AppDeps): RouteSpec[] {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   const tag = 'Agents';
   return [
     route({
@@ -80,7 +70,7 @@ export function agentRoutes(deps: AppDeps): RouteSpec[] {
         const auth = authOf(ctx);
         if (auth.agentId) throw new AppError(403, 'FORBIDDEN', 'An agent-scoped API key cannot create agents');
         checkProvider(deps, body.provider);
-        const agent = await insertAgent(deps.db, { id: randomUUID(), orgId: auth.orgId, ...body, provider: sealProvider(deps.secrets, body.provider) });
+        const agent = await insertAgent(deps.db, { id: randomUUID(), orgId: auth.orgId, ...body, provider: sealProvider(deps.secrets, body.provider) }, clock());
         ctx.status = 201;
         ctx.set('Location', `/v1/agents/${agent.id}`);
         ctx.body = presentAgent(agent);

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { findAgent, findApiKey, insertApiKey, listApiKeys, revokeApiKey } from '../../db/queries.js';
+import { findAgent } from '../../db/agents.js';
+import { findApiKey, insertApiKey, listApiKeys, revokeApiKey } from '../../db/apiKeys.js';
 import { generateApiKey } from '../../domain/apiKeys.js';
-import { AppError, notFound } from '../../errors.js';
+import { invalid, notFound } from '../../errors.js';
 import type { AppDeps } from '../context.js';
-import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { authOf } from '../middleware/auth.js';
+import { assertGrantableScopes, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
@@ -11,7 +13,7 @@ import { presentApiKey } from './presenter.js';
 import { ApiKeySchema, CreateApiKeyBody, CreatedApiKeySchema, ListApiKeysQuery } from './schema.js';
 
 export function apiKeyRoutes(deps: AppDeps): RouteSpec[] {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   const tag = 'API keys';
   return [
     route({
@@ -29,17 +31,10 @@ export function apiKeyRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { body }) {
         const auth = authOf(ctx);
         const agentId = auth.agentId ?? body.agent_id;
-        if (auth.agentId && body.agent_id && body.agent_id !== auth.agentId) {
-          throw new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { agent_id: 'no such agent' });
-        }
-        if (agentId && !(await findAgent(deps.db, auth.orgId, agentId))) {
-          throw new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { agent_id: 'no such agent' });
-        }
+        if (auth.agentId && body.agent_id && body.agent_id !== auth.agentId) throw invalid({ agent_id: 'no such agent' });
+        if (agentId && !(await findAgent(deps.db, auth.orgId, agentId))) throw invalid({ agent_id: 'no such agent' });
         const scopes = body.scopes ?? [...auth.scopes];
-        const beyond = scopes.filter((s) => !auth.scopes.includes(s));
-        if (beyond.length) {
-          throw new AppError(403, 'FORBIDDEN', `A key cannot grant scopes it does not hold: ${beyond.join(', ')}`);
-        }
+        assertGrantableScopes(auth.scopes, scopes);
         const generated = generateApiKey();
         const row = await insertApiKey(deps.db, {
           id: randomUUID(),

@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { findConversation, listConversationMessages } from '../../db/conversations.js';
 import { AppError, notFound } from '../../errors.js';
 import { CALLBACK_SECRET_OWNER, currentSecret, rotateSecret } from '../../services/signingSecrets.js';
 import type { AppDeps } from '../context.js';
-import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { authOf } from '../middleware/auth.js';
+import { canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { Timestamp, Uuid } from '../schemas.js';
 import { resourceId } from '../validate.js';
@@ -33,7 +35,7 @@ const CurrentSecretSchema = z.object({ secret: z.string().describe('whsec_… cu
 const CALLBACK_SECRET_GRACE_MS = 24 * 3_600_000;
 
 export function conversationRoutes(deps: AppDeps): RouteSpec[] {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   return [
     route({
       method: 'get',
@@ -45,20 +47,9 @@ export function conversationRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'The conversation, oldest message first', schema: ConversationSchema } },
       async handler(ctx) {
         const auth = authOf(ctx);
-        const conversation = await deps.db
-          .selectFrom('conversations')
-          .selectAll()
-          .where('id', '=', resourceId(ctx.params.id, 'Conversation'))
-          .where('org_id', '=', auth.orgId)
-          .executeTakeFirst();
+        const conversation = await findConversation(deps.db, auth.orgId, resourceId(ctx.params.id, 'Conversation'));
         if (!conversation || !canSeeAgent(auth, conversation.agent_id)) throw notFound('Conversation');
-        const messages = await deps.db
-          .selectFrom('messages')
-          .selectAll()
-          .where('conversation_id', '=', conversation.id)
-          .orderBy('created_at')
-          .orderBy('role', 'desc') // a run's user message before its reply
-          .execute();
+        const messages = await listConversationMessages(deps.db, conversation.id);
         ctx.body = {
           id: conversation.id,
           agent_id: conversation.agent_id,

@@ -1,22 +1,10 @@
-import type { CreditEntry } from '../../db/schema.js';
-import { readWallet } from '../../db/credits.js';
-import { listCreditEntries } from '../../db/queries.js';
+import { listCreditEntries, readWallet } from '../../db/credits.js';
 import type { AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
 import { pagination } from '../schemas.js';
+import { presentCreditEntry } from './presenter.js';
 import { CreditsQuery, CreditsSchema } from './schema.js';
-
-export function presentCreditEntry(entry: CreditEntry) {
-  return {
-    id: entry.id,
-    kind: entry.kind,
-    amount: Number(entry.amount),
-    reason: entry.reason,
-    run_id: entry.run_id,
-    created_at: entry.created_at.toISOString(),
-  };
-}
 
 export function creditRoutes(deps: AppDeps): RouteSpec[] {
   return [

@@ -1,18 +1,30 @@
-import { newestFirstPage } from '../../db/queries.js';
+import { newestFirstPage } from '../../db/pagination.js';
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
-import { EndpointCapReached, withinActiveEndpointCap } from '../../db/endpoints.js';
-import type { Database, Delivery, Endpoint } from '../../db/schema.js';
+import { sql, type Transaction } from 'kysely';
+import { findLiveAgentIds } from '../../db/agents.js';
+import {
+  deliveryCounts24h,
+  EndpointCapReached,
+  findEndpoint,
+  insertEndpoint,
+  softDeleteEndpoint,
+  updateEndpoint,
+  withinActiveEndpointCap,
+} from '../../db/endpoints.js';
+import { inTransaction, type Db } from '../../db/executor.js';
+import type { Database, Endpoint } from '../../db/schema.js';
 import { classify, describeOutcome } from '../../domain/deliveryPolicy.js';
 import { maskUrlCredentials } from '../../domain/urlCredentials.js';
 import { deliveryBody, endpointSecretOwner, webhookMessageId } from '../../domain/deliveryPayload.js';
-import { AppError, notFound } from '../../errors.js';
+import { AppError, invalid, notFound } from '../../errors.js';
 import { webhookHeaders } from '../../outbound/signing.js';
 import { openHeaders, sealHeaders } from '../../secrets/box.js';
 import { activeSecrets, rotateSecret } from '../../services/signingSecrets.js';
-import type { AppContext, AppDeps, AuthContext } from '../context.js';
+import type { AppContext, AppDeps } from '../context.js';
+import { presentDeliveries } from '../deliveries/presenter.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf } from '../middleware/auth.js';
+import { canManageEndpoint } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
@@ -28,23 +40,13 @@ import {
   UpdateEndpointBody,
 } from './schema.js';
 
-const invalid = (details: Record<string, string>) => new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', details);
+type EndpointHealth = Awaited<ReturnType<typeof deliveryCounts24h>> extends Map<string, infer C> ? C : never;
 
-async function healthOf(db: Kysely<Database>, endpoint: Endpoint) {
-  const row = await db
-    .selectFrom('deliveries')
-    .select([
-      sql<string>`count(*)`.as('total'),
-      sql<string>`count(*) filter (where status = 'succeeded')`.as('succeeded'),
-      sql<string>`count(*) filter (where status = 'failed')`.as('failed'),
-    ])
-    .where('endpoint_id', '=', endpoint.id)
-    .where('created_at', '>', sql<Date>`now() - interval '24 hours'`)
-    .executeTakeFirstOrThrow();
-  const succeeded = Number(row.succeeded);
-  const failed = Number(row.failed);
+function presentHealth(endpoint: Endpoint, counts: EndpointHealth | undefined) {
+  const succeeded = counts?.succeeded ?? 0;
+  const failed = counts?.failed ?? 0;
   return {
-    deliveries_24h: Number(row.total),
+    deliveries_24h: counts?.total ?? 0,
     succeeded_24h: succeeded,
     failed_24h: failed,
     success_rate_24h: succeeded + failed ? succeeded / (succeeded + failed) : null,
@@ -52,8 +54,10 @@ async function healthOf(db: Kysely<Database>, endpoint: Endpoint) {
   };
 }
 
-export async function presentEndpoint(db: Kysely<Database>, endpoint: Endpoint) {
-  return {
+/** Endpoints as the API shows them, with their delivery health: one query for the whole page. */
+export async function presentEndpoints(db: Db, endpoints: Endpoint[]) {
+  const counts = await deliveryCounts24h(db, endpoints.map((e) => e.id));
+  return endpoints.map((endpoint) => ({
     id: endpoint.id,
     url: maskUrlCredentials(endpoint.url),
     name: endpoint.name,
@@ -71,59 +75,23 @@ export async function presentEndpoint(db: Kysely<Database>, endpoint: Endpoint) 
     created_at: endpoint.created_at.toISOString(),
     updated_at: endpoint.updated_at.toISOString(),
     last_triggered_at: endpoint.last_triggered_at?.toISOString() ?? null,
-    health: await healthOf(db, endpoint),
-  };
-}
-
-export async function presentDeliveries(db: Kysely<Database>, deliveries: Delivery[]) {
-  const attempts = deliveries.length
-    ? await db.selectFrom('delivery_attempts').selectAll().where('delivery_id', 'in', deliveries.map((d) => d.id)).orderBy('attempt').execute()
-    : [];
-  return deliveries.map((d) => ({
-    id: d.id,
-    kind: d.kind,
-    event_id: d.event_id,
-    endpoint_id: d.endpoint_id,
-    run_id: d.run_id,
-    url: maskUrlCredentials(d.url),
-    message_id: d.message_id,
-    status: d.status,
-    attempts: attempts
-      .filter((a) => a.delivery_id === d.id)
-      .map((a) => ({
-        attempt: a.attempt,
-        started_at: a.started_at.toISOString(),
-        status_code: a.status_code,
-        latency_ms: a.latency_ms,
-        response_excerpt: a.response_excerpt,
-        error: a.error,
-        succeeded: a.succeeded,
-      })),
-    created_at: d.created_at.toISOString(),
-    updated_at: d.updated_at.toISOString(),
+    health: presentHealth(endpoint, counts.get(endpoint.id)),
   }));
 }
 
-/** An agent-scoped key manages only endpoints scoped to exactly its agent. */
-export function canManageEndpoint(auth: AuthContext, endpoint: Pick<Endpoint, 'agent_ids'>): boolean {
-  return !auth.agentId || (endpoint.agent_ids.length === 1 && endpoint.agent_ids[0] === auth.agentId);
+export async function presentEndpoint(db: Db, endpoint: Endpoint) {
+  return (await presentEndpoints(db, [endpoint]))[0]!;
 }
 
 async function endpointInScope(deps: AppDeps, ctx: AppContext) {
   const auth = authOf(ctx);
-  const endpoint = await deps.db
-    .selectFrom('endpoints')
-    .selectAll()
-    .where('id', '=', resourceId(ctx.params.id, 'Endpoint'))
-    .where('org_id', '=', auth.orgId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+  const endpoint = await findEndpoint(deps.db, auth.orgId, resourceId(ctx.params.id, 'Endpoint'));
   if (!endpoint || !canManageEndpoint(auth, endpoint)) throw notFound('Endpoint');
   return endpoint;
 }
 
 export function endpointRoutes(deps: AppDeps): RouteSpec[] {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   const tag = 'Endpoints';
 
   /** URL rules shared with callbacks; agents must be the caller's. */
@@ -132,14 +100,17 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
     if (body.url) checkOutboundTarget(deps, body.url, 'url');
     if (body.agent_ids?.length) {
       if (auth.agentId && body.agent_ids.some((a) => a !== auth.agentId)) throw invalid({ agent_ids: 'an agent-scoped key can only name its own agent' });
-      const found = await deps.db.selectFrom('agents').select('id').where('org_id', '=', auth.orgId).where('id', 'in', body.agent_ids).where('deleted_at', 'is', null).execute();
+      const found = await findLiveAgentIds(deps.db, auth.orgId, body.agent_ids);
       if (found.length !== new Set(body.agent_ids).size) throw invalid({ agent_ids: 'names an agent that does not exist' });
     }
   }
 
-  /** The write, counted against MAX_ENDPOINTS_PER_ORG under the org's endpoint lock when it leaves the endpoint active. */
-  async function capped<T>(orgId: string, enabled: boolean, self: string | null, write: (db: Kysely<Database>) => Promise<T>): Promise<T> {
-    if (!enabled) return write(deps.db);
+  /**
+   * The write, in one transaction, counted against MAX_ENDPOINTS_PER_ORG under the org's
+   * endpoint lock when it leaves the endpoint active.
+   */
+  async function capped<T>(orgId: string, enabled: boolean, self: string | null, write: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    if (!enabled) return inTransaction(deps.db, write);
     try {
       return await withinActiveEndpointCap(deps.db, orgId, deps.config.MAX_ENDPOINTS_PER_ORG, self, write);
     } catch (err) {
@@ -165,9 +136,9 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         const agentIds = auth.agentId ? [auth.agentId] : body.agent_ids;
         await checkEndpoint(ctx, { ...body, agent_ids: agentIds });
         const now = clock();
-        const endpoint = await capped(auth.orgId, body.enabled, null, (db) => db
-          .insertInto('endpoints')
-          .values({
+        // The endpoint and its first secret commit together: no endpoint is ever stored without one.
+        const { endpoint, secret } = await capped(auth.orgId, body.enabled, null, async (trx) => {
+          const created = await insertEndpoint(trx, {
             id: randomUUID(),
             org_id: auth.orgId,
             url: body.url,
@@ -182,10 +153,10 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
             timeout_seconds: body.timeout_seconds,
             max_retries: body.max_retries,
             updated_at: now,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow());
-        const { secret } = await rotateSecret(deps.db, deps.secrets, auth.orgId, endpointSecretOwner(endpoint.id), now, 0);
+          });
+          const rotated = await rotateSecret(trx, deps.secrets, auth.orgId, endpointSecretOwner(created.id), now, 0);
+          return { endpoint: created, secret: rotated.secret };
+        });
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.set('Location', `/v1/endpoints/${endpoint.id}`);
@@ -208,7 +179,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         if (auth.agentId) base = base.where(sql<boolean>`agent_ids = array[${auth.agentId}]::uuid[]`);
         else if (agentId) base = base.where((eb) => eb.or([sql<boolean>`cardinality(agent_ids) = 0`, sql<boolean>`${agentId}::uuid = any(agent_ids)`]));
         const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: await Promise.all(rows.map((e) => presentEndpoint(deps.db, e))), pagination: pagination(query.page, query.limit, total) };
+        ctx.body = { data: await presentEndpoints(deps.db, rows), pagination: pagination(query.page, query.limit, total) };
       },
     }),
     route({
@@ -241,17 +212,14 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         await checkEndpoint(ctx, body);
         const { headers, ...rest } = body;
         const reEnabled = body.enabled === true && !endpoint.enabled;
-        const updated = await capped(auth.orgId, body.enabled ?? endpoint.enabled, endpoint.id, (db) => db
-          .updateTable('endpoints')
-          .set({
+        const updated = await capped(auth.orgId, body.enabled ?? endpoint.enabled, endpoint.id, (trx) =>
+          updateEndpoint(trx, endpoint.id, {
             ...rest,
             ...(headers ? { headers: JSON.stringify(sealHeaders(deps.secrets, headers)) } : {}),
             ...(reEnabled ? { disabled_reason: null, consecutive_failures: 0, failing_since: null } : {}),
             updated_at: clock(),
-          })
-          .where('id', '=', endpoint.id)
-          .returningAll()
-          .executeTakeFirstOrThrow());
+          }),
+        );
         ctx.body = await presentEndpoint(deps.db, updated);
       },
     }),
@@ -266,7 +234,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 204: { description: 'Deleted' } },
       async handler(ctx) {
         const endpoint = await endpointInScope(deps, ctx);
-        await deps.db.updateTable('endpoints').set({ deleted_at: clock(), enabled: false, updated_at: clock() }).where('id', '=', endpoint.id).execute();
+        await softDeleteEndpoint(deps.db, endpoint.id, clock());
         ctx.status = 204;
       },
     }),

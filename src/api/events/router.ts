@@ -1,13 +1,17 @@
-import { newestFirstPage } from '../../db/queries.js';
+import { newestFirstPage } from '../../db/pagination.js';
+import { deliveriesOfEvent, findDelivery } from '../../db/deliveries.js';
+import { findEndpointById } from '../../db/endpoints.js';
+import { findEvent } from '../../db/events.js';
 import { WorkflowIdReusePolicy } from '@temporalio/client';
 import { z } from 'zod';
 import { EVENT_TYPES } from '../../domain/eventTypes.js';
 import type { EventRow } from '../../db/schema.js';
 import { AppError, notFound, serviceUnavailable } from '../../errors.js';
-import { canManageEndpoint, presentDeliveries } from '../endpoints/router.js';
+import { presentDeliveries } from '../deliveries/presenter.js';
 import { DeliverySchema } from '../endpoints/schema.js';
 import type { AppDeps } from '../context.js';
-import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { authOf } from '../middleware/auth.js';
+import { canManageEndpoint, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { PaginationQuery, Timestamp, Uuid, paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
@@ -94,9 +98,9 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'The event', schema: EventWithDeliveriesSchema } },
       async handler(ctx) {
         const auth = authOf(ctx);
-        const event = await deps.db.selectFrom('events').selectAll().where('id', '=', resourceId(ctx.params.id, 'Event')).where('org_id', '=', auth.orgId).executeTakeFirst();
+        const event = await findEvent(deps.db, auth.orgId, resourceId(ctx.params.id, 'Event'));
         if (!event || (auth.agentId && event.agent_id !== auth.agentId)) throw notFound('Event');
-        const deliveries = await deps.db.selectFrom('deliveries').selectAll().where('event_id', '=', event.id).orderBy('created_at').execute();
+        const deliveries = await deliveriesOfEvent(deps.db, event.id);
         ctx.body = { ...presentEvent(event), deliveries: await presentDeliveries(deps.db, deliveries) };
       },
     }),
@@ -111,9 +115,9 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 202: { description: 'Re-sending; the attempt appears in the delivery log', schema: z.object({ delivery_id: Uuid, workflow_id: z.string() }) } },
       async handler(ctx) {
         const auth = authOf(ctx);
-        const delivery = await deps.db.selectFrom('deliveries').selectAll().where('id', '=', resourceId(ctx.params.id, 'Delivery')).where('org_id', '=', auth.orgId).executeTakeFirst();
+        const delivery = await findDelivery(deps.db, auth.orgId, resourceId(ctx.params.id, 'Delivery'));
         if (!delivery || delivery.kind !== 'endpoint') throw notFound('Delivery');
-        const endpoint = await deps.db.selectFrom('endpoints').selectAll().where('id', '=', delivery.endpoint_id!).executeTakeFirstOrThrow();
+        const endpoint = await findEndpointById(deps.db, delivery.endpoint_id!);
         if (!canManageEndpoint(auth, endpoint)) throw notFound('Delivery');
         if (!endpoint.enabled || endpoint.deleted_at) throw new AppError(409, 'CONFLICT', 'The endpoint is disabled: enable it first');
         const workflowId = `redeliver-${delivery.id}-${Date.now()}`;

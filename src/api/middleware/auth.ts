@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 import type { Kysely } from 'kysely';
 import { findActivePortalSessionByHash } from '../../db/portalSessions.js';
-import { findActiveApiKeyByHash, touchApiKey } from '../../db/queries.js';
+import { findActiveApiKeyByHash, touchApiKey } from '../../db/apiKeys.js';
 import type { Database } from '../../db/schema.js';
 import { findLiveStreamToken, revokedKeyIds } from '../../db/streams.js';
 import { hashSecret, looksLikeApiKey, type Scope } from '../../domain/apiKeys.js';
@@ -94,7 +94,5 @@ export function authOf(ctx: AppContext): AuthContext {
   return ctx.state.auth;
 }
 
-/** An agent-scoped key sees its own agent only; any other id behaves as if it did not exist. */
-export function canSeeAgent(auth: AuthContext, agentId: string): boolean {
-  return auth.agentId === null || auth.agentId === agentId;
-}
+/** Moved to the policies module; re-exported for callers not yet switched over. */
+export { canSeeAgent } from '../policies.js';

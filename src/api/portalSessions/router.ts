@@ -1,12 +1,14 @@
 import { exchangePortalLink, findPortalSession, listPortalSessions, revokePortalSession } from '../../db/portalSessions.js';
-import { findAgent, findOrg } from '../../db/queries.js';
+import { findAgent } from '../../db/agents.js';
+import { findOrg } from '../../db/orgs.js';
 import type { PortalSession } from '../../db/schema.js';
 import { hashSecret } from '../../domain/apiKeys.js';
 import { generatePortalSessionToken, looksLikePortalLinkToken, PORTAL_SESSION_SCOPES } from '../../domain/portalSessions.js';
-import { AppError, notFound } from '../../errors.js';
+import { AppError, invalid, notFound } from '../../errors.js';
 import { issuePortalSession } from '../../services/portalSessions.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
+import { assertGrantableScopes } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
@@ -20,8 +22,6 @@ import {
 } from './schema.js';
 
 type Scopes = (typeof PORTAL_SESSION_SCOPES)[number][];
-
-const invalid = (field: string, message: string) => new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { [field]: message });
 
 /** Who may act on which sessions: the admin token on every org, a key on its own org (and agent). */
 interface Issuer {
@@ -64,7 +64,7 @@ function presentPortalSession(s: PortalSession, now: Date) {
 }
 
 export function portalSessionRoutes(deps: AppDeps): RouteSpec[] {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   const tag = 'Portal sessions';
   return [
     route({
@@ -86,8 +86,8 @@ export function portalSessionRoutes(deps: AppDeps): RouteSpec[] {
         const issuer = issuerOf(ctx);
         let orgId: string;
         if (issuer.orgId === null) {
-          if (!body.org_id) throw invalid('org_id', 'required with the admin token');
-          if (!(await findOrg(deps.db, body.org_id))) throw invalid('org_id', 'no such organization');
+          if (!body.org_id) throw invalid({ org_id: 'required with the admin token' });
+          if (!(await findOrg(deps.db, body.org_id))) throw invalid({ org_id: 'no such organization' });
           orgId = body.org_id;
         } else {
           if (body.org_id && body.org_id !== issuer.orgId) {
@@ -95,11 +95,10 @@ export function portalSessionRoutes(deps: AppDeps): RouteSpec[] {
           }
           orgId = issuer.orgId;
         }
-        if (issuer.agentId && body.agent_id && body.agent_id !== issuer.agentId) throw invalid('agent_id', 'no such agent');
+        if (issuer.agentId && body.agent_id && body.agent_id !== issuer.agentId) throw invalid({ agent_id: 'no such agent' });
         const agentId = issuer.agentId ?? body.agent_id;
-        if (agentId && !(await findAgent(deps.db, orgId, agentId))) throw invalid('agent_id', 'no such agent');
-        const beyond = body.scopes.filter((s) => !issuer.scopes.includes(s));
-        if (beyond.length) throw new AppError(403, 'FORBIDDEN', `A key cannot grant scopes it does not hold: ${beyond.join(', ')}`);
+        if (agentId && !(await findAgent(deps.db, orgId, agentId))) throw invalid({ agent_id: 'no such agent' });
+        assertGrantableScopes(issuer.scopes, body.scopes);
 
         const { row, url } = await issuePortalSession(
           deps.db,

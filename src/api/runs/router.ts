@@ -2,28 +2,28 @@ import { WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client
 import { z } from 'zod';
 import type { RunCallbackInput } from '../../../workflows/index.js';
 import { deliveriesTaskQueue } from '../../../workflows/taskQueues.js';
-import { callbackDeliveriesOf } from '../../db/deliveries.js';
-import { findRun, listRuns } from '../../db/queries.js';
+import { findConversationOfAgent } from '../../db/conversations.js';
+import { callbackDeliveriesOf, callbackDeliveriesOfRun } from '../../db/deliveries.js';
+import { findRun, listRuns } from '../../db/runs.js';
+import { findTaskOfAgent } from '../../db/tasks.js';
 import type { Run } from '../../db/schema.js';
-import { AppError, notFound, serviceUnavailable } from '../../errors.js';
+import { AppError, invalid, notFound, serviceUnavailable } from '../../errors.js';
 import { runWorkflowId, startRun, startRunWorkflow } from '../../services/runs.js';
-import { agentInScope } from '../agents/router.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
-import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { authOf } from '../middleware/auth.js';
+import { agentInScope, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { Uuid, paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { randomBytes } from 'node:crypto';
 import { insertStreamToken } from '../../db/streams.js';
 import { hashSecret } from '../../domain/apiKeys.js';
-import { presentDeliveries } from '../endpoints/router.js';
+import { presentDeliveries } from '../deliveries/presenter.js';
 import { DeliverySchema } from '../endpoints/schema.js';
 import { presentAccepted, presentCallback, presentRun, runLinks } from './presenter.js';
 import { CreateRunBody, ListRunsQuery, RunAcceptedSchema, RunEventsQuery, RunSchema, StreamTokenSchema } from './schema.js';
 import { RunStreamHub } from './stream.js';
-
-const invalid = (field: string, message: string) => new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { [field]: message });
 
 export async function runInScope(deps: AppDeps, ctx: AppContext) {
   const auth = authOf(ctx);
@@ -65,34 +65,22 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
         const idempotencyKey = ctx.get('idempotency-key') || null;
         if (idempotencyKey !== null && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
-          throw invalid('Idempotency-Key', 'must be 1–255 visible ASCII characters');
+          throw invalid({ 'Idempotency-Key': 'must be 1–255 visible ASCII characters' });
         }
         if (body.callback_url) {
-          if (!agent.allow_callback_urls) throw invalid('callback_url', 'callbacks are not enabled for this agent (allow_callback_urls)');
+          if (!agent.allow_callback_urls) throw invalid({ callback_url: 'callbacks are not enabled for this agent (allow_callback_urls)' });
           checkOutboundTarget(deps, body.callback_url, 'callback_url');
         }
         if (body.task_definition_id) {
-          const task = await deps.db
-            .selectFrom('task_definitions')
-            .select('id')
-            .where('id', '=', body.task_definition_id)
-            .where('agent_id', '=', agent.id)
-            .where('deleted_at', 'is', null)
-            .executeTakeFirst();
-          if (!task) throw invalid('task_definition_id', 'no such task definition for this agent');
+          const task = await findTaskOfAgent(deps.db, agent.id, body.task_definition_id);
+          if (!task) throw invalid({ task_definition_id: 'no such task definition for this agent' });
         }
         if (body.conversation_id) {
-          const conversation = await deps.db
-            .selectFrom('conversations')
-            .select('id')
-            .where('id', '=', body.conversation_id)
-            .where('org_id', '=', auth.orgId)
-            .where('agent_id', '=', agent.id)
-            .executeTakeFirst();
-          if (!conversation) throw invalid('conversation_id', 'no such conversation for this agent');
+          const conversation = await findConversationOfAgent(deps.db, { id: body.conversation_id, orgId: auth.orgId, agentId: agent.id });
+          if (!conversation) throw invalid({ conversation_id: 'no such conversation for this agent' });
         }
         const { run } = await startRun(
-          { db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, log: ctx.state.log },
+          { db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, log: ctx.state.log, clock: deps.clock },
           {
             agent,
             message: body.message,
@@ -166,7 +154,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'The callback delivery (at most one)', schema: z.object({ data: z.array(DeliverySchema) }) } },
       async handler(ctx) {
         const run = await runInScope(deps, ctx);
-        const deliveries = await deps.db.selectFrom('deliveries').selectAll().where('run_id', '=', run.id).where('kind', '=', 'callback').orderBy('created_at').execute();
+        const deliveries = await callbackDeliveriesOfRun(deps.db, run.id);
         ctx.body = { data: await presentDeliveries(deps.db, deliveries) };
       },
     }),
@@ -285,7 +273,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
           throw new AppError(403, 'FORBIDDEN', 'Stream tokens are minted with an API key; a portal session reads the stream with its Authorization header');
         }
         const token = `awst_${randomBytes(32).toString('base64url')}`;
-        const now = (deps.clock ?? (() => new Date()))();
+        const now = deps.clock();
         const expiresAt = new Date(now.getTime() + deps.config.SSE_STREAM_TOKEN_TTL_SECONDS * 1000);
         await insertStreamToken(deps.db, { hash: hashSecret(token), runId: run.id, apiKeyId: authOf(ctx).keyId, expiresAt });
         ctx.status = 201;

@@ -1,10 +1,11 @@
-import { newestFirstPage } from '../../db/queries.js';
+import { newestFirstPage } from '../../db/pagination.js';
+import { findTask, insertTask, softDeleteTask, updateTask } from '../../db/tasks.js';
 import { randomUUID } from 'node:crypto';
 import type { TaskDefinition } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
-import { agentInScope } from '../agents/router.js';
 import type { AppContext, AppDeps } from '../context.js';
-import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { authOf } from '../middleware/auth.js';
+import { agentInScope, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
@@ -25,19 +26,13 @@ function presentTask(task: TaskDefinition) {
 
 async function taskInScope(deps: AppDeps, ctx: AppContext) {
   const auth = authOf(ctx);
-  const task = await deps.db
-    .selectFrom('task_definitions')
-    .selectAll()
-    .where('id', '=', resourceId(ctx.params.id, 'Task definition'))
-    .where('org_id', '=', auth.orgId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+  const task = await findTask(deps.db, auth.orgId, resourceId(ctx.params.id, 'Task definition'));
   if (!task || !canSeeAgent(auth, task.agent_id)) throw notFound('Task definition');
   return task;
 }
 
 export function taskRoutes(deps: AppDeps): RouteSpec[] {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   const tag = 'Task definitions';
   return [
     route({
@@ -52,11 +47,7 @@ export function taskRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 201: { description: 'The task definition', schema: TaskSchema } },
       async handler(ctx, { body }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
-        const task = await deps.db
-          .insertInto('task_definitions')
-          .values({ id: randomUUID(), org_id: agent.org_id, agent_id: agent.id, ...body, updated_at: clock() })
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        const task = await insertTask(deps.db, { id: randomUUID(), org_id: agent.org_id, agent_id: agent.id, ...body, updated_at: clock() });
         ctx.status = 201;
         ctx.body = presentTask(task);
       },
@@ -100,12 +91,7 @@ export function taskRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'The updated task definition', schema: TaskSchema } },
       async handler(ctx, { body }) {
         const task = await taskInScope(deps, ctx);
-        const updated = await deps.db
-          .updateTable('task_definitions')
-          .set({ ...body, updated_at: clock() })
-          .where('id', '=', task.id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        const updated = await updateTask(deps.db, task.id, { ...body, updated_at: clock() });
         ctx.body = presentTask(updated);
       },
     }),
@@ -120,7 +106,7 @@ export function taskRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 204: { description: 'Deleted' } },
       async handler(ctx) {
         const task = await taskInScope(deps, ctx);
-        await deps.db.updateTable('task_definitions').set({ deleted_at: clock() }).where('id', '=', task.id).execute();
+        await softDeleteTask(deps.db, task.id, clock());
         ctx.status = 204;
       },
     }),

@@ -1,47 +1,16 @@
-import { findAgentById } from '../../db/queries.js';
-import { hitRateLimit } from '../../db/rateLimit.js';
-import type { Trigger } from '../../db/triggerSchema.js';
-import { hashSecret } from '../../domain/apiKeys.js';
+import { findAgentById } from '../../db/agents.js';
+import { findLiveTrigger, type Trigger } from '../../db/triggers.js';
 import { prepareTriggerMessage } from '../../domain/triggers/message.js';
 import { verifyTriggerRequest } from '../../domain/triggers/signatures.js';
 import { AppError, notFound } from '../../errors.js';
 import { startRun } from '../../services/runs.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { route, type RouteSpec } from '../route.js';
+import { admitCall, findByToken, found, markUsed, triggerTokens } from '../tokenUrls.js';
 import { resourceId } from '../validate.js';
-import { TRIGGER_TOKEN_PREFIX } from './presenter.js';
 import { InvocationsSchema, InvokeBody, PayloadProblemSchema } from './schema.js';
 
 const DELIVERY_ID = /^[\x21-\x7e]{1,200}$/;
-
-/**
- * A trigger that can start runs right now: enabled, its agent not deleted. Every other case
- * (unknown, paused, deleted, wrong token) is the same 404, so a prober learns nothing.
- */
-async function liveTrigger(deps: AppDeps, ctx: AppContext, by: { id: string } | { tokenHash: string }): Promise<Trigger> {
-  let query = deps.db
-    .selectFrom('triggers')
-    .innerJoin('agents', 'agents.id', 'triggers.agent_id')
-    .selectAll('triggers')
-    .where('triggers.enabled', '=', true)
-    .where('agents.deleted_at', 'is', null);
-  query = 'id' in by ? query.where('triggers.id', '=', by.id) : query.where('triggers.token_hash', '=', by.tokenHash).where('triggers.scheme', '=', 'none');
-  const trigger = await query.executeTakeFirst();
-  if (!trigger) throw notFound('Trigger');
-  ctx.state.orgId = trigger.org_id;
-  return trigger;
-}
-
-/** Counted only after the request proved itself, so forged traffic cannot use up a sender's allowance. */
-async function admit(deps: AppDeps, ctx: AppContext, trigger: Trigger) {
-  const limit = await hitRateLimit(deps.db, `trigger:${trigger.id}`, trigger.rate_limit_per_minute);
-  ctx.set({ 'RateLimit-Limit': String(limit.limit), 'RateLimit-Remaining': String(limit.remaining), 'RateLimit-Reset': String(limit.resetSeconds) });
-  if (!limit.allowed) {
-    throw new AppError(429, 'RATE_LIMITED', `At most ${limit.limit} invocations per minute on this trigger`, undefined, {
-      'Retry-After': String(limit.resetSeconds),
-    });
-  }
-}
 
 /** Schema check, message, run: what both invoke routes do once the caller is authenticated. */
 async function startTriggeredRun(deps: AppDeps, ctx: AppContext, trigger: Trigger, payload: unknown, deliveryId: string | null) {
@@ -54,7 +23,7 @@ async function startTriggeredRun(deps: AppDeps, ctx: AppContext, trigger: Trigge
   if (!agent || agent.deleted_at) throw notFound('Trigger');
 
   const { run, created } = await startRun(
-    { db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, log: ctx.state.log },
+    { db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, log: ctx.state.log, clock: deps.clock },
     {
       agent,
       message,
@@ -67,7 +36,7 @@ async function startTriggeredRun(deps: AppDeps, ctx: AppContext, trigger: Trigge
     },
   );
   if (!created) throw new AppError(409, 'CONFLICT', `Delivery ${deliveryId} was already received; no new run was started`);
-  await deps.db.updateTable('triggers').set({ last_invoked_at: new Date() }).where('id', '=', trigger.id).execute();
+  await markUsed(deps, triggerTokens, trigger);
   ctx.status = 202;
   ctx.body = { success: true, invocations: [{ conversation_id: run.conversation_id, invocation_id: run.id, run_as_user_id: null }] };
 }
@@ -82,7 +51,7 @@ const invocationResponses = {
 };
 
 export function publicTriggerRoutes(deps: AppDeps): RouteSpec[] {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   const tag = 'Triggers';
   return [
     route({
@@ -103,7 +72,8 @@ export function publicTriggerRoutes(deps: AppDeps): RouteSpec[] {
       errors: [401, 402, 404, 409, 429, 503],
       responses: { 200: { description: 'GitHub ping acknowledged; no run', schema: InvocationsSchema }, ...invocationResponses },
       async handler(ctx, { body }) {
-        const trigger = await liveTrigger(deps, ctx, { id: resourceId(ctx.params.id, 'Trigger') });
+        // By id, like a token: every way it is not live is the same 404.
+        const trigger = found(ctx, triggerTokens, await findLiveTrigger(deps.db, { id: resourceId(ctx.params.id, 'Trigger') }));
         if (trigger.scheme === 'none') {
           throw new AppError(401, 'UNAUTHORIZED', 'This trigger has no signature scheme: POST to its token URL instead');
         }
@@ -121,7 +91,8 @@ export function publicTriggerRoutes(deps: AppDeps): RouteSpec[] {
         if (verified.deliveryId !== null && !DELIVERY_ID.test(verified.deliveryId)) {
           throw new AppError(400, 'VALIDATION_FAILED', 'The delivery id must be 1–200 visible ASCII characters');
         }
-        await admit(deps, ctx, trigger);
+        // Counted only after the request proved itself, so forged traffic cannot use up a sender's allowance.
+        await admitCall(deps, ctx, triggerTokens, trigger);
         if (trigger.scheme === 'github' && ctx.get('x-github-event') === 'ping') {
           ctx.body = { success: true, invocations: [] };
           return;
@@ -145,10 +116,8 @@ export function publicTriggerRoutes(deps: AppDeps): RouteSpec[] {
       errors: [402, 404, 429, 503],
       responses: invocationResponses,
       async handler(ctx, { body }) {
-        const token = ctx.params.token;
-        if (!token || !token.startsWith(TRIGGER_TOKEN_PREFIX) || token.length > 200) throw notFound('Trigger');
-        const trigger = await liveTrigger(deps, ctx, { tokenHash: hashSecret(token) });
-        await admit(deps, ctx, trigger);
+        const trigger = await findByToken(deps, ctx, triggerTokens, ctx.params.token);
+        await admitCall(deps, ctx, triggerTokens, trigger);
         await startTriggeredRun(deps, ctx, trigger, body, null);
       },
     }),

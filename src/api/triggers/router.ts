@@ -1,13 +1,13 @@
-import { newestFirstPage } from '../../db/queries.js';
+import { newestFirstPage } from '../../db/pagination.js';
 import { randomUUID } from 'node:crypto';
 import type { Updateable } from 'kysely';
-import type { TriggersTable } from '../../db/triggerSchema.js';
+import { deleteTrigger, findTrigger, insertTrigger, updateTrigger, type TriggersTable } from '../../db/triggers.js';
 import { prepareTriggerMessage } from '../../domain/triggers/message.js';
 import { generateTriggerSecret, standardWebhooksKey } from '../../domain/triggers/signatures.js';
-import { AppError, notFound } from '../../errors.js';
-import { agentInScope } from '../agents/router.js';
+import { invalid, notFound } from '../../errors.js';
 import type { AppContext, AppDeps } from '../context.js';
-import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { authOf } from '../middleware/auth.js';
+import { agentInScope, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
@@ -23,29 +23,19 @@ import {
   UpdateTriggerBody,
 } from './schema.js';
 
-const invalid = (details: Record<string, string>) => new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', details);
-
 /** The caller's trigger by path id; another org's, another agent's (agent-scoped key) or a deleted agent's is not found. */
 async function triggerInScope(deps: AppDeps, ctx: AppContext) {
   const auth = authOf(ctx);
-  const trigger = await deps.db
-    .selectFrom('triggers')
-    .innerJoin('agents', 'agents.id', 'triggers.agent_id')
-    .selectAll('triggers')
-    .where('triggers.id', '=', resourceId(ctx.params.id, 'Trigger'))
-    .where('triggers.org_id', '=', auth.orgId)
-    .where('agents.deleted_at', 'is', null)
-    .executeTakeFirst();
+  const trigger = await findTrigger(deps.db, auth.orgId, resourceId(ctx.params.id, 'Trigger'));
   if (!trigger || !canSeeAgent(auth, trigger.agent_id)) throw notFound('Trigger');
   return trigger;
 }
 
 /** Third-party triggers: any JSON payload, verified by its sender's signature scheme, starts a run. */
 export function triggerRoutes(deps: AppDeps): RouteSpec[] {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   const tag = 'Triggers';
-  const update = (id: string, set: Updateable<TriggersTable>) =>
-    deps.db.updateTable('triggers').set({ ...set, updated_at: clock() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+  const update = (id: string, set: Updateable<TriggersTable>) => updateTrigger(deps.db, id, { ...set, updated_at: clock() });
 
   return [
     route({
@@ -66,28 +56,24 @@ export function triggerRoutes(deps: AppDeps): RouteSpec[] {
           body.scheme === 'none'
             ? { secret: null, ...generateTriggerToken() }
             : { secret: body.secret ?? generateTriggerSecret(body.scheme), token: null, hash: null, prefix: null };
-        const trigger = await deps.db
-          .insertInto('triggers')
-          .values({
-            id: randomUUID(),
-            org_id: agent.org_id,
-            agent_id: agent.id,
-            name: body.name,
-            enabled: body.enabled,
-            scheme: body.scheme,
-            secret: credential.secret === null ? null : deps.secrets.seal(credential.secret),
-            token_hash: credential.hash,
-            token_prefix: credential.prefix,
-            signature_header: body.signature_header?.toLowerCase() ?? null,
-            signature_encoding: body.scheme === 'hmac-sha256' ? (body.signature_encoding ?? 'hex') : null,
-            delivery_id_header: body.delivery_id_header?.toLowerCase() ?? null,
-            message_template: body.message_template,
-            input_schema: body.input_schema ? JSON.stringify(body.input_schema) : null,
-            rate_limit_per_minute: body.rate_limit_per_minute,
-            updated_at: clock(),
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        const trigger = await insertTrigger(deps.db, {
+          id: randomUUID(),
+          org_id: agent.org_id,
+          agent_id: agent.id,
+          name: body.name,
+          enabled: body.enabled,
+          scheme: body.scheme,
+          secret: credential.secret === null ? null : deps.secrets.seal(credential.secret),
+          token_hash: credential.hash,
+          token_prefix: credential.prefix,
+          signature_header: body.signature_header?.toLowerCase() ?? null,
+          signature_encoding: body.scheme === 'hmac-sha256' ? (body.signature_encoding ?? 'hex') : null,
+          delivery_id_header: body.delivery_id_header?.toLowerCase() ?? null,
+          message_template: body.message_template,
+          input_schema: body.input_schema ? JSON.stringify(body.input_schema) : null,
+          rate_limit_per_minute: body.rate_limit_per_minute,
+          updated_at: clock(),
+        });
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.set('Location', `/v1/triggers/${trigger.id}`);
@@ -165,7 +151,7 @@ export function triggerRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 204: { description: 'Deleted' } },
       async handler(ctx) {
         const trigger = await triggerInScope(deps, ctx);
-        await deps.db.deleteFrom('triggers').where('id', '=', trigger.id).execute();
+        await deleteTrigger(deps.db, trigger.id);
         ctx.status = 204;
       },
     }),

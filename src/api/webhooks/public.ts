@@ -1,38 +1,17 @@
 import { runOutcomeUpdate, type RunOutcome } from '../../../workflows/definitions.js';
 import { publicUrl } from '../../config.js';
-import { findAgentById, findRunById } from '../../db/queries.js';
-import { hitRateLimit } from '../../db/rateLimit.js';
+import { findAgentById } from '../../db/agents.js';
+import { findConversationOfAgent, findLatestConversationOfUser } from '../../db/conversations.js';
+import { findRunById, findRunIdByIdempotencyKey } from '../../db/runs.js';
 import type { Run } from '../../db/schema.js';
-import { hashSecret } from '../../domain/apiKeys.js';
-import { AppError, notFound } from '../../errors.js';
-import { rateLimited } from '../../metrics.js';
+import { AppError, invalid, notFound } from '../../errors.js';
 import { runWorkflowId, startRun } from '../../services/runs.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { route, type RouteSpec } from '../route.js';
+import { admitCall, findByToken, markUsed, webhookTokens } from '../tokenUrls.js';
 import { resourceId } from '../validate.js';
 import type { z } from 'zod';
 import { WebhookCallBody, WebhookPendingSchema, WebhookReplySchema, WebhookRunSchema } from './schema.js';
-
-/**
- * Every way a token can be wrong (unknown, paused, deleted, regenerated, its agent deleted)
- * costs the same single indexed lookup and ends in the same 404, so the answer tells a
- * prober nothing about which it was.
- */
-async function webhookByToken(deps: AppDeps, ctx: AppContext, token: string | undefined) {
-  if (!token || !token.startsWith('whk_') || token.length > 200) throw notFound('Webhook');
-  const webhook = await deps.db
-    .selectFrom('inbound_webhooks')
-    .innerJoin('agents', 'agents.id', 'inbound_webhooks.agent_id')
-    .selectAll('inbound_webhooks')
-    .where('inbound_webhooks.token_hash', '=', hashSecret(token))
-    .where('inbound_webhooks.is_active', '=', true)
-    .where('inbound_webhooks.deleted_at', 'is', null)
-    .where('agents.deleted_at', 'is', null)
-    .executeTakeFirst();
-  if (!webhook) throw notFound('Webhook');
-  ctx.state.orgId = webhook.org_id;
-  return webhook;
-}
 
 /**
  * The token of a header-authenticated call: `X-Webhook-Token: whk_…` or `Authorization: Bearer
@@ -102,53 +81,36 @@ type CallBody = z.output<typeof WebhookCallBody>;
  * the run and wait for its outcome as long as the caller prefers (capped).
  */
 async function callWebhook(deps: AppDeps, ctx: AppContext, body: CallBody, via: TokenVia) {
-  const webhook = await webhookByToken(deps, ctx, via.token);
+  const webhook = await findByToken(deps, ctx, webhookTokens, via.token);
 
   const key = ctx.get('idempotency-key') || null;
   if (key !== null && !/^[\x21-\x7e]{1,255}$/.test(key)) {
-    throw new AppError(400, 'VALIDATION_FAILED', 'The request is invalid', { 'Idempotency-Key': 'must be 1–255 visible ASCII characters' });
+    throw invalid({ 'Idempotency-Key': 'must be 1–255 visible ASCII characters' }, 400);
   }
   // Keys are the webhook's own: the same key on another token URL or the API is another run.
   const idempotencyKey = key ? `webhook:${webhook.id}:${key}` : null;
   const replay = idempotencyKey
-    ? await deps.db.selectFrom('runs').select('id').where('org_id', '=', webhook.org_id).where('idempotency_key', '=', idempotencyKey).executeTakeFirst()
+    ? await findRunIdByIdempotencyKey(deps.db, webhook.org_id, idempotencyKey)
     : undefined;
 
   // A replay costs nothing and starts nothing, so it is answered even when the window is full:
   // an automation tool retrying a batch gets its earlier replies back instead of more 429s.
-  if (!replay) {
-    const limit = await hitRateLimit(deps.db, `webhook:${webhook.id}`, webhook.rate_limit_per_minute, deps.config.WEBHOOK_RATE_WINDOW_SECONDS);
-    ctx.set({ 'RateLimit-Limit': String(limit.limit), 'RateLimit-Remaining': String(limit.remaining), 'RateLimit-Reset': String(limit.resetSeconds) });
-    if (!limit.allowed) {
-      rateLimited.inc();
-      const window = deps.config.WEBHOOK_RATE_WINDOW_SECONDS === 60 ? 'minute' : `${deps.config.WEBHOOK_RATE_WINDOW_SECONDS} seconds`;
-      throw new AppError(429, 'RATE_LIMITED', `At most ${limit.limit} calls per ${window} on this webhook`, undefined, {
-        'Retry-After': String(limit.resetSeconds),
-      });
-    }
-  }
+  if (!replay) await admitCall(deps, ctx, webhookTokens, webhook);
   const agent = await findAgentById(deps.db, webhook.agent_id);
   if (!agent) throw notFound('Webhook');
 
   // The same user on the same webhook continues their latest conversation.
   let conversationId = body.conversation_id ?? null;
   if (conversationId) {
-    const own = await deps.db.selectFrom('conversations').select('id').where('id', '=', conversationId).where('agent_id', '=', agent.id).executeTakeFirst();
-    if (!own) throw new AppError(400, 'VALIDATION_FAILED', 'The request is invalid', { conversation_id: 'no such conversation for this agent' });
+    const own = await findConversationOfAgent(deps.db, { id: conversationId, agentId: agent.id });
+    if (!own) throw invalid({ conversation_id: 'no such conversation for this agent' }, 400);
   } else if (body.user_id && !replay) {
-    const latest = await deps.db
-      .selectFrom('conversations')
-      .select('id')
-      .where('inbound_webhook_id', '=', webhook.id)
-      .where('external_user_id', '=', body.user_id)
-      .orderBy('created_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+    const latest = await findLatestConversationOfUser(deps.db, webhook.id, body.user_id);
     conversationId = latest?.id ?? null;
   }
 
   const { run, created } = await startRun(
-    { db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, log: ctx.state.log },
+    { db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, log: ctx.state.log, clock: deps.clock },
     {
       agent,
       message: body.message,
@@ -165,7 +127,7 @@ async function callWebhook(deps: AppDeps, ctx: AppContext, body: CallBody, via: 
     },
   );
   if (!created) ctx.set('Idempotent-Replayed', 'true');
-  else await deps.db.updateTable('inbound_webhooks').set({ last_used_at: new Date() }).where('id', '=', webhook.id).execute();
+  else await markUsed(deps, webhookTokens, webhook);
 
   const prefer = preferredWait(ctx.get('prefer'));
   const cap = Math.max(deps.config.SYNC_WAIT_MAX_SECONDS, deps.config.SYNC_WAIT_SECONDS);
@@ -197,7 +159,7 @@ async function callWebhook(deps: AppDeps, ctx: AppContext, body: CallBody, via: 
 }
 
 async function presentWebhookRun(deps: AppDeps, ctx: AppContext, token: string | undefined) {
-  const webhook = await webhookByToken(deps, ctx, token);
+  const webhook = await findByToken(deps, ctx, webhookTokens, token);
   const run = await findRunById(deps.db, resourceId(ctx.params.runId, 'Run'));
   if (!run || run.inbound_webhook_id !== webhook.id) throw notFound('Run');
   ctx.body = {

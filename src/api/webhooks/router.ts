@@ -1,16 +1,15 @@
-import { newestFirstPage } from '../../db/queries.js';
+import { newestFirstPage } from '../../db/pagination.js';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { publicUrl } from '../../config.js';
-import type { Updateable } from 'kysely';
-import type { Database, InboundWebhook, InboundWebhooksTable } from '../../db/schema.js';
+import type { InboundWebhook } from '../../db/schema.js';
+import { findWebhook, insertWebhook, updateWebhook } from '../../db/webhooks.js';
 import { hashSecret } from '../../domain/apiKeys.js';
 import { maskUrlCredentials } from '../../domain/urlCredentials.js';
 import { notFound } from '../../errors.js';
-import { agentInScope } from '../agents/router.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
-import { authOf, canSeeAgent } from '../middleware/auth.js';
+import { authOf } from '../middleware/auth.js';
+import { agentInScope, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
@@ -46,13 +45,7 @@ function presentWebhook(webhook: InboundWebhook) {
 
 async function webhookInScope(deps: AppDeps, ctx: AppContext) {
   const auth = authOf(ctx);
-  const webhook = await deps.db
-    .selectFrom('inbound_webhooks')
-    .selectAll()
-    .where('id', '=', resourceId(ctx.params.id, 'Webhook'))
-    .where('org_id', '=', auth.orgId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+  const webhook = await findWebhook(deps.db, auth.orgId, resourceId(ctx.params.id, 'Webhook'));
   if (!webhook || !canSeeAgent(auth, webhook.agent_id)) throw notFound('Webhook');
   return webhook;
 }
@@ -62,12 +55,8 @@ function checkOutgoingUrl(deps: AppDeps, url: string | null | undefined) {
   if (url) checkOutboundTarget(deps, url, 'outgoing_url');
 }
 
-async function updateWebhook(db: Kysely<Database>, id: string, set: Updateable<InboundWebhooksTable>) {
-  return db.updateTable('inbound_webhooks').set(set).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
-}
-
 export function webhookRoutes(deps: AppDeps): RouteSpec[] {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   const tag = 'Inbound webhooks';
   return [
     route({
@@ -84,22 +73,18 @@ export function webhookRoutes(deps: AppDeps): RouteSpec[] {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
         checkOutgoingUrl(deps, body.outgoing_url);
         const { token, hash, prefix } = generateWebhookToken();
-        const webhook = await deps.db
-          .insertInto('inbound_webhooks')
-          .values({
-            id: randomUUID(),
-            org_id: agent.org_id,
-            agent_id: agent.id,
-            name: body.name,
-            token_hash: hash,
-            token_prefix: prefix,
-            outgoing_url: body.outgoing_url ?? null,
-            rate_limit_per_minute: body.rate_limit_per_minute,
-            sync_timeout_status: body.sync_timeout_status,
-            updated_at: clock(),
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        const webhook = await insertWebhook(deps.db, {
+          id: randomUUID(),
+          org_id: agent.org_id,
+          agent_id: agent.id,
+          name: body.name,
+          token_hash: hash,
+          token_prefix: prefix,
+          outgoing_url: body.outgoing_url ?? null,
+          rate_limit_per_minute: body.rate_limit_per_minute,
+          sync_timeout_status: body.sync_timeout_status,
+          updated_at: clock(),
+        });
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.body = { ...presentWebhook(webhook), token, webhook_url: webhookUrl(deps, token) };

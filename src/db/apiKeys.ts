@@ -1,0 +1,69 @@
+import type { Db } from './executor.js';
+import { newestFirstPage, type Page } from './pagination.js';
+
+export type { ApiKey, ApiKeysTable, NewApiKey } from './schema.js';
+
+export async function insertApiKey(
+  db: Db,
+  key: { id: string; orgId: string; agentId: string | null; name: string; prefix: string; hash: string; scopes: readonly string[] },
+) {
+  return db
+    .insertInto('api_keys')
+    .values({
+      id: key.id,
+      org_id: key.orgId,
+      agent_id: key.agentId,
+      name: key.name,
+      prefix: key.prefix,
+      key_hash: key.hash,
+      scopes: [...key.scopes],
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function findActiveApiKeyByHash(db: Db, hash: string) {
+  return db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('key_hash', '=', hash)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+}
+
+/**
+ * Records a key's use at most once a minute, so authentication is not a write per request. `lastUsedAt` is what the caller just read: a key
+ * used within the minute costs no write at all (the common case on a busy key), and the WHERE
+ * keeps concurrent requests from writing twice.
+ */
+export async function touchApiKey(db: Db, id: string, lastUsedAt: Date | null, now: Date) {
+  const staleBefore = new Date(now.getTime() - 60_000);
+  if (lastUsedAt && lastUsedAt >= staleBefore) return;
+  await db
+    .updateTable('api_keys')
+    .set({ last_used_at: now })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', staleBefore)]))
+    .execute();
+}
+
+export async function listApiKeys(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
+  let base = db.selectFrom('api_keys').where('org_id', '=', orgId);
+  if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
+  return newestFirstPage(base, page);
+}
+
+export async function findApiKey(db: Db, orgId: string, id: string) {
+  return db.selectFrom('api_keys').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();
+}
+
+/** Idempotent: revoking a revoked key keeps its first revocation time. */
+export async function revokeApiKey(db: Db, orgId: string, id: string, now: Date) {
+  await db
+    .updateTable('api_keys')
+    .set({ revoked_at: now })
+    .where('id', '=', id)
+    .where('org_id', '=', orgId)
+    .where('revoked_at', 'is', null)
+    .execute();
+}

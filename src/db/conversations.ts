@@ -1,0 +1,55 @@
+import type { Db } from './executor.js';
+
+export type { Conversation, ConversationsTable, Message, MessagesTable } from './schema.js';
+
+export async function insertConversation(
+  db: Db,
+  c: { id: string; orgId: string; agentId: string; subject: string | null; externalUserId: string | null; inboundWebhookId: string | null; now: Date },
+) {
+  await db
+    .insertInto('conversations')
+    .values({
+      id: c.id,
+      org_id: c.orgId,
+      agent_id: c.agentId,
+      subject: c.subject,
+      external_user_id: c.externalUserId,
+      inbound_webhook_id: c.inboundWebhookId,
+      updated_at: c.now,
+    })
+    .execute();
+}
+
+/** The org's conversation by id (the caller checks the agent). */
+export async function findConversation(db: Db, orgId: string, id: string) {
+  return db.selectFrom('conversations').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();
+}
+
+/** Whether `id` is a conversation of this agent (and of this org, when given). */
+export async function findConversationOfAgent(db: Db, c: { id: string; agentId: string; orgId?: string }) {
+  let query = db.selectFrom('conversations').select('id').where('id', '=', c.id);
+  if (c.orgId !== undefined) query = query.where('org_id', '=', c.orgId);
+  return query.where('agent_id', '=', c.agentId).executeTakeFirst();
+}
+
+/** The latest conversation a token URL's caller-side user had, to continue it. */
+export async function findLatestConversationOfUser(db: Db, inboundWebhookId: string, externalUserId: string) {
+  return db
+    .selectFrom('conversations')
+    .select('id')
+    .where('inbound_webhook_id', '=', inboundWebhookId)
+    .where('external_user_id', '=', externalUserId)
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+export async function listConversationMessages(db: Db, conversationId: string) {
+  return db
+    .selectFrom('messages')
+    .selectAll()
+    .where('conversation_id', '=', conversationId)
+    .orderBy('created_at')
+    .orderBy('role', 'desc') // a run's user message before its reply
+    .execute();
+}

@@ -1,0 +1,107 @@
+import { sql, type Kysely } from 'kysely';
+import { releaseRunHold } from './credits.js';
+import type { Db } from './executor.js';
+import { newestFirstPage, type Page } from './pagination.js';
+import type { Database, NewRun, Run, RunStatus } from './schema.js';
+
+export type { NewRun, Run, RunSource, RunStatus, RunsTable } from './schema.js';
+
+export async function insertRun(db: Db, run: NewRun) {
+  return db.insertInto('runs').values(run).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function deleteRun(db: Db, id: string) {
+  await db.deleteFrom('runs').where('id', '=', id).execute();
+}
+
+export async function findRun(db: Db, orgId: string, id: string) {
+  return db.selectFrom('runs').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();
+}
+
+export async function findRunById(db: Db, id: string): Promise<Run | undefined> {
+  return db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** The org's run stored under an Idempotency-Key (keys are per org). */
+export async function findRunByIdempotencyKey(db: Db, orgId: string, key: string) {
+  return db.selectFrom('runs').selectAll().where('org_id', '=', orgId).where('idempotency_key', '=', key).executeTakeFirst();
+}
+
+/** Whether a run exists under the key, without reading it. */
+export async function findRunIdByIdempotencyKey(db: Db, orgId: string, key: string) {
+  return db.selectFrom('runs').select('id').where('org_id', '=', orgId).where('idempotency_key', '=', key).executeTakeFirst();
+}
+
+/** Idempotent: a retried activity finds the run already started and changes nothing. */
+export async function markRunStarted(db: Db, id: string, now: Date) {
+  await db
+    .updateTable('runs')
+    .set({ started_at: now })
+    .where('id', '=', id)
+    .where('started_at', 'is', null)
+    .execute();
+}
+
+export interface RunFilter {
+  agentId?: string | null;
+  status?: RunStatus;
+  createdAfter?: Date;
+  createdBefore?: Date;
+}
+
+export async function listRuns(db: Db, orgId: string, filter: RunFilter, page: Page) {
+  let base = db.selectFrom('runs').where('org_id', '=', orgId);
+  if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
+  if (filter.status) base = base.where('status', '=', filter.status);
+  if (filter.createdAfter) base = base.where('created_at', '>=', filter.createdAfter);
+  if (filter.createdBefore) base = base.where('created_at', '<', filter.createdBefore);
+  return newestFirstPage(base, page);
+}
+
+/**
+ * Only a run no workflow has touched (started_at still null) is removed, with its hold
+ * released, its events and the conversation it opened.
+ */
+export async function removeUnstartedRun(db: Kysely<Database>, run: Pick<Run, 'id' | 'org_id'>, conversationId: string | null) {
+  await db.transaction().execute(async (trx) => {
+    const unstarted = await trx.selectFrom('runs').select('id').where('id', '=', run.id).where('started_at', 'is', null).forUpdate().executeTakeFirst();
+    if (!unstarted) return;
+    await releaseRunHold(trx, run);
+    await trx.deleteFrom('run_events').where('run_id', '=', run.id).execute();
+    await deleteRun(trx, run.id);
+    if (conversationId) await trx.deleteFrom('conversations').where('id', '=', conversationId).execute();
+  });
+}
+
+/** Arbitrary, fixed: the advisory-lock key of the run sweep ("aw runs" in ASCII). */
+const SWEEP_LOCK_KEY = 0x6177_7275;
+
+/**
+ * Runs `work` on one connection holding the run sweep's session advisory lock; null when
+ * another process holds it. The lock dies with the connection if the process does.
+ */
+export async function withRunSweepLock<T>(db: Kysely<Database>, work: (conn: Kysely<Database>) => Promise<T>): Promise<T | null> {
+  return db.connection().execute(async (conn) => {
+    const lock = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${SWEEP_LOCK_KEY}) as locked`.execute(conn);
+    if (!lock.rows[0]?.locked) return null;
+    try {
+      return await work(conn);
+    } finally {
+      await sql`select pg_advisory_unlock(${SWEEP_LOCK_KEY})`.execute(conn);
+    }
+  });
+}
+
+/** Runs accepted but never started (no workflow touched them), created in (since, before), oldest first. */
+export async function findUnstartedRuns(db: Db, window: { since: Date; before: Date }, limit: number) {
+  return db
+    .selectFrom('runs')
+    .select(['id', 'org_id', 'agent_id', 'source', 'created_at'])
+    .where('status', '=', 'processing')
+    .where('started_at', 'is', null)
+    .where('created_at', '>', window.since)
+    .where('created_at', '<', window.before)
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+}
