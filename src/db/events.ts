@@ -75,3 +75,8 @@ export async function storeEvent(
   const existing = await db.selectFrom('events').selectAll().where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow();
   return { event: existing, created: false };
 }
+
+/** A customer event by its dedupe key (e.g. a run's low-balance crossing, looked up on a retry). */
+export async function findEventByDedupeKey(db: Kysely<Database> | Transaction<Database>, dedupeKey: string): Promise<EventRow | undefined> {
+  return db.selectFrom('events').selectAll().where('dedupe_key', '=', dedupeKey).executeTakeFirst();
+}
