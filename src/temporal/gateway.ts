@@ -105,8 +105,12 @@ export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, 
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
   });
   let settled = false;
+  // Given up on (503), the call is abandoned rather than left waiting out its deadline.
+  const abandon = new AbortController();
   const update = engine.temporal
-    .withDeadline(Date.now() + waitMs, () => engine.temporal.workflow.executeUpdateWithStart(runOutcomeUpdate, { startWorkflowOperation }))
+    .withAbortSignal(abandon.signal, () =>
+      engine.temporal.withDeadline(Date.now() + waitMs, () => engine.temporal.workflow.executeUpdateWithStart(runOutcomeUpdate, { startWorkflowOperation })),
+    )
     .then(
       (outcome) => ({ outcome }),
       (err: unknown) => ({ err }),
@@ -141,6 +145,9 @@ export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, 
       await startAgentRun(engine, run, agent);
       return undefined;
     }
+  } catch (err) {
+    abandon.abort();
+    throw err;
   } finally {
     clearTimeout(timer);
   }
