@@ -79,4 +79,27 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Temporal is reached through src/temporal/gateway.ts only: workflows started by their
+    // function under an id from workflows/ids.ts, every call bounded and mapped to one 503.
+    // `import type { Client }` stays allowed (deps carry the client to the gateway).
+    // Exceptions: the process entry points that construct the Client (main, worker, dev).
+    files: ['src/**/*.ts', 'activities/**/*.ts'],
+    ignores: ['src/temporal/**', 'src/main.ts', 'src/worker.ts', 'src/dev.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: '@temporalio/client', message: 'Reach Temporal through src/temporal/gateway.ts.', allowTypeImports: true }],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.object.property.name='workflow'][arguments.0.type='Literal']",
+          message: 'Start workflows by their function (src/temporal/gateway.ts), never by a string name.',
+        },
+      ],
+    },
+  },
 );

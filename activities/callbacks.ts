@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { findRunById } from '../src/db/queries.js';
 import { ensureDelivery, findCallbackDelivery, nextAttemptNumber } from '../src/db/deliveries.js';
-import { callbackMessageId } from '../src/domain/deliveryPayload.js';
+import { messageId } from '../src/domain/deliveryPayload.js';
 import { nextDelayMs } from '../src/domain/deliveryPolicy.js';
 import { CALLBACK_SECRET_OWNER } from '../src/services/signingSecrets.js';
 import type { ActivityDeps } from './deps.js';
@@ -45,8 +45,8 @@ export function createCallbackActivities(deps: ActivityDeps) {
       const existing = await findCallbackDelivery(deps.db, run.id);
       // A worker that died after a successful POST retries into this: do not send it twice.
       if (existing?.status === 'succeeded' && !manual) return;
-      const messageId = existing?.message_id ?? callbackMessageId(run.id);
-      const deliveryId = existing?.id ?? (await ensureDelivery(deps.db, { orgId: run.org_id, kind: 'callback', runId: run.id, url: run.callback_url, messageId }));
+      const msgId = existing?.message_id ?? messageId(run.id);
+      const deliveryId = existing?.id ?? (await ensureDelivery(deps.db, { orgId: run.org_id, kind: 'callback', runId: run.id, url: run.callback_url, messageId: msgId }));
 
       const { response, outcome, error } = await sendSignedAttempt(deps, {
         kind: 'callback',
@@ -55,7 +55,7 @@ export function createCallbackActivities(deps: ActivityDeps) {
         orgId: run.org_id,
         secretOwner: CALLBACK_SECRET_OWNER,
         url: run.callback_url,
-        msgId: messageId,
+        msgId,
         body: JSON.stringify(callbackPayload(run, deps.settings.publicUrl)),
         timeoutMs: CALLBACK_TIMEOUT_MS,
         lastAttempt: manual || temporalAttempt >= deps.settings.retryScheduleMs.length + 1,

@@ -4,8 +4,9 @@ import { ensureDelivery } from '../src/db/deliveries.js';
 import { storeEvent } from '../src/db/events.js';
 import type { Endpoint } from '../src/db/schema.js';
 import { nextDelayMs } from '../src/domain/deliveryPolicy.js';
-import { deliveryBody, endpointSecretOwner, eventMessageId } from '../src/domain/deliveryPayload.js';
+import { deliveryBody, endpointSecretOwner, messageId } from '../src/domain/deliveryPayload.js';
 import { dispatchEvent, subscribedEndpointIds } from '../src/services/eventDispatch.js';
+import { emit } from '../src/domain/eventTypes.js';
 import { openHeaders } from '../src/secrets/box.js';
 import type { ActivityDeps } from './deps.js';
 import { sendSignedAttempt } from './signedAttempt.js';
@@ -50,8 +51,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       orgId: endpoint.org_id,
       agentId: null,
       runId: null,
-      type: 'endpoint.disabled',
-      data: { endpoint_id: endpoint.id, url: endpoint.url, reason: why },
+      ...emit('endpoint.disabled', { endpoint_id: endpoint.id, url: endpoint.url, reason: why }),
       dedupeKey: `endpoint.disabled:${endpoint.id}:${randomUUID()}`,
       at: now,
     });
@@ -59,11 +59,11 @@ export function createDeliveryActivities(deps: ActivityDeps) {
   }
 
   return {
-    /** Creates one delivery row per subscribed endpoint (idempotent) and returns the plan. */
-    async planEventDeliveries(eventId: string): Promise<PlannedDelivery[]> {
+    /** Creates one delivery row per subscribed endpoint (idempotent) and returns the plan; `endpointIds`: the ones dispatchEvent found. */
+    async planEventDeliveries(eventId: string, endpointIds?: string[]): Promise<PlannedDelivery[]> {
       const event = await deps.db.selectFrom('events').selectAll().where('id', '=', eventId).executeTakeFirst();
       if (!event) throw ApplicationFailure.create({ type: 'EventNotFound', message: `event ${eventId} not found`, nonRetryable: true });
-      const ids = await subscribedEndpointIds(deps.db, event);
+      const ids = endpointIds ?? (await subscribedEndpointIds(deps.db, event));
       if (!ids.length) return [];
       const endpoints = await deps.db.selectFrom('endpoints').selectAll().where('id', 'in', ids).execute();
       const plan: PlannedDelivery[] = [];
@@ -75,7 +75,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
           endpointId: endpoint.id,
           runId: event.run_id,
           url: endpoint.url,
-          messageId: eventMessageId(event.id),
+          messageId: messageId(event.id),
         });
         plan.push({ deliveryId, endpointId: endpoint.id, maxAttempts: endpoint.max_retries + 1, timeoutSeconds: endpoint.timeout_seconds });
       }

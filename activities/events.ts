@@ -1,6 +1,6 @@
 import { appendRunEvent, storeEvent } from '../src/db/events.js';
 import type { Agent, Run } from '../src/db/schema.js';
-import type { EventType } from '../src/domain/eventTypes.js';
+import type { Emitted } from '../src/domain/eventTypes.js';
 import { dispatchEvent } from '../src/services/eventDispatch.js';
 import type { ActivityDeps } from './deps.js';
 
@@ -12,8 +12,8 @@ import type { ActivityDeps } from './deps.js';
 export interface RunEmission {
   /** Run-stream event, e.g. run_started; omitted when the step has none. */
   stream?: { type: string; key?: string; payload: Record<string, unknown> };
-  /** Customer event, e.g. run.started. */
-  event?: { type: EventType; key?: string; data: Record<string, unknown> };
+  /** Customer event, e.g. run.started, built with emit(type, data) so its data matches the catalog. */
+  event?: Emitted & { key?: string };
 }
 
 export function runRef(run: Run, agent: Pick<Agent, 'id' | 'name'>) {

@@ -5,9 +5,11 @@ import { findAgentById, findRunById, markRunStarted } from '../src/db/queries.js
 import { creditsForUsage } from '../src/domain/credits.js';
 import { creditsChargedHere } from '../src/metrics.js';
 import type { ActivityDeps } from './deps.js';
-import { storeEvent } from '../src/db/events.js';
+import { findEventByDedupeKey, storeEvent } from '../src/db/events.js';
+import type { EventRow } from '../src/db/schema.js';
 import { dispatchEvent } from '../src/services/eventDispatch.js';
 import { emitForRun, runRef } from './events.js';
+import { emit } from '../src/domain/eventTypes.js';
 import type { AgentReply } from './providers/types.js';
 
 /** A low-balance crossing is keyed by the run whose charge crossed it. */
@@ -84,22 +86,19 @@ export function createRunActivities(deps: ActivityDeps) {
         conversation = await deps.db.selectFrom('conversations').select(['subject', 'external_user_id']).where('id', '=', run.conversation_id).executeTakeFirst();
       }
       await emitForRun(deps, run, [
-        { stream: { type: 'run_started', payload: { status: 'processing' } }, event: { type: 'run.started', data: { ...ref, source: run.source } } },
-        ...(newConversation
-          ? [{ event: { type: 'conversation.created' as const, data: { conversation_id: run.conversation_id, agent: ref.agent, subject: conversation?.subject ?? null } } }]
+        { stream: { type: 'run_started', payload: { status: 'processing' } }, event: emit('run.started', { ...ref, source: run.source }) },
+        ...(newConversation && run.conversation_id
+          ? [{ event: emit('conversation.created', { conversation_id: run.conversation_id, agent: ref.agent, subject: conversation?.subject ?? null }) }]
           : []),
         {
-          event: {
-            type: 'user.message',
-            // Seed 003's user.message shape: `user {id, name}` and `room {id, name}` (the conversation).
-            data: {
-              ...ref,
-              source: run.source,
-              user: { id: conversation?.external_user_id ?? null, name: null },
-              room: { id: run.conversation_id, name: conversation?.subject ?? null },
-              content: run.message,
-            },
-          },
+          // Seed 003's user.message shape: `user {id, name}` and `room {id, name}` (the conversation).
+          event: emit('user.message', {
+            ...ref,
+            source: run.source,
+            user: { id: conversation?.external_user_id ?? null, name: null },
+            room: { id: run.conversation_id, name: conversation?.subject ?? null },
+            content: run.message,
+          }),
         },
       ]);
     },
@@ -109,16 +108,18 @@ export function createRunActivities(deps: ActivityDeps) {
      * released) and stores the reply, in one transaction. The ledger's unique run_id and the
      * run's hold going to 0 make the capture happen once however often this runs (a worker
      * dying after the commit retries into a no-op); a low-balance crossing is recorded as an
-     * event in the same transaction, so it is neither lost nor doubled. Announcing is left to
-     * announceCompletion: the synchronous webhook answers as soon as this commits. A reply the
+     * event in the same transaction, so it is neither lost nor doubled, and dispatched right
+     * after the commit. Announcing the reply is left to announceCompletion: the synchronous
+     * webhook answers as soon as this returns. A reply the
      * database refuses for what it is (bad text, a number out of range) fails the run at once
      * instead of retrying forever. Returns the credits charged.
      */
     async completeRun(runId: string, reply: AgentReply): Promise<number> {
       const { run } = await loadRun(deps, runId);
       const now = deps.clock();
+      let charge: { charged: number; lowBalance?: EventRow; retried: boolean };
       try {
-        return await deps.db.transaction().execute(async (trx) => {
+        charge = await deps.db.transaction().execute(async (trx) => {
           const capture = await captureRunCredits(trx, run, creditsForUsage(reply.usage));
           await trx
             .updateTable('runs')
@@ -142,31 +143,36 @@ export function createRunActivities(deps: ActivityDeps) {
               .execute();
             await trx.updateTable('conversations').set({ updated_at: now }).where('id', '=', run.conversation_id).execute();
           }
-          if (!capture.captured) return capture.charged;
+          if (!capture.captured) return { charged: capture.charged, retried: true };
           creditsChargedHere.inc(capture.charged);
           // Org row updates are serialised by its row lock: exactly one charge sees the crossing.
           const org = await trx.selectFrom('orgs').select('low_balance_threshold').where('id', '=', run.org_id).executeTakeFirstOrThrow();
           const balance = capture.balance;
           const threshold = Number(org.low_balance_threshold);
           if (balance + capture.charged > threshold && balance <= threshold) {
-            await storeEvent(trx, {
+            const { event } = await storeEvent(trx, {
               orgId: run.org_id,
               agentId: null,
               runId: run.id,
-              type: 'wallet.balance_low',
-              data: { balance, threshold },
+              ...emit('wallet.balance_low', { balance, threshold }),
               dedupeKey: lowBalanceKey(run.id),
               at: now,
             });
+            return { charged: capture.charged, lowBalance: event, retried: false };
           }
-          return capture.charged;
+          return { charged: capture.charged, retried: false };
         });
       } catch (err) {
         throw deterministicDbFailure(err) ?? err;
       }
+      // The crossing is known here, once: dispatched as it was stored. Only a retry of a charge
+      // already captured (its attempt may have died before dispatching) looks it up again.
+      const lowBalance = charge.retried ? await findEventByDedupeKey(deps.db, lowBalanceKey(run.id)) : charge.lowBalance;
+      if (lowBalance) await dispatchEvent(deps, lowBalance);
+      return charge.charged;
     },
 
-    /** Announces a completed run: its actions, the reply and the completion, then any low-balance event. */
+    /** Announces a completed run: its actions, the reply and the completion (a low-balance event went out with completeRun). */
     async announceCompletion(runId: string, actions: AgentReply['actions']): Promise<void> {
       const { run, agent } = await loadRun(deps, runId);
       const ref = runRef(run, agent);
@@ -174,22 +180,24 @@ export function createRunActivities(deps: ActivityDeps) {
       await emitForRun(deps, run, [
         ...actions.map((action, i) => ({
           stream: { type: 'agent_action', key: `agent_action:${i}`, payload: { ...action } },
-          event: { type: 'agent.action' as const, key: String(i), data: { ...ref, room: run.conversation_id, action: action.name ?? action.type, content: JSON.stringify(action) } },
+          event: { ...emit('agent.action', { ...ref, room: run.conversation_id, action: action.name ?? action.type, content: JSON.stringify(action) }), key: String(i) },
         })),
         {
           stream: { type: 'agent_message', payload: { content: result } },
-          event: { type: 'agent.message', data: { ...ref, room: run.conversation_id, content: result } },
+          event: emit('agent.message', { ...ref, room: run.conversation_id, content: result }),
         },
         {
           stream: { type: 'run_completed', payload: { status: 'completed', credits_used: run.credits_used, actions_dropped: run.actions_dropped } },
-          event: {
-            type: 'run.completed',
-            data: { ...ref, status: 'completed', result, credits_used: run.credits_used, actions_dropped: run.actions_dropped, metadata: run.metadata ?? {} },
-          },
+          event: emit('run.completed', {
+            ...ref,
+            status: 'completed',
+            result,
+            credits_used: run.credits_used,
+            actions_dropped: run.actions_dropped,
+            metadata: run.metadata ?? {},
+          }),
         },
       ]);
-      const lowBalance = await deps.db.selectFrom('events').selectAll().where('dedupe_key', '=', lowBalanceKey(run.id)).executeTakeFirst();
-      if (lowBalance) await dispatchEvent(deps, lowBalance);
     },
 
     /** Ends a run without a reply (failed, cancelled, timed out), once, and announces it. */
@@ -215,10 +223,14 @@ export function createRunActivities(deps: ActivityDeps) {
       const current = await findRunById(deps.db, run.id);
       if (current?.status !== status) return;
       const ref = runRef(run, agent);
-      const error = status === 'cancelled' ? {} : { error: detail ?? status };
-      await emitForRun(deps, run, [
-        { stream: { type: `run_${status}`, payload: { status, detail } }, event: { type: `run.${status}`, data: { ...ref, status, ...error, metadata: run.metadata ?? {} } } },
-      ]);
+      const common = { ...ref, metadata: run.metadata ?? {} };
+      const event =
+        status === 'cancelled'
+          ? emit('run.cancelled', { ...common, status })
+          : status === 'failed'
+            ? emit('run.failed', { ...common, status, error: detail ?? status })
+            : emit('run.timed_out', { ...common, status, error: detail ?? status });
+      await emitForRun(deps, run, [{ stream: { type: `run_${status}`, payload: { status, detail } }, event }]);
     },
   };
 }

@@ -18,6 +18,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { runOutcomeUpdate, type RunOutcome } from './definitions.js';
+import { callbackWorkflowId } from './ids.js';
 import { runCallback } from './runCallback.js';
 import { RunStatusKey } from './searchAttributes.js';
 import { deliveriesTaskQueue } from './taskQueues.js';
@@ -141,7 +142,7 @@ async function finish(runId: string, status: string, hasCallback: boolean, callb
   if (!hasCallback) return;
   // The callback keeps retrying on its own schedule (possibly for hours); the run is over.
   await startChild(runCallback, {
-    workflowId: `callback-${runId}`,
+    workflowId: callbackWorkflowId(runId),
     taskQueue: deliveriesTaskQueue(workflowInfo().taskQueue),
     args: [{ runId, maxAttempts: callbackAttempts }],
     parentClosePolicy: ParentClosePolicy.ABANDON,

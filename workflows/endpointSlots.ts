@@ -1,6 +1,7 @@
 import { CancellationScope, condition, patched, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { SlotRef } from '../activities/endpointSlots.js';
+import { slotHolderId } from './ids.js';
 
 // One short transaction each: local activities (a marker in the history, no task round trip),
 // so the guard adds little to every delivery and its polling little to a busy endpoint.
@@ -22,7 +23,7 @@ const LEASE_MS = 5 * 60_000;
 export async function withEndpointSlot<T>(ref: SlotRef, key: string, work: () => Promise<T>): Promise<T> {
   if (!patched('endpoint-slots')) return work();
   const { workflowId, runId } = workflowInfo();
-  const holder = `${workflowId}:${runId}:${key}`;
+  const holder = slotHolderId(workflowId, runId, key);
   for (let waitMs = 250; !(await acquireEndpointSlot(ref, holder, LEASE_MS)); waitMs = Math.min(waitMs * 2, 1_000)) {
     await sleep(waitMs + Math.floor(Math.random() * 250)); // deterministic in a workflow; spreads the waiters
   }

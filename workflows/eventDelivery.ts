@@ -4,6 +4,8 @@ import { withEndpointSlot } from './endpointSlots.js';
 
 export interface EventDeliveryInput {
   eventId: string;
+  /** The subscribed endpoints, found once by dispatchEvent; absent in workflows started before it passed them. */
+  endpointIds?: string[];
 }
 
 export interface EventDeliveryResult {
@@ -25,8 +27,8 @@ const planning = proxyLocalActivities<Activities>({
  * one activity per endpoint with that endpoint's timeout and retry budget. Endpoints fail
  * independently: one receiver's outage never delays or fails another's delivery.
  */
-export async function eventDelivery({ eventId }: EventDeliveryInput): Promise<EventDeliveryResult> {
-  const plan = await planning.planEventDeliveries.executeWithOptions({ summary: 'find subscribed endpoints' }, [eventId]);
+export async function eventDelivery({ eventId, endpointIds }: EventDeliveryInput): Promise<EventDeliveryResult> {
+  const plan = await planning.planEventDeliveries.executeWithOptions({ summary: 'find subscribed endpoints' }, endpointIds ? [eventId, endpointIds] : [eventId]);
   setCurrentDetails(`Delivering to ${plan.length} endpoint(s)`);
   const outcomes = await Promise.all(
     plan.map(async (delivery) => {

@@ -92,3 +92,8 @@ export async function insertRunQueuedEvent(db: Kysely<Database> | Transaction<Da
 export async function findEvent(db: Kysely<Database> | Transaction<Database>, orgId: string, id: string): Promise<EventRow | undefined> {
   return db.selectFrom('events').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();
 }
+
+/** A customer event by its dedupe key (e.g. a run's low-balance crossing, looked up on a retry). */
+export async function findEventByDedupeKey(db: Kysely<Database> | Transaction<Database>, dedupeKey: string): Promise<EventRow | undefined> {
+  return db.selectFrom('events').selectAll().where('dedupe_key', '=', dedupeKey).executeTakeFirst();
+}

@@ -24,10 +24,6 @@ export function deliveryBody(
  * id for an event (the same on every endpoint), the run's id (`run_key`) for a run's callback.
  * It stays the same on every retry and manual resend, so receivers dedupe on it.
  */
-export const webhookMessageId = (uuid: string) => `msg_${uuid.replaceAll('-', '').toLowerCase()}`;
-
-export const eventMessageId = (eventId: string) => webhookMessageId(eventId);
-
-export const callbackMessageId = (runId: string) => webhookMessageId(runId);
+export const messageId = (eventOrRunId: string) => `msg_${eventOrRunId.replaceAll('-', '').toLowerCase()}`;
 
 export const endpointSecretOwner = (endpointId: string) => `endpoint:${endpointId}`;

@@ -73,3 +73,25 @@ export const EVENT_TYPES = {
 
 export type EventType = keyof typeof EVENT_TYPES;
 export const EVENT_TYPE_NAMES = Object.keys(EVENT_TYPES) as EventType[];
+
+/** What an event of type `T` carries in `data`, as its catalog schema describes it. */
+export type EventData<T extends EventType> = z.input<(typeof EVENT_TYPES)[T]['data']>;
+
+/** An event about to be stored: its type and data always match the catalog (see emit). */
+export type Emitted<T extends EventType = EventType> = { [K in T]: { type: K; data: EventData<K> } }[T];
+
+/**
+ * The one way to build a customer event: the data's shape follows from the type, so a field
+ * missing, misspelt or of the wrong type fails tsc. Runtime checks: checkEventData (tests).
+ */
+export function emit<T extends EventType>(type: T, data: EventData<T>): Emitted<T> {
+  return { type, data } as Emitted<T>;
+}
+
+/** Parses stored or emitted data against the catalog: the issues, or an empty list when it conforms. */
+export function checkEventData(type: string, data: unknown): string[] {
+  const entry = (EVENT_TYPES as Record<string, { data: z.ZodType }>)[type];
+  if (!entry) return [`unknown event type ${type}`];
+  const parsed = entry.data.safeParse(data);
+  return parsed.success ? [] : parsed.error.issues.map((i) => `${type}.${i.path.join('.')}: ${i.message}`);
+}

@@ -1,8 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
-import type { AgentRunInput } from '../../workflows/index.js';
-import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from '../../workflows/searchAttributes.js';
+import type { RunOutcome } from '../../workflows/index.js';
 import { CreditsUnavailable, holdCredits } from '../db/credits.js';
 import { findAgentSummary } from '../db/agents.js';
 import { insertConversation } from '../db/conversations.js';
@@ -10,9 +9,10 @@ import { insertRunQueuedEvent } from '../db/events.js';
 import { inTransaction } from '../db/executor.js';
 import { findRunByIdempotencyKey, insertRun, removeUnstartedRun } from '../db/runs.js';
 import type { Agent, Database, Run, RunSource } from '../db/schema.js';
-import { AppError, serviceUnavailable } from '../errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runsStarted } from '../metrics.js';
+import { startAgentRun, startAgentRunAndAwaitOutcome } from '../temporal/gateway.js';
 
 export interface RunServiceDeps {
   db: Kysely<Database>;
@@ -21,10 +21,6 @@ export interface RunServiceDeps {
   log: Logger;
   clock: () => Date;
 }
-
-const START_DEADLINE_MS = 5_000;
-
-export const runWorkflowId = (runId: string) => `run-${runId}`;
 
 export interface StartRunInput {
   agent: Agent;
@@ -50,6 +46,16 @@ export interface StartedRun {
   run: Run;
   /** false when an Idempotency-Key matched an earlier request: nothing new was started. */
   created: boolean;
+  /** With `awaitOutcomeMs`: how the run ended, when it did within the wait. */
+  outcome?: RunOutcome;
+}
+
+export interface StartRunOptions {
+  /**
+   * The synchronous token-URL path: start the workflow and wait up to this long for the run's
+   * outcome in the same engine call (Update-with-Start). 0 or absent: start and return.
+   */
+  awaitOutcomeMs?: number;
 }
 
 const fingerprint = (value: unknown) => createHash('sha256').update(JSON.stringify(value ?? null)).digest('hex');
@@ -70,12 +76,13 @@ function replayOf(existing: Run, requestHash: string): StartedRun {
  * the run reconciler (src/services/runReconciler.ts) starts the workflow: nothing accepted is
  * left without one.
  */
-export async function startRun(deps: RunServiceDeps, input: StartRunInput): Promise<StartedRun> {
+export async function startRun(deps: RunServiceDeps, input: StartRunInput, options: StartRunOptions = {}): Promise<StartedRun> {
+  const awaitOutcomeMs = options.awaitOutcomeMs ?? 0;
   const orgId = input.agent.org_id;
   const requestHash = fingerprint({ agent: input.agent.id, request: input.requestFingerprint ?? input.message });
   if (input.idempotencyKey) {
     const existing = await findRunByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
-    if (existing) return replay(deps, existing, requestHash);
+    if (existing) return replay(deps, existing, requestHash, awaitOutcomeMs, input.agent);
   }
   const hold = input.agent.max_credits_per_run;
 
@@ -132,22 +139,25 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
     // Two requests raced with the same Idempotency-Key: the loser answers with the winner's run.
     if ((err as { code?: string }).code === '23505' && input.idempotencyKey) {
       const existing = await findRunByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
-      if (existing) return replay(deps, existing, requestHash);
+      if (existing) return replay(deps, existing, requestHash, awaitOutcomeMs, input.agent);
     }
     throw err;
   }
 
+  let outcome: RunOutcome | undefined;
   try {
-    await startRunWorkflow(deps, run, input.agent);
+    if (awaitOutcomeMs > 0) outcome = await startAgentRunAndAwaitOutcome(engineOf(deps), run, input.agent, awaitOutcomeMs);
+    else await startAgentRun(engineOf(deps), run, input.agent);
   } catch (err) {
-    deps.log.error({ err, run_id: runId }, 'could not start the run workflow');
+    // The gateway's 503 (engine unavailable), with what Temporal said as its cause.
+    deps.log.error({ err: (err as Error).cause ?? err, run_id: runId }, 'could not start the run workflow');
     await removeUnstartedRun(deps.db, run, newConversationId).catch((cleanupErr) =>
       deps.log.error({ err: cleanupErr, run_id: runId }, 'could not remove the unstarted run (the run reconciler will start it)'),
     );
-    throw serviceUnavailable('The workflow engine');
+    throw err;
   }
   runsStarted.inc({ source: input.source });
-  return { run, created: true };
+  return { run, created: true, ...(outcome ? { outcome } : {}) };
 }
 
 function insufficientCredits(err: CreditsUnavailable): AppError {
@@ -163,54 +173,37 @@ function insufficientCredits(err: CreditsUnavailable): AppError {
   );
 }
 
-/** An Idempotency-Key retry: the same run; one left without a workflow (its API died) is started now. */
-async function replay(deps: RunServiceDeps, existing: Run, requestHash: string): Promise<StartedRun> {
+/**
+ * An Idempotency-Key retry: the same run; one left without a workflow (its API died) is started
+ * now. Waiting for the outcome, a run still processing is joined (its workflow started if need be).
+ */
+async function replay(deps: RunServiceDeps, existing: Run, requestHash: string, awaitOutcomeMs: number, agent: Agent): Promise<StartedRun> {
   const replayed = replayOf(existing, requestHash);
-  if (existing.status === 'processing' && !existing.started_at) {
-    await startRunWorkflow(deps, existing).catch((err) => {
-      deps.log.error({ err, run_id: existing.id }, 'could not start the run workflow on replay');
-      throw serviceUnavailable('The workflow engine');
-    });
+  if (existing.status !== 'processing') return replayed;
+  try {
+    if (awaitOutcomeMs > 0) {
+      const outcome = await startAgentRunAndAwaitOutcome(engineOf(deps), existing, agent, awaitOutcomeMs);
+      return { ...replayed, ...(outcome ? { outcome } : {}) };
+    }
+    if (!existing.started_at) await startAgentRun(engineOf(deps), existing, agent);
+  } catch (err) {
+    deps.log.error({ err: (err as Error).cause ?? err, run_id: existing.id }, 'could not start the run workflow on replay');
+    throw err;
   }
   return replayed;
 }
 
+const engineOf = (deps: Pick<RunServiceDeps, 'temporal' | 'taskQueue'>) => ({ temporal: deps.temporal, taskQueue: deps.taskQueue });
+
 /**
- * Starts the run's workflow, `run-<id>`, on the runs task queue. Deterministic id + reject
- * duplicates: whoever starts it first (the accepting API, an Idempotency-Key retry, a cancel,
- * the reconciler) wins, and the others find it started, which is fine. Returns false then.
+ * Starts the run's workflow, `run-<id>` (src/temporal/gateway.ts): whoever starts it first (the
+ * accepting API, an Idempotency-Key retry, a cancel, the reconciler) wins, and the others find
+ * it started, which is fine. Returns false then; throws the engine's 503 when it is unavailable.
  */
 export async function startRunWorkflow(
   deps: Pick<RunServiceDeps, 'db' | 'temporal' | 'taskQueue'>,
   run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'>,
   knownAgent?: Pick<Agent, 'id' | 'name'>,
 ): Promise<boolean> {
-  const agent = knownAgent ?? (await findAgentSummary(deps.db, run.agent_id));
-  try {
-    // Bounded: with the engine down the caller gets a prompt 503, not a hung request.
-    await deps.temporal.withDeadline(Date.now() + START_DEADLINE_MS, () =>
-      deps.temporal.workflow.start('agentRun', {
-        workflowId: runWorkflowId(run.id),
-        taskQueue: deps.taskQueue,
-        args: [{ runId: run.id } satisfies AgentRunInput],
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        typedSearchAttributes: [
-          { key: OrgIdKey, value: run.org_id },
-          { key: AgentIdKey, value: agent.id },
-          { key: RunSourceKey, value: run.source },
-          { key: RunStatusKey, value: 'processing' },
-        ],
-        staticSummary: truncate(`Run of agent "${agent.name}" (${run.source})`, 190),
-        staticDetails: `**Run** \`${run.id}\`\n\n**Agent** ${agent.name} (\`${agent.id}\`)\n\n**Org** \`${run.org_id}\`\n\n**Source** ${run.source}`,
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
-    throw err;
-  }
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  return startAgentRun(engineOf(deps), run, knownAgent ?? (await findAgentSummary(deps.db, run.agent_id)));
 }

@@ -15,7 +15,7 @@ import { inTransaction, type Db } from '../../db/executor.js';
 import type { Database, Endpoint } from '../../db/schema.js';
 import { classify, describeOutcome } from '../../domain/deliveryPolicy.js';
 import { maskUrlCredentials } from '../../domain/urlCredentials.js';
-import { deliveryBody, endpointSecretOwner, webhookMessageId } from '../../domain/deliveryPayload.js';
+import { deliveryBody, endpointSecretOwner, messageId } from '../../domain/deliveryPayload.js';
 import { AppError, invalid, notFound } from '../../errors.js';
 import { webhookHeaders } from '../../outbound/signing.js';
 import { openHeaders, sealHeaders } from '../../secrets/box.js';
@@ -280,7 +280,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         const response = await deps.http.send({
           url: endpoint.url,
           method: 'POST',
-          headers: webhookHeaders({ msgId: webhookMessageId(event.id), timestamp: now, body, secrets, customHeaders: openHeaders(deps.secrets, endpoint.headers) }),
+          headers: webhookHeaders({ msgId: messageId(event.id), timestamp: now, body, secrets, customHeaders: openHeaders(deps.secrets, endpoint.headers) }),
           body,
           timeoutMs: endpoint.timeout_seconds * 1000,
           verifyTls: endpoint.verify_ssl,

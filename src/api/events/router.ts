@@ -1,13 +1,13 @@
 import { newestFirstPage } from '../../db/pagination.js';
-import { deliveriesOfEvent, findDelivery } from '../../db/deliveries.js';
+import { deliveriesOfEvent, findDelivery, nextAttemptNumber } from '../../db/deliveries.js';
 import { findEndpointById } from '../../db/endpoints.js';
 import { findEvent } from '../../db/events.js';
-import { WorkflowIdReusePolicy } from '@temporalio/client';
 import { z } from 'zod';
 import { EVENT_TYPES } from '../../domain/eventTypes.js';
 import type { EventRow } from '../../db/schema.js';
-import { AppError, notFound, serviceUnavailable } from '../../errors.js';
+import { AppError, notFound } from '../../errors.js';
 import { presentDeliveries } from '../deliveries/presenter.js';
+import { redeliver } from '../../temporal/gateway.js';
 import { DeliverySchema } from '../endpoints/schema.js';
 import type { AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
@@ -15,7 +15,6 @@ import { canManageEndpoint, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
 import { PaginationQuery, Timestamp, Uuid, paginated, pagination } from '../schemas.js';
 import { resourceId } from '../validate.js';
-import { deliveriesTaskQueue } from '../../../workflows/taskQueues.js';
 
 const EventTypeSchema = z.object({ type: z.string(), description: z.string(), schema: z.record(z.string(), z.unknown()).describe('JSON Schema of data') }).meta({ id: 'EventType' });
 
@@ -120,21 +119,8 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
         const endpoint = await findEndpointById(deps.db, delivery.endpoint_id!);
         if (!canManageEndpoint(auth, endpoint)) throw notFound('Delivery');
         if (!endpoint.enabled || endpoint.deleted_at) throw new AppError(409, 'CONFLICT', 'The endpoint is disabled: enable it first');
-        const workflowId = `redeliver-${delivery.id}-${Date.now()}`;
-        try {
-          await deps.temporal.withDeadline(Date.now() + 5_000, () =>
-            deps.temporal.workflow.start('redeliver', {
-              workflowId,
-              taskQueue: deliveriesTaskQueue(deps.config.TEMPORAL_TASK_QUEUE),
-              args: [{ deliveryId: delivery.id }],
-              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-              staticSummary: `Manual redelivery of ${delivery.message_id}`,
-            }),
-          );
-        } catch (err) {
-          ctx.state.log.error({ err, delivery_id: delivery.id }, 'could not start the redelivery');
-          throw serviceUnavailable('The workflow engine');
-        }
+        const attempt = await nextAttemptNumber(deps.db, delivery.id);
+        const workflowId = await redeliver({ temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }, delivery, attempt);
         ctx.status = 202;
         ctx.body = { delivery_id: delivery.id, workflow_id: workflowId };
       },

@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import { publicUrl } from '../../config.js';
 import type { Delivery, Run } from '../../db/schema.js';
 import { maskUrlCredentials } from '../../domain/urlCredentials.js';
-import { runWorkflowId } from '../../services/runs.js';
+import { runWorkflowId } from '../../../workflows/ids.js';
 import type { RunSchema } from './schema.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);

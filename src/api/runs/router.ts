@@ -1,14 +1,12 @@
-import { WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
-import type { RunCallbackInput } from '../../../workflows/index.js';
-import { deliveriesTaskQueue } from '../../../workflows/taskQueues.js';
 import { findConversationOfAgent } from '../../db/conversations.js';
-import { callbackDeliveriesOf, callbackDeliveriesOfRun } from '../../db/deliveries.js';
+import { callbackDeliveriesOf, callbackDeliveriesOfRun, findCallbackDelivery, nextAttemptNumber } from '../../db/deliveries.js';
 import { findRun, listRuns } from '../../db/runs.js';
 import { findTaskOfAgent } from '../../db/tasks.js';
 import type { Run } from '../../db/schema.js';
-import { AppError, invalid, notFound, serviceUnavailable } from '../../errors.js';
-import { runWorkflowId, startRun, startRunWorkflow } from '../../services/runs.js';
+import { AppError, invalid, notFound } from '../../errors.js';
+import { startRun, startRunWorkflow } from '../../services/runs.js';
+import { cancelRun, engineUnavailable, isEngineUnavailable, retryRunCallback } from '../../temporal/gateway.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf } from '../middleware/auth.js';
@@ -172,21 +170,9 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
         const run = await runInScope(deps, ctx);
         if (!run.callback_url) throw new AppError(409, 'CONFLICT', 'The run has no callback_url');
         if (run.status === 'processing') throw new AppError(409, 'CONFLICT', 'The run is still processing: its callback is sent when it ends');
-        const workflowId = `callback-retry-${run.id}-${Date.now()}`;
-        try {
-          await deps.temporal.withDeadline(Date.now() + 5_000, () =>
-            deps.temporal.workflow.start('runCallback', {
-              workflowId,
-              taskQueue: deliveriesTaskQueue(deps.config.TEMPORAL_TASK_QUEUE),
-              args: [{ runId: run.id, maxAttempts: 1, manual: true } satisfies RunCallbackInput],
-              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-              staticSummary: `Manual callback retry of run ${run.id}`,
-            }),
-          );
-        } catch (err) {
-          ctx.state.log.error({ err, run_id: run.id }, 'could not start the callback retry');
-          throw serviceUnavailable('The workflow engine');
-        }
+        const callback = await findCallbackDelivery(deps.db, run.id);
+        const attempt = callback ? await nextAttemptNumber(deps.db, callback.id) : 1;
+        const workflowId = await retryRunCallback({ temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }, run.id, attempt);
         ctx.status = 202;
         ctx.body = { run_id: run.id, workflow_id: workflowId };
       },
@@ -204,20 +190,23 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx) {
         const run = await runInScope(deps, ctx);
         if (run.status !== 'processing') throw new AppError(409, 'CONFLICT', `The run already ended as ${run.status}`);
-        const cancel = () => deps.temporal.withDeadline(Date.now() + 5_000, () => deps.temporal.workflow.getHandle(runWorkflowId(run.id)).cancel());
+        const engine = { temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE };
         try {
-          await cancel().catch(async (err: unknown) => {
-            // Accepted by an API that died before starting its workflow: start it now, so the
-            // cancel ends it (recorded, hold released) instead of failing until the reconciler runs.
-            if (!(err instanceof WorkflowNotFoundError) || run.started_at) throw err;
-            await startRunWorkflow({ db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }, run);
-            await cancel();
-          });
+          // Accepted by an API that died before starting its workflow: start it now, so the
+          // cancel ends it (recorded, hold released) instead of failing until the reconciler runs.
+          let cancelled = await cancelRun(engine, run.id);
+          if (cancelled === 'not_found' && !run.started_at) {
+            await startRunWorkflow({ db: deps.db, ...engine }, run);
+            cancelled = await cancelRun(engine, run.id);
+          }
+          // No workflow (it closed meanwhile, or is gone): answered below from the stored run.
+          if (cancelled === 'not_found') throw engineUnavailable();
         } catch (err) {
-          ctx.state.log.warn({ err, run_id: run.id }, 'cancel request failed');
+          if (!isEngineUnavailable(err)) throw err;
+          ctx.state.log.warn({ err: err.cause ?? err, run_id: run.id }, 'cancel request failed');
           const current = await findRun(deps.db, run.org_id, run.id);
           if (current && current.status !== 'processing') throw new AppError(409, 'CONFLICT', `The run already ended as ${current.status}`);
-          throw new AppError(503, 'SERVICE_UNAVAILABLE', 'The workflow engine is unavailable, retry shortly', undefined, { 'Retry-After': '5' });
+          throw err;
         }
         ctx.status = 202;
         ctx.body = presentRun(deps.config, run);

@@ -1,11 +1,11 @@
-import { runOutcomeUpdate, type RunOutcome } from '../../../workflows/definitions.js';
+import type { RunOutcome } from '../../../workflows/definitions.js';
 import { publicUrl } from '../../config.js';
 import { findAgentById } from '../../db/agents.js';
 import { findConversationOfAgent, findLatestConversationOfUser } from '../../db/conversations.js';
 import { findRunById, findRunIdByIdempotencyKey } from '../../db/runs.js';
 import type { Run } from '../../db/schema.js';
 import { AppError, invalid, notFound } from '../../errors.js';
-import { runWorkflowId, startRun } from '../../services/runs.js';
+import { startRun } from '../../services/runs.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { route, type RouteSpec } from '../route.js';
 import { admitCall, findByToken, markUsed, webhookTokens } from '../tokenUrls.js';
@@ -109,7 +109,22 @@ async function callWebhook(deps: AppDeps, ctx: AppContext, body: CallBody, via: 
     conversationId = latest?.id ?? null;
   }
 
-  const { run, created } = await startRun(
+  const prefer = preferredWait(ctx.get('prefer'));
+  const cap = Math.max(deps.config.SYNC_WAIT_MAX_SECONDS, deps.config.SYNC_WAIT_SECONDS);
+  let waitSeconds = deps.config.SYNC_WAIT_SECONDS;
+  let preferenceApplied: string | undefined;
+  if (prefer.wait !== undefined) {
+    waitSeconds = Math.min(prefer.wait, cap);
+    preferenceApplied = `wait=${waitSeconds}`;
+  } else if (prefer.respondAsync) {
+    waitSeconds = 0;
+    preferenceApplied = 'respond-async';
+  }
+
+  // Starting the run and waiting for its stored outcome are one engine call (Update-with-Start,
+  // see runOutcomeUpdate for why an update and not the workflow result); past the wait the
+  // caller gets 202 (or the webhook's 504) and polls.
+  const { run, created, outcome } = await startRun(
     { db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, log: ctx.state.log, clock: deps.clock },
     {
       agent,
@@ -125,33 +140,12 @@ async function callWebhook(deps: AppDeps, ctx: AppContext, body: CallBody, via: 
       idempotencyKey,
       requestFingerprint: { message: body.message, user_id: body.user_id, conversation_id: body.conversation_id, context: body.context, metadata: body.metadata },
     },
+    { awaitOutcomeMs: waitSeconds * 1000 },
   );
+  if (preferenceApplied) ctx.set('Preference-Applied', preferenceApplied);
   if (!created) ctx.set('Idempotent-Replayed', 'true');
   else await markUsed(deps, webhookTokens, webhook);
 
-  const prefer = preferredWait(ctx.get('prefer'));
-  const cap = Math.max(deps.config.SYNC_WAIT_MAX_SECONDS, deps.config.SYNC_WAIT_SECONDS);
-  let waitSeconds = deps.config.SYNC_WAIT_SECONDS;
-  if (prefer.wait !== undefined) {
-    waitSeconds = Math.min(prefer.wait, cap);
-    ctx.set('Preference-Applied', `wait=${waitSeconds}`);
-  } else if (prefer.respondAsync) {
-    waitSeconds = 0;
-    ctx.set('Preference-Applied', 'respond-async');
-  }
-
-  // Wait for the stored outcome through a workflow update (see runOutcomeUpdate for why not
-  // the workflow result); past the wait the caller gets 202 (or the webhook's 504) and polls.
-  let outcome: RunOutcome | undefined;
-  if (waitSeconds > 0) {
-    try {
-      outcome = await deps.temporal.withDeadline(Date.now() + waitSeconds * 1000, () =>
-        deps.temporal.workflow.getHandle(runWorkflowId(run.id)).executeUpdate(runOutcomeUpdate),
-      );
-    } catch (err) {
-      ctx.state.log.debug({ err, run_id: run.id }, 'no synchronous outcome; answering from the stored run');
-    }
-  }
   // With an outcome in hand the answer needs no further read. Asked to respond asynchronously,
   // the caller gets its 202 whatever the webhook's timeout answer is.
   const stored = outcome ? run : ((await findRunById(deps.db, run.id)) ?? run);

@@ -1,0 +1,177 @@
+import type { InterceptingCall, Interceptor } from '@grpc/grpc-js';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { checkEventData, emit } from '../../src/domain/eventTypes.js';
+import { callbackRetryWorkflowId, callbackWorkflowId, eventWorkflowId, redeliverWorkflowId, runWorkflowId, slotHolderId } from '../../workflows/ids.js';
+import { startReceiver, type Receiver } from '../support/receiver.js';
+import { eventually, request, startTestStack, type TestStack } from '../support/stack.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
+
+let stack: TestStack;
+let key: string;
+let orgId: string;
+let agentId: string;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  ({ apiKey: key, orgId } = await stack.newOrg('Gateway org'));
+  agentId = (await stack.api('/v1/agents', { key, body: { name: 'Echo', provider: { kind: 'echo' } } })).body.id;
+});
+afterAll(() => stack?.close());
+
+/** A client whose every gRPC call to the frontend is recorded by method name (after retries: each one sent). */
+async function countingClient(address: string) {
+  const calls: string[] = [];
+  const count: Interceptor = (options, nextCall) => {
+    calls.push(options.method_definition.path.split('/').pop()!);
+    return nextCall(options) as InterceptingCall;
+  };
+  const connection = await Connection.connect({ address, interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), count] });
+  return { client: new Client({ connection, namespace: 'default' }), connection, calls };
+}
+
+async function tokenUrl(body: Record<string, unknown> = {}) {
+  const created = await stack.api(`/v1/agents/${agentId}/webhooks`, { key, body: { name: 'Gateway hook', rate_limit_per_minute: 1000, ...body } });
+  expect(created.status).toBe(201);
+  return created.body as { id: string; token: string };
+}
+
+describe('workflow ids', () => {
+  it('are built by the pure functions of workflows/ids.ts', () => {
+    const id = '7f1c1c8e-5f7a-4c55-9f0e-0d2b1a4e9c11';
+    expect(runWorkflowId(id)).toBe(`run-${id}`);
+    expect(eventWorkflowId(id)).toBe(`event-${id}`);
+    expect(callbackWorkflowId(id)).toBe(`callback-${id}`);
+    expect(redeliverWorkflowId(id, 3)).toBe(`redeliver-${id}-3`);
+    expect(callbackRetryWorkflowId(id, 5)).toBe(`callback-retry-${id}-5`);
+    expect(slotHolderId('event-x', 'r1', 'ep')).toBe('event-x:r1:ep');
+  });
+});
+
+describe('the synchronous token URL', () => {
+  it('starts the run and gets its reply in one engine call (Update-with-Start); a replay of the ended run asks the engine nothing', async () => {
+    const counting = await countingClient(inject('temporalAddress'));
+    const second = await stack.startSecondApi({ temporal: counting.client });
+    try {
+      const hook = await tokenUrl();
+      counting.calls.length = 0;
+      const reply = await request(second.baseUrl, `/api/webhook/${hook.token}`, {
+        body: { message: 'one round trip' },
+        headers: { Prefer: 'wait=60', 'Idempotency-Key': 'gateway-once' },
+      });
+      expect(reply.status).toBe(200);
+      expect(reply.body).toMatchObject({ run_id: expect.any(String), response: 'Echo: one round trip' });
+      // One ExecuteMultiOperation: no separate StartWorkflowExecution, UpdateWorkflowExecution or poll.
+      expect(counting.calls).toEqual(['ExecuteMultiOperation']);
+
+      const handle = stack.temporal.workflow.getHandle(runWorkflowId(reply.body.run_id));
+      expect((await handle.describe()).type).toBe('agentRun');
+      await handle.result();
+
+      counting.calls.length = 0;
+      const replay = await request(second.baseUrl, `/api/webhook/${hook.token}`, {
+        body: { message: 'one round trip' },
+        headers: { Prefer: 'wait=60', 'Idempotency-Key': 'gateway-once' },
+      });
+      expect(replay.status).toBe(200);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(replay.body).toMatchObject({ run_id: reply.body.run_id, response: 'Echo: one round trip' });
+      expect(counting.calls).toEqual([]);
+    } finally {
+      second.close();
+      await counting.connection.close();
+    }
+  });
+});
+
+describe('an unreachable workflow engine', () => {
+  let proxy: TcpProxy;
+  let client: Client;
+  let connection: Connection;
+  let frozen: { baseUrl: string; close(): void };
+
+  beforeAll(async () => {
+    const [host, port] = inject('temporalAddress').split(':');
+    proxy = await startTcpProxy({ host: host!, port: Number(port) });
+    connection = await Connection.connect({ address: `127.0.0.1:${proxy.port}` });
+    client = new Client({ connection, namespace: 'default' });
+    frozen = await stack.startSecondApi({ temporal: client });
+    proxy.freeze();
+  });
+  afterAll(async () => {
+    frozen?.close();
+    await connection?.close().catch(() => undefined); // before the proxy: no call is left to retry on a dropped socket
+    await proxy?.close();
+  });
+
+  async function runsOfAgent() {
+    return stack.database.db.selectFrom('runs').select('id').where('agent_id', '=', agentId).execute();
+  }
+
+  it('answers the token URL with the 503 problem (Retry-After) within the start deadline, not the whole wait, and keeps no run', async () => {
+    const hook = await tokenUrl();
+    const before = (await runsOfAgent()).length;
+    const started = Date.now();
+    const response = await request(frozen.baseUrl, `/api/webhook/${hook.token}`, { body: { message: 'frozen?' }, headers: { Prefer: 'wait=60' } });
+    const tookMs = Date.now() - started;
+    expect(response.status).toBe(503);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(response.body).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(tookMs).toBeLessThan(45_000); // the 60 s wait was not spent
+    expect((await runsOfAgent()).length).toBe(before);
+  });
+
+  it('answers the API\'s run creation and a cancel with the same 503 problem', async () => {
+    const created = await request(frozen.baseUrl, `/v1/agents/${agentId}/runs`, { key, body: { message: 'frozen too' } });
+    expect(created.status).toBe(503);
+    expect(created.body).toMatchObject({ code: 'SERVICE_UNAVAILABLE', detail: expect.stringContaining('workflow engine') });
+
+    const running = await stack.api(`/v1/agents/${agentId}/runs`, { key, body: { message: 'cancel me later' } });
+    expect(running.status).toBe(202);
+    // The run may have completed already (echo is quick): then 409, else the engine's 503.
+    const cancel = await request(frozen.baseUrl, `/v1/runs/${running.body.run_id}/cancel`, { key, method: 'POST' });
+    expect([409, 503]).toContain(cancel.status);
+    if (cancel.status === 503) expect(cancel.body.code).toBe('SERVICE_UNAVAILABLE');
+  });
+});
+
+describe('events', () => {
+  let receiver: Receiver;
+  beforeAll(async () => {
+    receiver = await startReceiver();
+  });
+  afterAll(() => receiver?.close());
+
+  it('finds the subscribers once (their ids travel in the eventDelivery input), delivers wallet.balance_low, and every stored event matches the catalog', async () => {
+    const low = await stack.newOrg('Low gateway org', 101);
+    const endpoint = await stack.api('/v1/endpoints', { key: low.apiKey, body: { url: receiver.url, events: ['run.completed', 'wallet.balance_low'] } });
+    expect(endpoint.status).toBe(201);
+    const lowAgent = (await stack.api('/v1/agents', { key: low.apiKey, body: { name: 'Spender' } })).body.id;
+    const accepted = await stack.api(`/v1/agents/${lowAgent}/runs`, { key: low.apiKey, body: { message: 'spend' } });
+    await eventually(async () => ((await stack.api(`/v1/runs/${accepted.body.run_id}`, { key: low.apiKey })).body.status === 'completed' ? true : undefined), 'the run');
+
+    const delivered = await eventually(async () => {
+      const types = receiver.received.map((r) => JSON.parse(r.body).type as string);
+      return types.includes('run.completed') && types.includes('wallet.balance_low') ? types : undefined;
+    }, 'run.completed and wallet.balance_low at the endpoint');
+    expect(delivered.filter((t) => t === 'wallet.balance_low')).toHaveLength(1);
+
+    const events = await stack.database.db.selectFrom('events').selectAll().where('org_id', '=', low.orgId).execute();
+    const completed = events.find((e) => e.type === 'run.completed')!;
+    const history = await stack.temporal.workflow.getHandle(eventWorkflowId(completed.id)).fetchHistory();
+    const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+    expect(JSON.parse(Buffer.from(input!).toString())).toEqual({ eventId: completed.id, endpointIds: [endpoint.body.id] });
+
+    // Runtime check of the typed emit(): what was stored conforms to GET /v1/event-types' schemas.
+    const all = [...events, ...(await stack.database.db.selectFrom('events').selectAll().where('org_id', '=', orgId).execute())];
+    expect(all.length).toBeGreaterThan(4);
+    expect(all.flatMap((e) => checkEventData(e.type, e.data))).toEqual([]);
+  });
+
+  it('checkEventData catches what the types would have refused', () => {
+    expect(checkEventData('wallet.balance_low', emit('wallet.balance_low', { balance: 5, threshold: 100 }).data)).toEqual([]);
+    expect(checkEventData('wallet.balance_low', { balance: '5' })).not.toEqual([]);
+    expect(checkEventData('no.such.type', {})).toEqual(['unknown event type no.such.type']);
+  });
+});

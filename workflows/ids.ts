@@ -1,0 +1,28 @@
+/**
+ * Every workflow id, built in one place. Pure and deterministic: imported by workflow code
+ * (inside the sandbox) and by the API, the worker and the reconciler alike, so the id a
+ * workflow starts a child under and the id the API looks a run up by can never drift apart.
+ * Changing a format orphans every workflow already running under the old one: don't.
+ */
+
+/** The run's `agentRun` workflow: one per run, started by whoever comes first (API, retry, cancel, reconciler). */
+export const runWorkflowId = (runId: string) => `run-${runId}`;
+
+/** The event's `eventDelivery` workflow: one per event, whatever the number of endpoints. */
+export const eventWorkflowId = (eventId: string) => `event-${eventId}`;
+
+/** The run's `runCallback` child workflow, started once the run has ended. */
+export const callbackWorkflowId = (runId: string) => `callback-${runId}`;
+
+/**
+ * A customer's `POST /v1/deliveries/{id}/retry`: the `redeliver` workflow making attempt
+ * `attempt` of the delivery (the stored attempts + 1). Two clicks before that attempt is made
+ * share one workflow; a retry after it was made gets the next number.
+ */
+export const redeliverWorkflowId = (deliveryId: string, attempt: number) => `redeliver-${deliveryId}-${attempt}`;
+
+/** A customer's `POST /v1/runs/{id}/callback/retry`: the `runCallback` workflow making attempt `attempt` of the callback. */
+export const callbackRetryWorkflowId = (runId: string, attempt: number) => `callback-retry-${runId}-${attempt}`;
+
+/** Who holds an endpoint slot: one workflow execution's one delivery (`key`). */
+export const slotHolderId = (workflowId: string, workflowRunId: string, key: string) => `${workflowId}:${workflowRunId}:${key}`;
