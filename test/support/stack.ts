@@ -31,9 +31,12 @@ export interface TestStack {
   newOrg(name?: string, credits?: number): Promise<{ orgId: string; apiKey: string }>;
   /**
    * Another API on this stack's database, as a second process would see it, with the parts a
-   * test swaps (its config, its Temporal client, its readiness answers; both ready by default).
+   * test swaps (its config, its Temporal client, its readiness answers; both ready by default;
+   * its database handle, secret box and clock).
    */
-  startSecondApi(parts?: { config?: Config; temporal?: Client; readiness?: AppDeps['readiness'] }): Promise<{ baseUrl: string; close(): void }>;
+  startSecondApi(
+    parts?: Partial<Pick<AppDeps, 'config' | 'temporal' | 'readiness' | 'db' | 'secrets' | 'clock'>>,
+  ): Promise<{ baseUrl: string; close(): void }>;
   close(): Promise<void>;
 }
 
@@ -156,14 +159,14 @@ export async function startTestStack(
     async startSecondApi(parts = {}) {
       const second = createApp({
         config: parts.config ?? config,
-        db: database.db,
+        db: parts.db ?? database.db,
         temporal: parts.temporal ?? temporal,
         log,
         readiness: parts.readiness ?? { database: async () => true, temporal: async () => true },
         listen: database.listen,
         http: outboundClient(config, log),
-        secrets: secretBoxFromConfig(config),
-        clock: () => new Date(),
+        secrets: parts.secrets ?? secretBoxFromConfig(config),
+        clock: parts.clock ?? (() => new Date()),
       });
       const listening = second.listen(0, '127.0.0.1');
       await new Promise((r) => listening.once('listening', r));
