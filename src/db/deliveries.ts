@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database, Delivery, DeliveryStatus } from './schema.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
 
 /** One delivery per (kind, message id, endpoint): retried attempts hang off the same row. */
 export async function ensureDelivery(
@@ -102,4 +103,16 @@ export async function callbackDeliveriesOf(db: Kysely<Database>, runIds: string[
     found.set(delivery.run_id!, { delivery, last: latest.find((a) => a.delivery_id === delivery.id) });
   }
   return found;
+}
+
+/** Deliveries to one endpoint, newest first; index deliveries (endpoint_id, [status,] created_at, id). */
+export async function listEndpointDeliveries(
+  db: Kysely<Database> | Transaction<Database>,
+  endpointId: string,
+  filter: { status?: DeliveryStatus },
+  page: PageRequest,
+): Promise<Page<Delivery>> {
+  let base = db.selectFrom('deliveries').where('endpoint_id', '=', endpointId);
+  if (filter.status) base = base.where('status', '=', filter.status);
+  return keysetPage(db, base, page);
 }

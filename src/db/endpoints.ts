@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from './schema.js';
+import type { Database, Endpoint } from './schema.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
 
 export class EndpointCapReached extends Error {
   override name = 'EndpointCapReached';
@@ -35,4 +36,21 @@ export async function withinActiveEndpointCap<T>(
     if (Number(n) >= limit) throw new EndpointCapReached(limit);
     return write(trx);
   });
+}
+
+/**
+ * An org's live endpoints, newest first. An agent-scoped caller sees the endpoints of its agent
+ * alone; `agentId` from an org-wide caller also shows the endpoints of every agent.
+ */
+export async function listEndpoints(
+  db: Kysely<Database> | Transaction<Database>,
+  orgId: string,
+  filter: { scopedAgentId: string | null; agentId: string | null },
+  page: PageRequest,
+): Promise<Page<Endpoint>> {
+  let base = db.selectFrom('endpoints').where('org_id', '=', orgId).where('deleted_at', 'is', null);
+  const agentId = filter.scopedAgentId ?? filter.agentId;
+  if (filter.scopedAgentId) base = base.where(sql<boolean>`agent_ids = array[${filter.scopedAgentId}]::uuid[]`);
+  else if (agentId) base = base.where((eb) => eb.or([sql<boolean>`cardinality(agent_ids) = 0`, sql<boolean>`${agentId}::uuid = any(agent_ids)`]));
+  return keysetPage(db, base, page);
 }

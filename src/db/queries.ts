@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { AgentProvider, Database, NewRun, Run, RunStatus } from './schema.js';
 
 /** Repositories: plain functions taking the database (or a transaction) first. */
@@ -162,17 +162,6 @@ export async function finishRun(
   return Number(updated.numUpdatedRows) === 1;
 }
 
-export interface Page {
-  page: number;
-  limit: number;
-}
-
-export async function listAgents(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
-  let base = db.selectFrom('agents').where('org_id', '=', orgId).where('deleted_at', 'is', null);
-  if (filter.agentId) base = base.where('id', '=', filter.agentId);
-  return newestFirstPage(base, page);
-}
-
 export async function updateAgent(
   db: Db,
   orgId: string,
@@ -224,12 +213,6 @@ export async function softDeleteAgent(db: Kysely<Database>, orgId: string, id: s
   });
 }
 
-export async function listApiKeys(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
-  let base = db.selectFrom('api_keys').where('org_id', '=', orgId);
-  if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
-  return newestFirstPage(base, page);
-}
-
 export async function findApiKey(db: Db, orgId: string, id: string) {
   return db.selectFrom('api_keys').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();
 }
@@ -243,52 +226,4 @@ export async function revokeApiKey(db: Db, orgId: string, id: string, now: Date)
     .where('org_id', '=', orgId)
     .where('revoked_at', 'is', null)
     .execute();
-}
-
-export interface RunFilter {
-  agentId?: string | null;
-  status?: RunStatus;
-  createdAfter?: Date;
-  createdBefore?: Date;
-}
-
-export async function listRuns(db: Db, orgId: string, filter: RunFilter, page: Page) {
-  let base = db.selectFrom('runs').where('org_id', '=', orgId);
-  if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
-  if (filter.status) base = base.where('status', '=', filter.status);
-  if (filter.createdAfter) base = base.where('created_at', '>=', filter.createdAfter);
-  if (filter.createdBefore) base = base.where('created_at', '<', filter.createdBefore);
-  return newestFirstPage(base, page);
-}
-
-/** The org's ledger; for an agent-scoped caller, grants plus its own agent's charges only. */
-export async function listCreditEntries(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
-  let base = db.selectFrom('credit_entries').where('org_id', '=', orgId);
-  if (filter.agentId) {
-    const agentId = filter.agentId;
-    base = base.where((eb) =>
-      eb.or([eb('run_id', 'is', null), eb('run_id', 'in', eb.selectFrom('runs').select('id').where('agent_id', '=', agentId))]),
-    );
-  }
-  return newestFirstPage(base, page);
-}
-
-/**
- * One page of a filtered query, newest first (created_at, then id), with the total count.
- * Every list route goes through this, so pagination behaves the same everywhere.
- */
-export async function newestFirstPage<DB, TB extends keyof DB & string, O>(
-  base: SelectQueryBuilder<DB, TB, O>,
-  page: Page,
-): Promise<{ rows: Selectable<DB[TB]>[]; total: number }> {
-  const [count, rows] = await Promise.all([
-    base.select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow() as unknown as Promise<{ n: string }>,
-    base
-      .selectAll()
-      .orderBy(sql`created_at desc, id desc`)
-      .offset((page.page - 1) * page.limit)
-      .limit(page.limit)
-      .execute() as unknown as Promise<Selectable<DB[TB]>[]>,
-  ]);
-  return { rows, total: Number(count.n) };
 }

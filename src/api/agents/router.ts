@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { findAgent, insertAgent, listAgents, softDeleteAgent, updateAgent } from '../../db/queries.js';
+import { listAgents } from '../../db/agents.js';
+import { findAgent, insertAgent, softDeleteAgent, updateAgent } from '../../db/queries.js';
 import type { AgentProvider } from '../../db/schema.js';
 import { AppError, notFound } from '../../errors.js';
 import { publicModelProviders } from '../../outbound/modelProviders.js';
@@ -8,7 +9,7 @@ import type { AppContext, AppDeps } from '../context.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { presentAgent } from './presenter.js';
 import { AgentSchema, CreateAgentBody, ListAgentsQuery, ModelProvidersSchema, UpdateAgentBody } from './schema.js';
@@ -98,8 +99,8 @@ export function agentRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of agents', schema: paginated(AgentSchema) } },
       async handler(ctx, { query }) {
         const auth = authOf(ctx);
-        const { rows, total } = await listAgents(deps.db, auth.orgId, { agentId: auth.agentId }, query);
-        ctx.body = { data: rows.map(presentAgent), pagination: pagination(query.page, query.limit, total) };
+        const { rows, pagination } = await listAgents(deps.db, auth.orgId, { agentId: auth.agentId }, pageRequest(query));
+        ctx.body = { data: rows.map(presentAgent), pagination };
       },
     }),
     route({

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { findAgent, findApiKey, insertApiKey, listApiKeys, revokeApiKey } from '../../db/queries.js';
+import { listApiKeys } from '../../db/apiKeys.js';
+import { emptyPage } from '../../db/pagination.js';
+import { findAgent, findApiKey, insertApiKey, revokeApiKey } from '../../db/queries.js';
 import { generateApiKey } from '../../domain/apiKeys.js';
 import { AppError, notFound } from '../../errors.js';
 import type { AppDeps } from '../context.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { presentApiKey } from './presenter.js';
 import { ApiKeySchema, CreateApiKeyBody, CreatedApiKeySchema, ListApiKeysQuery } from './schema.js';
@@ -68,12 +70,12 @@ export function apiKeyRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { query }) {
         const auth = authOf(ctx);
         if (query.agent_id && !canSeeAgent(auth, query.agent_id)) {
-          ctx.body = { data: [], pagination: pagination(query.page, query.limit, 0) };
+          ctx.body = { data: [], pagination: emptyPage(pageRequest(query)) };
           return;
         }
         const agentId = auth.agentId ?? query.agent_id ?? null;
-        const { rows, total } = await listApiKeys(deps.db, auth.orgId, { agentId }, query);
-        ctx.body = { data: rows.map(presentApiKey), pagination: pagination(query.page, query.limit, total) };
+        const { rows, pagination } = await listApiKeys(deps.db, auth.orgId, { agentId }, pageRequest(query));
+        ctx.body = { data: rows.map(presentApiKey), pagination };
       },
     }),
     route({

@@ -1,10 +1,9 @@
 import type { CreditEntry } from '../../db/schema.js';
-import { readWallet } from '../../db/credits.js';
-import { listCreditEntries } from '../../db/queries.js';
+import { listCreditEntries, readWallet } from '../../db/credits.js';
 import type { AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { pagination } from '../schemas.js';
+import { pageRequest } from '../schemas.js';
 import { CreditsQuery, CreditsSchema } from './schema.js';
 
 export function presentCreditEntry(entry: CreditEntry) {
@@ -31,8 +30,8 @@ export function creditRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'Balance and a page of ledger entries', schema: CreditsSchema } },
       async handler(ctx, { query }) {
         const { orgId, agentId } = authOf(ctx);
-        const [wallet, { rows, total }] = await Promise.all([readWallet(deps.db, orgId), listCreditEntries(deps.db, orgId, { agentId }, query)]);
-        ctx.body = { ...wallet, data: rows.map(presentCreditEntry), pagination: pagination(query.page, query.limit, total) };
+        const [wallet, { rows, pagination }] = await Promise.all([readWallet(deps.db, orgId), listCreditEntries(deps.db, orgId, { agentId }, pageRequest(query))]);
+        ctx.body = { ...wallet, data: rows.map(presentCreditEntry), pagination };
       },
     }),
   ];

@@ -1,7 +1,8 @@
-import { newestFirstPage } from '../../db/queries.js';
 import { WorkflowIdReusePolicy } from '@temporalio/client';
 import { z } from 'zod';
 import { EVENT_TYPES } from '../../domain/eventTypes.js';
+import { listEvents } from '../../db/events.js';
+import { emptyPage } from '../../db/pagination.js';
 import type { EventRow } from '../../db/schema.js';
 import { AppError, notFound, serviceUnavailable } from '../../errors.js';
 import { canManageEndpoint, presentDeliveries } from '../endpoints/router.js';
@@ -9,7 +10,7 @@ import { DeliverySchema } from '../endpoints/schema.js';
 import type { AppDeps } from '../context.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { PaginationQuery, Timestamp, Uuid, paginated, pagination } from '../schemas.js';
+import { PaginationQuery, Timestamp, Uuid, pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { deliveriesTaskQueue } from '../../../workflows/taskQueues.js';
 
@@ -70,18 +71,19 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of events', schema: paginated(EventSchema) } },
       async handler(ctx, { query }) {
         const auth = authOf(ctx);
-        let base = deps.db.selectFrom('events').where('org_id', '=', auth.orgId);
         const agentId = auth.agentId ?? query.agent_id;
         if (query.agent_id && !canSeeAgent(auth, query.agent_id)) {
-          ctx.body = { data: [], pagination: pagination(query.page, query.limit, 0) };
+          ctx.body = { data: [], pagination: emptyPage(pageRequest(query)) };
           return;
         }
-        if (agentId) base = base.where('agent_id', '=', agentId);
-        if (query.type) base = base.where('type', '=', query.type);
-        if (query.created_after) base = base.where('created_at', '>=', new Date(query.created_after));
-        if (query.created_before) base = base.where('created_at', '<', new Date(query.created_before));
-        const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: rows.map(presentEvent), pagination: pagination(query.page, query.limit, total) };
+        const filter = {
+          agentId,
+          type: query.type,
+          createdAfter: query.created_after ? new Date(query.created_after) : undefined,
+          createdBefore: query.created_before ? new Date(query.created_before) : undefined,
+        };
+        const { rows, pagination } = await listEvents(deps.db, auth.orgId, filter, pageRequest(query));
+        ctx.body = { data: rows.map(presentEvent), pagination };
       },
     }),
     route({

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import type { RunCallbackInput } from '../../../workflows/index.js';
 import { deliveriesTaskQueue } from '../../../workflows/taskQueues.js';
 import { callbackDeliveriesOf } from '../../db/deliveries.js';
-import { findRun, listRuns } from '../../db/queries.js';
+import { emptyPage } from '../../db/pagination.js';
+import { findRun } from '../../db/queries.js';
+import { listRuns } from '../../db/runs.js';
 import type { Run } from '../../db/schema.js';
 import { AppError, notFound, serviceUnavailable } from '../../errors.js';
 import { runWorkflowId, startRun, startRunWorkflow } from '../../services/runs.js';
@@ -12,7 +14,7 @@ import type { AppContext, AppDeps } from '../context.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { Uuid, paginated, pagination } from '../schemas.js';
+import { Uuid, pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { randomBytes } from 'node:crypto';
 import { insertStreamToken } from '../../db/streams.js';
@@ -125,10 +127,10 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { query }) {
         const auth = authOf(ctx);
         if (query.agent_id && !canSeeAgent(auth, query.agent_id)) {
-          ctx.body = { data: [], pagination: pagination(query.page, query.limit, 0) };
+          ctx.body = { data: [], pagination: emptyPage(pageRequest(query)) };
           return;
         }
-        const { rows, total } = await listRuns(
+        const { rows, pagination } = await listRuns(
           deps.db,
           auth.orgId,
           {
@@ -137,9 +139,9 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
             createdAfter: query.created_after ? new Date(query.created_after) : undefined,
             createdBefore: query.created_before ? new Date(query.created_before) : undefined,
           },
-          query,
+          pageRequest(query),
         );
-        ctx.body = { data: await presentRuns(deps, rows), pagination: pagination(query.page, query.limit, total) };
+        ctx.body = { data: await presentRuns(deps, rows), pagination };
       },
     }),
     route({

@@ -1,4 +1,4 @@
-import { newestFirstPage } from '../../db/queries.js';
+import { listTriggers } from '../../db/triggers.js';
 import { randomUUID } from 'node:crypto';
 import type { Updateable } from 'kysely';
 import type { TriggersTable } from '../../db/triggerSchema.js';
@@ -9,7 +9,7 @@ import { agentInScope } from '../agents/router.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { publicTriggerRoutes } from './invoke.js';
 import { generateTriggerToken, presentTrigger, presentTriggerWithSecret } from './presenter.js';
@@ -105,9 +105,8 @@ export function triggerRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of triggers', schema: paginated(TriggerSchema) } },
       async handler(ctx, { query }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
-        const base = deps.db.selectFrom('triggers').where('agent_id', '=', agent.id);
-        const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: rows.map((t) => presentTrigger(deps.config, t)), pagination: pagination(query.page, query.limit, total) };
+        const { rows, pagination } = await listTriggers(deps.db, agent.id, pageRequest(query));
+        ctx.body = { data: rows.map((t) => presentTrigger(deps.config, t)), pagination };
       },
     }),
     route({

@@ -1,4 +1,4 @@
-import { newestFirstPage } from '../../db/queries.js';
+import { listWebhooks } from '../../db/webhooks.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { publicUrl } from '../../config.js';
@@ -12,7 +12,7 @@ import type { AppContext, AppDeps } from '../context.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf, canSeeAgent } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { CreateWebhookBody, ListWebhooksQuery, UpdateWebhookBody, WebhookSchema, WebhookWithTokenSchema } from './schema.js';
 
@@ -116,9 +116,8 @@ export function webhookRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of webhooks', schema: paginated(WebhookSchema) } },
       async handler(ctx, { query }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
-        const base = deps.db.selectFrom('inbound_webhooks').where('agent_id', '=', agent.id).where('deleted_at', 'is', null);
-        const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: rows.map(presentWebhook), pagination: pagination(query.page, query.limit, total) };
+        const { rows, pagination } = await listWebhooks(deps.db, agent.id, pageRequest(query));
+        ctx.body = { data: rows.map(presentWebhook), pagination };
       },
     }),
     route({
