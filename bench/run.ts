@@ -14,8 +14,14 @@ import { renderMarkdown, renderText, updateBenchmarksMd, type Row } from './lib/
 import { startStack, type Stack } from './lib/stack.js';
 import { fmt, median, percentile, ratio, summarize } from './lib/stats.js';
 
+// `--scale`: the data-at-scale section (bench/scale.ts), its own stack and report.
+if (process.argv.includes('--scale')) {
+  await import('./scale.js');
+  process.exit(process.exitCode ?? 0);
+}
+
 /**
- * `npm run bench [-- --quick] [-- --pglite] [-- --no-md]`: starts its own stack (API and
+ * `npm run bench [-- --quick] [-- --pglite] [-- --no-md]` (`-- --scale`: bench/scale.ts): starts its own stack (API and
  * worker as separate processes on a fresh Postgres database, the Temporal dev server) plus
  * the baselines, measures, prints every figure next to its baseline and writes
  * bench/results/<timestamp>.json and (full runs) the table in BENCHMARKS.md. It reports;

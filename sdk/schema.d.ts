@@ -47,7 +47,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Requests by route and status, latency histograms, runs started, rate-limit rejections, and cluster-wide runs, deliveries and credits read from the database (cached: recomputed at most once per METRICS_GAUGE_INTERVAL_SECONDS, never per scrape). When METRICS_TOKEN is set, send `Authorization: Bearer <METRICS_TOKEN>`.
+         * @description Requests by route and status, latency histograms, runs started, rate-limit rejections, and cluster-wide runs, deliveries and credits read from the database (computed by one process of the cluster per METRICS_GAUGE_INTERVAL_SECONDS and stored; a scrape only reads them). When METRICS_TOKEN is set, send `Authorization: Bearer <METRICS_TOKEN>`.
          */
         get: operations["metrics"];
         put?: never;
@@ -1265,12 +1265,19 @@ export interface components {
             updated_at: string;
         };
         Pagination: {
-            page: number;
+            /** @description The page number; null when the page was read by `cursor`/`starting_after` */
+            page: number | null;
             limit: number;
-            /** @description Items across all pages */
+            /** @description Items across all pages, exact up to 10000; when there are more it is 10000 and `total_capped` is true */
             total: number;
-            /** @description Number of pages */
+            /** @description True when the list has more than 10000 items (`total` then reads 10000, i.e. "10000+") */
+            total_capped: boolean;
+            /** @description ceil(total / limit): the pages reachable by number */
             pages: number;
+            /** @description Whether items follow this page */
+            has_more: boolean;
+            /** @description Pass as `cursor` for the next page; null on the last page */
+            next_cursor: string | null;
         };
         CreatedApiKey: {
             /** Format: uuid */
@@ -2191,10 +2198,14 @@ export interface operations {
     listAgents: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
             };
             header?: never;
             path?: never;
@@ -2721,10 +2732,14 @@ export interface operations {
     listApiKeys: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 /** @description Only keys scoped to this agent */
                 agent_id?: string;
             };
@@ -3113,10 +3128,14 @@ export interface operations {
     listRuns: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 /** @description Only runs of this agent */
                 agent_id?: string;
                 status?: "processing" | "completed" | "failed" | "cancelled" | "timed_out";
@@ -3730,10 +3749,14 @@ export interface operations {
     listTasks: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
             };
             header?: never;
             path: {
@@ -4392,10 +4415,14 @@ export interface operations {
     listWebhooks: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
             };
             header?: never;
             path: {
@@ -5396,10 +5423,14 @@ export interface operations {
     listTriggers: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
             };
             header?: never;
             path: {
@@ -6310,10 +6341,14 @@ export interface operations {
     listEndpoints: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 /** @description Endpoints that receive this agent's events */
                 agent_id?: string;
             };
@@ -7018,10 +7053,14 @@ export interface operations {
     listEndpointDeliveries: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 status?: "pending" | "succeeded" | "failed";
             };
             header?: never;
@@ -7161,10 +7200,14 @@ export interface operations {
     listEvents: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 type?: string;
                 agent_id?: string;
                 created_after?: string;
@@ -7412,10 +7455,14 @@ export interface operations {
     getCredits: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
             };
             header?: never;
             path?: never;
@@ -7758,10 +7805,14 @@ export interface operations {
     listPortalSessions: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 /** @description Admin token: only this org's sessions (default: every org) */
                 org_id?: string;
                 /** @description Only sessions limited to this agent */

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import { readDatabaseTotals as readTotals, type DatabaseTotals } from './db/metrics.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { computeDatabaseTotals, readDatabaseTotalsSnapshot, storeDatabaseTotals, type DatabaseTotals } from './db/metrics.js';
 import type { Database } from './db/schema.js';
 
 /**
@@ -61,39 +61,51 @@ export const creditsChargedHere = new Counter({
 
 export const gaugeRefreshes = new Counter({
   name: 'aw_metrics_gauge_refreshes_total',
-  help: 'Times this process recomputed the database gauges (at most once per METRICS_GAUGE_INTERVAL_SECONDS, however often it is scraped)',
+  help: 'Times this process recomputed the database gauges for the cluster (one process per METRICS_GAUGE_INTERVAL_SECONDS, however often any is scraped)',
   registers: [registry],
 });
 
-async function readDatabaseTotals(db: Kysely<Database>): Promise<DatabaseTotals> {
-  gaugeRefreshes.inc();
-  return readTotals(db);
-}
+export const gaugeSnapshotReads = new Counter({
+  name: 'aw_metrics_gauge_snapshot_reads_total',
+  help: 'Times this process read the shared database gauges (one row, at most once per METRICS_GAUGE_INTERVAL_SECONDS)',
+  registers: [registry],
+});
 
 /**
  * Cluster-wide totals from the database (API processes only). They are full-table aggregates,
- * so they are never computed per scrape: a scrape reads the cached figures, and refreshes them
- * in the background once they are older than `intervalMs` (one refresh at a time). Only the
- * very first scrape waits for them. A scrape storm costs the database nothing.
+ * so no scrape ever runs them: once per `intervalMs` ONE process of the cluster (the one whose
+ * conditional update claims the interval) computes them in the background and stores them in
+ * `metric_snapshots`; every process's scrape reads that one row, itself cached for the interval.
+ * Only a process whose first read finds no figures at all waits for them.
  */
 export function registerDatabaseGauges(db: Kysely<Database>, intervalMs = 30_000): void {
   if (registry.getSingleMetric('aw_runs_by_status')) return;
   let cached: DatabaseTotals | undefined;
-  let computedAt = 0;
-  let refreshing: Promise<void> | undefined;
-  const refresh = () =>
-    (refreshing ??= readDatabaseTotals(db)
-      .then((totals) => {
-        cached = totals;
-        computedAt = Date.now();
-      })
+  let readAt = 0;
+  let reading: Promise<void> | undefined;
+  const recompute = async () => {
+    gaugeRefreshes.inc();
+    const totals = await computeDatabaseTotals(db);
+    await storeDatabaseTotals(db, totals);
+    cached = totals;
+  };
+  const read = () =>
+    (reading ??= (async () => {
+      gaugeSnapshotReads.inc();
+      const snapshot = await readDatabaseTotalsSnapshot(db, intervalMs);
+      readAt = Date.now();
+      if (snapshot.totals) cached = snapshot.totals;
+      if (!snapshot.claimed) return;
+      if (cached) void recompute().catch(() => undefined); // the next claimant (after the interval) tries again
+      else await recompute();
+    })()
       .catch(() => undefined) // a database hiccup keeps the last figures; the next scrape tries again
       .finally(() => {
-        refreshing = undefined;
+        reading = undefined;
       }));
   const current = async (): Promise<DatabaseTotals | undefined> => {
-    if (!cached) await refresh();
-    else if (Date.now() - computedAt >= intervalMs) void refresh();
+    if (!cached) await read();
+    else if (Date.now() - readAt >= intervalMs) void read();
     return cached;
   };
   new Gauge({

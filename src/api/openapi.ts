@@ -163,7 +163,7 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: OpenApiInfo): Js
       description:
         'Start agent runs over HTTP and receive signed webhooks for everything that happens. ' +
         'Authenticate with `Authorization: Bearer <api key>` (or a portal session token). Errors are RFC 9457 problem+json with a `code` and `request_id`; ' +
-        'lists take `page` and `limit` (1–100) and answer `{data, pagination}`.',
+        'lists are newest first and take `limit` (1–100) and `cursor` (the previous page\'s `pagination.next_cursor`) or, for compatibility, `page` (first 10,000 items; `total` exact up to 10,000, then `total_capped`); they answer `{data, pagination}`.',
     },
     servers: [{ url: info.serverUrl }],
     tags: [...tags].map((name) => ({ name })),

@@ -1,4 +1,5 @@
 import { z, type ZodType } from 'zod';
+import { TOTAL_CAP, type PageRequest } from '../db/pagination.js';
 
 /** Shared shapes used across resources. Named ones (`.meta({ id })`) become OpenAPI components. */
 
@@ -24,17 +25,38 @@ export const ProblemSchema = z
 export const Timestamp = z.iso.datetime().describe('ISO 8601 UTC timestamp');
 export const Uuid = z.uuid();
 
+/**
+ * List query: keyset pagination by `cursor` (or `starting_after`), or page numbers for
+ * compatibility. See src/db/pagination.ts for the cost bounds.
+ */
 export const PaginationQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1).describe('Page number, from 1'),
   limit: z.coerce.number().int().min(1).max(100).default(10).describe('Items per page, 1–100'),
+  cursor: z
+    .string()
+    .max(200)
+    .optional()
+    .describe('Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list'),
+  starting_after: Uuid.optional().describe('The `id` of the last item of the previous page (an alternative to `cursor`)'),
+  page: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1)
+    .describe(`Page number, from 1 (compatibility). Reaches only the first ${TOTAL_CAP.toLocaleString('en-US')} items: deeper pages answer 422, follow \`next_cursor\``),
 });
 
 export const PaginationSchema = z
   .object({
-    page: z.number().int(),
+    page: z.number().int().nullable().describe('The page number; null when the page was read by `cursor`/`starting_after`'),
     limit: z.number().int(),
-    total: z.number().int().describe('Items across all pages'),
-    pages: z.number().int().describe('Number of pages'),
+    total: z
+      .number()
+      .int()
+      .describe(`Items across all pages, exact up to ${TOTAL_CAP}; when there are more it is ${TOTAL_CAP} and \`total_capped\` is true`),
+    total_capped: z.boolean().describe(`True when the list has more than ${TOTAL_CAP} items (\`total\` then reads ${TOTAL_CAP}, i.e. "${TOTAL_CAP}+")`),
+    pages: z.number().int().describe('ceil(total / limit): the pages reachable by number'),
+    has_more: z.boolean().describe('Whether items follow this page'),
+    next_cursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page'),
   })
   .meta({ id: 'Pagination' });
 
@@ -42,8 +64,9 @@ export function paginated<T extends ZodType>(item: T) {
   return z.object({ data: z.array(item), pagination: PaginationSchema });
 }
 
-export function pagination(page: number, limit: number, total: number) {
-  return { page, limit, total, pages: Math.ceil(total / limit) };
+/** The page a list handler was asked for, as the repositories take it. */
+export function pageRequest(query: z.output<typeof PaginationQuery>): PageRequest {
+  return { limit: query.limit, page: query.page, cursor: query.cursor ?? null, startingAfter: query.starting_after ?? null };
 }
 
 /** JSON object metadata, at most 16 KB serialised. */

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Db } from './executor.js';
-import { newestFirstPage, type Page } from './pagination.js';
-import type { AgentProvider, Database } from './schema.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
+import type { Agent, AgentProvider, Database } from './schema.js';
 
 export type { Agent, AgentProvider, AgentsTable, AgentUpdate, NewAgent } from './schema.js';
 
@@ -64,10 +64,11 @@ export async function findLiveAgentIds(db: Db, orgId: string, ids: readonly stri
   return rows.map((r) => r.id);
 }
 
-export async function listAgents(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
+/** An org's live agents, newest first; an agent-scoped caller sees its own agent only. */
+export async function listAgents(db: Db, orgId: string, filter: { agentId: string | null }, page: PageRequest): Promise<Page<Agent>> {
   let base = db.selectFrom('agents').where('org_id', '=', orgId).where('deleted_at', 'is', null);
   if (filter.agentId) base = base.where('id', '=', filter.agentId);
-  return newestFirstPage(base, page);
+  return keysetPage(db, base, page);
 }
 
 export async function updateAgent(

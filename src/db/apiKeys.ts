@@ -1,5 +1,6 @@
 import type { Db } from './executor.js';
-import { newestFirstPage, type Page } from './pagination.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
+import type { ApiKey } from './schema.js';
 
 export type { ApiKey, ApiKeysTable, NewApiKey } from './schema.js';
 
@@ -47,10 +48,10 @@ export async function touchApiKey(db: Db, id: string, lastUsedAt: Date | null, n
     .execute();
 }
 
-export async function listApiKeys(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
+export async function listApiKeys(db: Db, orgId: string, filter: { agentId: string | null }, page: PageRequest): Promise<Page<ApiKey>> {
   let base = db.selectFrom('api_keys').where('org_id', '=', orgId);
   if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
-  return newestFirstPage(base, page);
+  return keysetPage(db, base, page);
 }
 
 export async function findApiKey(db: Db, orgId: string, id: string) {

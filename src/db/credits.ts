@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { CreditEntry, CreditEntryKind, Database } from './schema.js';
-import { newestFirstPage, type Page } from './pagination.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
 
 /**
  * The credits repository: the only place that writes an org's kept balance, its holds and the
@@ -154,14 +154,14 @@ export async function captureRunCredits(trx: Transaction<Database>, run: { id: s
   return { charged, captured: true, balance: Number(org.balance) };
 }
 
-/** The org's ledger; for an agent-scoped caller, grants plus its own agent's charges only. */
-export async function listCreditEntries(db: Db, orgId: string, filter: { agentId: string | null }, page: Page) {
+/** The org's ledger, newest first; for an agent-scoped caller, grants plus its own agent's charges only. */
+export async function listCreditEntries(db: Db, orgId: string, filter: { agentId: string | null }, page: PageRequest): Promise<Page<CreditEntry>> {
   let base = db.selectFrom('credit_entries').where('org_id', '=', orgId);
   if (filter.agentId) {
     const agentId = filter.agentId;
     base = base.where((eb) =>
-      eb.or([eb('run_id', 'is', null), eb('run_id', 'in', eb.selectFrom('runs').select('id').where('agent_id', '=', agentId))]),
+      eb.or([eb('run_id', 'is', null), eb('run_id', 'in', eb.selectFrom('runs').select('id').where('org_id', '=', orgId).where('agent_id', '=', agentId))]),
     );
   }
-  return newestFirstPage(base, page);
+  return keysetPage(db, base, page);
 }

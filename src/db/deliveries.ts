@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database, Delivery, DeliveryAttempt, DeliveryStatus } from './schema.js';
 import type { Db } from './executor.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
 
 /** One delivery per (kind, message id, endpoint): retried attempts hang off the same row. */
 export async function ensureDelivery(
@@ -105,6 +106,8 @@ export async function callbackDeliveriesOf(db: Kysely<Database>, runIds: string[
   return found;
 }
 
+
+
 /** The org's delivery by id. */
 export async function findDelivery(db: Db, orgId: string, id: string): Promise<Delivery | undefined> {
   return db.selectFrom('deliveries').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();
@@ -124,4 +127,16 @@ export async function deliveriesOfEvent(db: Db, eventId: string): Promise<Delive
 export async function attemptsOf(db: Db, deliveryIds: readonly string[]): Promise<DeliveryAttempt[]> {
   if (!deliveryIds.length) return [];
   return db.selectFrom('delivery_attempts').selectAll().where('delivery_id', 'in', [...deliveryIds]).orderBy('attempt').execute();
+}
+
+/** Deliveries to one endpoint, newest first; index deliveries (endpoint_id, [status,] created_at, id). */
+export async function listEndpointDeliveries(
+  db: Kysely<Database> | Transaction<Database>,
+  endpointId: string,
+  filter: { status?: DeliveryStatus },
+  page: PageRequest,
+): Promise<Page<Delivery>> {
+  let base = db.selectFrom('deliveries').where('endpoint_id', '=', endpointId);
+  if (filter.status) base = base.where('status', '=', filter.status);
+  return keysetPage(db, base, page);
 }

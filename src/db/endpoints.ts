@@ -1,6 +1,7 @@
 import { sql, type Insertable, type Kysely, type Transaction, type Updateable } from 'kysely';
 import type { Db } from './executor.js';
 import type { Database, Endpoint, EndpointsTable, EventRow } from './schema.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
 
 export type { Endpoint, EndpointsTable } from './schema.js';
 
@@ -39,6 +40,8 @@ export async function withinActiveEndpointCap<T>(
     return write(trx);
   });
 }
+
+
 
 /** The org's endpoint, unless deleted (the caller checks an agent-scoped key's reach). */
 export async function findEndpoint(db: Db, orgId: string, id: string): Promise<Endpoint | undefined> {
@@ -119,4 +122,21 @@ export async function replaceEndpointHeaders(db: Db, id: string, expected: Recor
     .where('headers', '=', JSON.stringify(expected) as never)
     .executeTakeFirst();
   return Number(done.numUpdatedRows);
+}
+
+/**
+ * An org's live endpoints, newest first. An agent-scoped caller sees the endpoints of its agent
+ * alone; `agentId` from an org-wide caller also shows the endpoints of every agent.
+ */
+export async function listEndpoints(
+  db: Kysely<Database> | Transaction<Database>,
+  orgId: string,
+  filter: { scopedAgentId: string | null; agentId: string | null },
+  page: PageRequest,
+): Promise<Page<Endpoint>> {
+  let base = db.selectFrom('endpoints').where('org_id', '=', orgId).where('deleted_at', 'is', null);
+  const agentId = filter.scopedAgentId ?? filter.agentId;
+  if (filter.scopedAgentId) base = base.where(sql<boolean>`agent_ids = array[${filter.scopedAgentId}]::uuid[]`);
+  else if (agentId) base = base.where((eb) => eb.or([sql<boolean>`cardinality(agent_ids) = 0`, sql<boolean>`${agentId}::uuid = any(agent_ids)`]));
+  return keysetPage(db, base, page);
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, EventRow } from './schema.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
 
 /** Channel on which every stored run event is announced, payload = run id. */
 export const RUN_EVENTS_CHANNEL = 'run_events';
@@ -76,6 +77,8 @@ export async function storeEvent(
   return { event: existing, created: false };
 }
 
+
+
 /**
  * A new run's first event, `run_queued` (sequence 1), announced on commit: written in the
  * transaction that stores the run, so no accepted run lacks it.
@@ -96,4 +99,21 @@ export async function findEvent(db: Kysely<Database> | Transaction<Database>, or
 /** A customer event by its dedupe key (e.g. a run's low-balance crossing, looked up on a retry). */
 export async function findEventByDedupeKey(db: Kysely<Database> | Transaction<Database>, dedupeKey: string): Promise<EventRow | undefined> {
   return db.selectFrom('events').selectAll().where('dedupe_key', '=', dedupeKey).executeTakeFirst();
+}
+
+export interface EventFilter {
+  agentId?: string | null;
+  type?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+}
+
+/** An org's customer events, newest first (indexes per filter in migration 20261201T0200_list_indexes). */
+export async function listEvents(db: Kysely<Database> | Transaction<Database>, orgId: string, filter: EventFilter, page: PageRequest): Promise<Page<EventRow>> {
+  let base = db.selectFrom('events').where('org_id', '=', orgId);
+  if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
+  if (filter.type) base = base.where('type', '=', filter.type);
+  if (filter.createdAfter) base = base.where('created_at', '>=', filter.createdAfter);
+  if (filter.createdBefore) base = base.where('created_at', '<', filter.createdBefore);
+  return keysetPage(db, base, page);
 }

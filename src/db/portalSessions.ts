@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { newestFirstPage, type Page } from './pagination.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { Database, PortalSession } from './schema.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -69,11 +69,11 @@ export async function findActivePortalSessionByHash(db: Db, sessionHash: string,
 }
 
 /** `orgId` null = every org (the operator's admin token). */
-export async function listPortalSessions(db: Db, filter: { orgId: string | null; agentId: string | null }, page: Page) {
+export async function listPortalSessions(db: Db, filter: { orgId: string | null; agentId: string | null }, page: PageRequest): Promise<Page<PortalSession>> {
   let base = db.selectFrom('portal_sessions');
   if (filter.orgId) base = base.where('org_id', '=', filter.orgId);
   if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
-  return newestFirstPage(base, page);
+  return keysetPage(db, base, page);
 }
 
 /** `orgId` null = any org (the operator's admin token). */

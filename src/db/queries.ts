@@ -9,4 +9,4 @@ export { findActiveApiKeyByHash, findApiKey, insertApiKey, listApiKeys, revokeAp
 export { findAgent, findAgentById, insertAgent, listAgents, softDeleteAgent, updateAgent } from './agents.js';
 export { deleteRun, findRun, findRunById, insertRun, listRuns, markRunStarted, type RunFilter } from './runs.js';
 export { listCreditEntries } from './credits.js';
-export { newestFirstPage, type Page } from './pagination.js';
+export { keysetPage, type Page, type PageRequest } from './pagination.js';

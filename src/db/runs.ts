@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { releaseRunHold } from './credits.js';
 import type { Db } from './executor.js';
-import { newestFirstPage, type Page } from './pagination.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { Database, NewRun, Run, RunStatus } from './schema.js';
 
 export type { NewRun, Run, RunSource, RunStatus, RunsTable } from './schema.js';
@@ -49,13 +49,17 @@ export interface RunFilter {
   createdBefore?: Date;
 }
 
-export async function listRuns(db: Db, orgId: string, filter: RunFilter, page: Page) {
+/**
+ * An org's runs, newest first. Every filter combination the API documents has an index
+ * ending in (created_at, id) (migration 20261201T0200_list_indexes).
+ */
+export async function listRuns(db: Db, orgId: string, filter: RunFilter, page: PageRequest): Promise<Page<Run>> {
   let base = db.selectFrom('runs').where('org_id', '=', orgId);
   if (filter.agentId) base = base.where('agent_id', '=', filter.agentId);
   if (filter.status) base = base.where('status', '=', filter.status);
   if (filter.createdAfter) base = base.where('created_at', '>=', filter.createdAfter);
   if (filter.createdBefore) base = base.where('created_at', '<', filter.createdBefore);
-  return newestFirstPage(base, page);
+  return keysetPage(db, base, page);
 }
 
 /**

@@ -283,6 +283,14 @@ export interface DeliveryAttemptsTable {
 
 export type CreditEntryKind = 'grant' | 'charge' | 'adjustment';
 
+/** /metrics gauges one process computes per interval for all (migration 20261201T0210). */
+export interface MetricSnapshotsTable {
+  name: string;
+  data: Json<unknown> | null;
+  computed_at: NullableTimestamp;
+  claimed_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface CreditEntriesTable {
   id: string;
   org_id: string;
@@ -295,6 +303,7 @@ export interface CreditEntriesTable {
 }
 
 export interface Database extends TriggerTables, StreamTables {
+  metric_snapshots: MetricSnapshotsTable;
   orgs: OrgsTable;
   api_keys: ApiKeysTable;
   agents: AgentsTable;

@@ -1,6 +1,7 @@
 import type { Insertable, Updateable } from 'kysely';
 import type { Db } from './executor.js';
-import type { TaskDefinitionsTable } from './schema.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
+import type { TaskDefinition, TaskDefinitionsTable } from './schema.js';
 
 export type { TaskDefinition, TaskDefinitionsTable } from './schema.js';
 
@@ -30,4 +31,10 @@ export async function updateTask(db: Db, id: string, set: Updateable<TaskDefinit
 
 export async function softDeleteTask(db: Db, id: string, now: Date) {
   await db.updateTable('task_definitions').set({ deleted_at: now }).where('id', '=', id).execute();
+}
+
+/** An agent's live task definitions, newest first. */
+export async function listTasks(db: Db, agentId: string, page: PageRequest): Promise<Page<TaskDefinition>> {
+  const base = db.selectFrom('task_definitions').where('agent_id', '=', agentId).where('deleted_at', 'is', null);
+  return keysetPage(db, base, page);
 }

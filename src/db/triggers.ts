@@ -1,5 +1,6 @@
 import type { Insertable, Updateable } from 'kysely';
 import type { Db } from './executor.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { Trigger, TriggersTable } from './triggerSchema.js';
 
 export type { Trigger, TriggersTable } from './triggerSchema.js';
@@ -57,4 +58,9 @@ export async function listTriggerSecrets(db: Db) {
 export async function replaceTriggerSecret(db: Db, id: string, expected: string, next: string): Promise<number> {
   const done = await db.updateTable('triggers').set({ secret: next }).where('id', '=', id).where('secret', '=', expected).executeTakeFirst();
   return Number(done.numUpdatedRows);
+}
+
+/** An agent's triggers, newest first. */
+export async function listTriggers(db: Db, agentId: string, page: PageRequest): Promise<Page<Trigger>> {
+  return keysetPage(db, db.selectFrom('triggers').where('agent_id', '=', agentId), page);
 }

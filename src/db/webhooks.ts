@@ -1,5 +1,6 @@
 import type { Insertable, Updateable } from 'kysely';
 import type { Db } from './executor.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { InboundWebhook, InboundWebhooksTable } from './schema.js';
 
 export type { InboundWebhook, InboundWebhooksTable } from './schema.js';
@@ -39,4 +40,10 @@ export async function updateWebhook(db: Db, id: string, set: Updateable<InboundW
 /** A token URL started a run. */
 export async function touchWebhook(db: Db, id: string, now: Date) {
   await db.updateTable('inbound_webhooks').set({ last_used_at: now }).where('id', '=', id).execute();
+}
+
+/** An agent's live inbound webhooks, newest first. */
+export async function listWebhooks(db: Db, agentId: string, page: PageRequest): Promise<Page<InboundWebhook>> {
+  const base = db.selectFrom('inbound_webhooks').where('agent_id', '=', agentId).where('deleted_at', 'is', null);
+  return keysetPage(db, base, page);
 }

@@ -48,7 +48,9 @@ describe('/metrics under load (#13.8c)', () => {
     const refreshes = value(text, 'aw_metrics_gauge_refreshes_total') - before;
     console.log(`metrics: 81 scrapes caused ${refreshes} recomputation(s) of the database gauges`);
     expect(refreshes).toBe(0); // the interval (1 h) has not passed since the first scrape computed them
-    expect(value(text, 'aw_metrics_gauge_refreshes_total')).toBe(1);
+    // At most once in this process: the cluster computes them once per interval, in whichever process claims it.
+    expect(value(text, 'aw_metrics_gauge_refreshes_total')).toBeLessThanOrEqual(1);
+    expect(value(text, 'aw_metrics_gauge_snapshot_reads_total')).toBe(1);
     expect(text).toContain('aw_runs_by_status');
   });
 });

@@ -227,7 +227,10 @@ export function Async<T>(props: { state: Loaded<T>; what: string; empty?: (data:
 }
 
 export function Pager(props: { pagination: Schemas['Pagination']; onPage: (page: number) => void }) {
-  const { page, pages, total } = props.pagination;
+  const { pages, total_capped } = props.pagination;
+  // The console pages by number; `page` is null only for cursor reads. Totals are exact up to a cap.
+  const page = props.pagination.page ?? 1;
+  const total = total_capped ? `${props.pagination.total}+` : String(props.pagination.total);
   if (pages <= 1) return <p class="pager-count">{total} in all</p>;
   return (
     <nav class="pager" aria-label="Pages">

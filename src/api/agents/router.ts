@@ -9,7 +9,7 @@ import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf } from '../middleware/auth.js';
 import { agentInScope } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { presentAgent } from './presenter.js';
 import { AgentSchema, CreateAgentBody, ListAgentsQuery, ModelProvidersSchema, UpdateAgentBody } from './schema.js';
 
@@ -88,8 +88,8 @@ export function agentRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of agents', schema: paginated(AgentSchema) } },
       async handler(ctx, { query }) {
         const auth = authOf(ctx);
-        const { rows, total } = await listAgents(deps.db, auth.orgId, { agentId: auth.agentId }, query);
-        ctx.body = { data: rows.map(presentAgent), pagination: pagination(query.page, query.limit, total) };
+        const { rows, pagination } = await listAgents(deps.db, auth.orgId, { agentId: auth.agentId }, pageRequest(query));
+        ctx.body = { data: rows.map(presentAgent), pagination };
       },
     }),
     route({

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { findAgent } from '../../db/agents.js';
 import { findApiKey, insertApiKey, listApiKeys, revokeApiKey } from '../../db/apiKeys.js';
+import { emptyPage } from '../../db/pagination.js';
 import { generateApiKey } from '../../domain/apiKeys.js';
 import { invalid, notFound } from '../../errors.js';
 import type { AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
 import { assertGrantableScopes, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { presentApiKey } from './presenter.js';
 import { ApiKeySchema, CreateApiKeyBody, CreatedApiKeySchema, ListApiKeysQuery } from './schema.js';
@@ -63,12 +64,12 @@ export function apiKeyRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { query }) {
         const auth = authOf(ctx);
         if (query.agent_id && !canSeeAgent(auth, query.agent_id)) {
-          ctx.body = { data: [], pagination: pagination(query.page, query.limit, 0) };
+          ctx.body = { data: [], pagination: emptyPage(pageRequest(query)) };
           return;
         }
         const agentId = auth.agentId ?? query.agent_id ?? null;
-        const { rows, total } = await listApiKeys(deps.db, auth.orgId, { agentId }, query);
-        ctx.body = { data: rows.map(presentApiKey), pagination: pagination(query.page, query.limit, total) };
+        const { rows, pagination } = await listApiKeys(deps.db, auth.orgId, { agentId }, pageRequest(query));
+        ctx.body = { data: rows.map(presentApiKey), pagination };
       },
     }),
     route({

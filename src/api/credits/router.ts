@@ -2,7 +2,7 @@ import { listCreditEntries, readWallet } from '../../db/credits.js';
 import type { AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
 import { route, type RouteSpec } from '../route.js';
-import { pagination } from '../schemas.js';
+import { pageRequest } from '../schemas.js';
 import { presentCreditEntry } from './presenter.js';
 import { CreditsQuery, CreditsSchema } from './schema.js';
 
@@ -19,8 +19,8 @@ export function creditRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'Balance and a page of ledger entries', schema: CreditsSchema } },
       async handler(ctx, { query }) {
         const { orgId, agentId } = authOf(ctx);
-        const [wallet, { rows, total }] = await Promise.all([readWallet(deps.db, orgId), listCreditEntries(deps.db, orgId, { agentId }, query)]);
-        ctx.body = { ...wallet, data: rows.map(presentCreditEntry), pagination: pagination(query.page, query.limit, total) };
+        const [wallet, { rows, pagination }] = await Promise.all([readWallet(deps.db, orgId), listCreditEntries(deps.db, orgId, { agentId }, pageRequest(query))]);
+        ctx.body = { ...wallet, data: rows.map(presentCreditEntry), pagination };
       },
     }),
   ];

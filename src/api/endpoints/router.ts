@@ -1,12 +1,13 @@
-import { newestFirstPage } from '../../db/pagination.js';
 import { randomUUID } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { findLiveAgentIds } from '../../db/agents.js';
+import { listEndpointDeliveries } from '../../db/deliveries.js';
 import {
   deliveryCounts24h,
   EndpointCapReached,
   findEndpoint,
   insertEndpoint,
+  listEndpoints,
   softDeleteEndpoint,
   updateEndpoint,
   withinActiveEndpointCap,
@@ -26,7 +27,7 @@ import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf } from '../middleware/auth.js';
 import { canManageEndpoint } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import {
   CreateEndpointBody,
@@ -174,12 +175,9 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of endpoints', schema: paginated(EndpointSchema) } },
       async handler(ctx, { query }) {
         const auth = authOf(ctx);
-        let base = deps.db.selectFrom('endpoints').where('org_id', '=', auth.orgId).where('deleted_at', 'is', null);
-        const agentId = auth.agentId ?? query.agent_id;
-        if (auth.agentId) base = base.where(sql<boolean>`agent_ids = array[${auth.agentId}]::uuid[]`);
-        else if (agentId) base = base.where((eb) => eb.or([sql<boolean>`cardinality(agent_ids) = 0`, sql<boolean>`${agentId}::uuid = any(agent_ids)`]));
-        const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: await presentEndpoints(deps.db, rows), pagination: pagination(query.page, query.limit, total) };
+        const filter = { scopedAgentId: auth.agentId, agentId: query.agent_id ?? null };
+        const { rows, pagination } = await listEndpoints(deps.db, auth.orgId, filter, pageRequest(query));
+        ctx.body = { data: await presentEndpoints(deps.db, rows), pagination };
       },
     }),
     route({
@@ -306,10 +304,8 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of deliveries', schema: paginated(DeliverySchema) } },
       async handler(ctx, { query }) {
         const endpoint = await endpointInScope(deps, ctx);
-        let base = deps.db.selectFrom('deliveries').where('endpoint_id', '=', endpoint.id);
-        if (query.status) base = base.where('status', '=', query.status);
-        const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: await presentDeliveries(deps.db, rows), pagination: pagination(query.page, query.limit, total) };
+        const { rows, pagination } = await listEndpointDeliveries(deps.db, endpoint.id, { status: query.status }, pageRequest(query));
+        ctx.body = { data: await presentDeliveries(deps.db, rows), pagination };
       },
     }),
   ];

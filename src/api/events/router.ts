@@ -1,9 +1,9 @@
-import { newestFirstPage } from '../../db/pagination.js';
 import { deliveriesOfEvent, findDelivery, nextAttemptNumber } from '../../db/deliveries.js';
 import { findEndpointById } from '../../db/endpoints.js';
-import { findEvent } from '../../db/events.js';
+import { findEvent, listEvents } from '../../db/events.js';
 import { z } from 'zod';
 import { EVENT_TYPES } from '../../domain/eventTypes.js';
+import { emptyPage } from '../../db/pagination.js';
 import type { EventRow } from '../../db/schema.js';
 import { AppError, notFound } from '../../errors.js';
 import { presentDeliveries } from '../deliveries/presenter.js';
@@ -13,7 +13,7 @@ import type { AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
 import { canManageEndpoint, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
-import { PaginationQuery, Timestamp, Uuid, paginated, pagination } from '../schemas.js';
+import { PaginationQuery, Timestamp, Uuid, pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 
 const EventTypeSchema = z.object({ type: z.string(), description: z.string(), schema: z.record(z.string(), z.unknown()).describe('JSON Schema of data') }).meta({ id: 'EventType' });
@@ -73,18 +73,19 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of events', schema: paginated(EventSchema) } },
       async handler(ctx, { query }) {
         const auth = authOf(ctx);
-        let base = deps.db.selectFrom('events').where('org_id', '=', auth.orgId);
         const agentId = auth.agentId ?? query.agent_id;
         if (query.agent_id && !canSeeAgent(auth, query.agent_id)) {
-          ctx.body = { data: [], pagination: pagination(query.page, query.limit, 0) };
+          ctx.body = { data: [], pagination: emptyPage(pageRequest(query)) };
           return;
         }
-        if (agentId) base = base.where('agent_id', '=', agentId);
-        if (query.type) base = base.where('type', '=', query.type);
-        if (query.created_after) base = base.where('created_at', '>=', new Date(query.created_after));
-        if (query.created_before) base = base.where('created_at', '<', new Date(query.created_before));
-        const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: rows.map(presentEvent), pagination: pagination(query.page, query.limit, total) };
+        const filter = {
+          agentId,
+          type: query.type,
+          createdAfter: query.created_after ? new Date(query.created_after) : undefined,
+          createdBefore: query.created_before ? new Date(query.created_before) : undefined,
+        };
+        const { rows, pagination } = await listEvents(deps.db, auth.orgId, filter, pageRequest(query));
+        ctx.body = { data: rows.map(presentEvent), pagination };
       },
     }),
     route({

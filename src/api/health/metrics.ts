@@ -14,7 +14,7 @@ export function metricsRoutes(deps: AppDeps): RouteSpec[] {
       summary: 'Prometheus metrics',
       description:
         'Requests by route and status, latency histograms, runs started, rate-limit rejections, and cluster-wide runs, deliveries and credits read from the database ' +
-        '(cached: recomputed at most once per METRICS_GAUGE_INTERVAL_SECONDS, never per scrape). When METRICS_TOKEN is set, send `Authorization: Bearer <METRICS_TOKEN>`.',
+        '(computed by one process of the cluster per METRICS_GAUGE_INTERVAL_SECONDS and stored; a scrape only reads them). When METRICS_TOKEN is set, send `Authorization: Bearer <METRICS_TOKEN>`.',
       tag: 'Operations',
       auth: { kind: 'public' },
       errors: [401],

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Middleware } from 'koa';
 import { ZodError } from 'zod';
 import { isDatabaseUnavailable } from '../../db/health.js';
+import { InvalidPageRequest } from '../../db/pagination.js';
 import { AppError, serviceUnavailable } from '../../errors.js';
 import type { AppState } from '../context.js';
 import { zodDetails } from '../validate.js';
@@ -61,6 +62,9 @@ function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof ZodError) {
     return new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', zodDetails(err, 'body'));
+  }
+  if (err instanceof InvalidPageRequest) {
+    return new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { [err.field]: err.message });
   }
   if (isDatabaseUnavailable(err)) return serviceUnavailable('The database');
   const pgCode = (err as { code?: unknown })?.code;

@@ -1,6 +1,7 @@
 import { exchangePortalLink, findPortalSession, listPortalSessions, revokePortalSession } from '../../db/portalSessions.js';
 import { findAgent } from '../../db/agents.js';
 import { findOrg } from '../../db/orgs.js';
+import { emptyPage } from '../../db/pagination.js';
 import type { PortalSession } from '../../db/schema.js';
 import { hashSecret } from '../../domain/apiKeys.js';
 import { generatePortalSessionToken, looksLikePortalLinkToken, PORTAL_SESSION_SCOPES } from '../../domain/portalSessions.js';
@@ -10,7 +11,7 @@ import type { AppContext, AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
 import { assertGrantableScopes } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import {
   CreatePortalSessionBody,
@@ -173,13 +174,13 @@ export function portalSessionRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of portal sessions', schema: paginated(PortalSessionSchema) } },
       async handler(ctx, { query }) {
         const issuer = issuerOf(ctx);
-        const empty = { data: [], pagination: pagination(query.page, query.limit, 0) };
+        const empty = { data: [], pagination: emptyPage(pageRequest(query)) };
         if (issuer.orgId && query.org_id && query.org_id !== issuer.orgId) return void (ctx.body = empty);
         if (issuer.agentId && query.agent_id && query.agent_id !== issuer.agentId) return void (ctx.body = empty);
         const filter = { orgId: issuer.orgId ?? query.org_id ?? null, agentId: issuer.agentId ?? query.agent_id ?? null };
-        const { rows, total } = await listPortalSessions(deps.db, filter, query);
+        const { rows, pagination } = await listPortalSessions(deps.db, filter, pageRequest(query));
         const now = clock();
-        ctx.body = { data: rows.map((r) => presentPortalSession(r, now)), pagination: pagination(query.page, query.limit, total) };
+        ctx.body = { data: rows.map((r) => presentPortalSession(r, now)), pagination };
       },
     }),
     route({

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { findConversationOfAgent } from '../../db/conversations.js';
 import { callbackDeliveriesOf, callbackDeliveriesOfRun, findCallbackDelivery, nextAttemptNumber } from '../../db/deliveries.js';
+import { emptyPage } from '../../db/pagination.js';
 import { findRun, listRuns } from '../../db/runs.js';
 import { findTaskOfAgent } from '../../db/tasks.js';
 import type { Run } from '../../db/schema.js';
@@ -12,7 +13,7 @@ import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf } from '../middleware/auth.js';
 import { agentInScope, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
-import { Uuid, paginated, pagination } from '../schemas.js';
+import { Uuid, pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { randomBytes } from 'node:crypto';
 import { insertStreamToken } from '../../db/streams.js';
@@ -111,10 +112,10 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx, { query }) {
         const auth = authOf(ctx);
         if (query.agent_id && !canSeeAgent(auth, query.agent_id)) {
-          ctx.body = { data: [], pagination: pagination(query.page, query.limit, 0) };
+          ctx.body = { data: [], pagination: emptyPage(pageRequest(query)) };
           return;
         }
-        const { rows, total } = await listRuns(
+        const { rows, pagination } = await listRuns(
           deps.db,
           auth.orgId,
           {
@@ -123,9 +124,9 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
             createdAfter: query.created_after ? new Date(query.created_after) : undefined,
             createdBefore: query.created_before ? new Date(query.created_before) : undefined,
           },
-          query,
+          pageRequest(query),
         );
-        ctx.body = { data: await presentRuns(deps, rows), pagination: pagination(query.page, query.limit, total) };
+        ctx.body = { data: await presentRuns(deps, rows), pagination };
       },
     }),
     route({

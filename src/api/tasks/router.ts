@@ -1,5 +1,4 @@
-import { newestFirstPage } from '../../db/pagination.js';
-import { findTask, insertTask, softDeleteTask, updateTask } from '../../db/tasks.js';
+import { findTask, insertTask, listTasks, softDeleteTask, updateTask } from '../../db/tasks.js';
 import { randomUUID } from 'node:crypto';
 import type { TaskDefinition } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
@@ -7,7 +6,7 @@ import type { AppContext, AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
 import { agentInScope, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { CreateTaskBody, ListTasksQuery, TaskSchema, UpdateTaskBody } from './schema.js';
 
@@ -63,9 +62,8 @@ export function taskRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of task definitions', schema: paginated(TaskSchema) } },
       async handler(ctx, { query }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
-        const base = deps.db.selectFrom('task_definitions').where('agent_id', '=', agent.id).where('deleted_at', 'is', null);
-        const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: rows.map(presentTask), pagination: pagination(query.page, query.limit, total) };
+        const { rows, pagination } = await listTasks(deps.db, agent.id, pageRequest(query));
+        ctx.body = { data: rows.map(presentTask), pagination };
       },
     }),
     route({

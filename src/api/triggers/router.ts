@@ -1,7 +1,6 @@
-import { newestFirstPage } from '../../db/pagination.js';
 import { randomUUID } from 'node:crypto';
 import type { Updateable } from 'kysely';
-import { deleteTrigger, findTrigger, insertTrigger, updateTrigger, type TriggersTable } from '../../db/triggers.js';
+import { deleteTrigger, findTrigger, insertTrigger, listTriggers, updateTrigger, type TriggersTable } from '../../db/triggers.js';
 import { prepareTriggerMessage } from '../../domain/triggers/message.js';
 import { generateTriggerSecret, standardWebhooksKey } from '../../domain/triggers/signatures.js';
 import { invalid, notFound } from '../../errors.js';
@@ -9,7 +8,7 @@ import type { AppContext, AppDeps } from '../context.js';
 import { authOf } from '../middleware/auth.js';
 import { agentInScope, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { publicTriggerRoutes } from './invoke.js';
 import { generateTriggerToken, presentTrigger, presentTriggerWithSecret } from './presenter.js';
@@ -91,9 +90,8 @@ export function triggerRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of triggers', schema: paginated(TriggerSchema) } },
       async handler(ctx, { query }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
-        const base = deps.db.selectFrom('triggers').where('agent_id', '=', agent.id);
-        const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: rows.map((t) => presentTrigger(deps.config, t)), pagination: pagination(query.page, query.limit, total) };
+        const { rows, pagination } = await listTriggers(deps.db, agent.id, pageRequest(query));
+        ctx.body = { data: rows.map((t) => presentTrigger(deps.config, t)), pagination };
       },
     }),
     route({

@@ -1,8 +1,7 @@
-import { newestFirstPage } from '../../db/pagination.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { publicUrl } from '../../config.js';
 import type { InboundWebhook } from '../../db/schema.js';
-import { findWebhook, insertWebhook, updateWebhook } from '../../db/webhooks.js';
+import { findWebhook, insertWebhook, listWebhooks, updateWebhook } from '../../db/webhooks.js';
 import { hashSecret } from '../../domain/apiKeys.js';
 import { maskUrlCredentials } from '../../domain/urlCredentials.js';
 import { notFound } from '../../errors.js';
@@ -11,7 +10,7 @@ import { checkOutboundTarget } from '../outboundTarget.js';
 import { authOf } from '../middleware/auth.js';
 import { agentInScope, canSeeAgent } from '../policies.js';
 import { route, type RouteSpec } from '../route.js';
-import { paginated, pagination } from '../schemas.js';
+import { pageRequest, paginated } from '../schemas.js';
 import { resourceId } from '../validate.js';
 import { CreateWebhookBody, ListWebhooksQuery, UpdateWebhookBody, WebhookSchema, WebhookWithTokenSchema } from './schema.js';
 
@@ -101,9 +100,8 @@ export function webhookRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'A page of webhooks', schema: paginated(WebhookSchema) } },
       async handler(ctx, { query }) {
         const agent = await agentInScope(deps, ctx, ctx.params.id);
-        const base = deps.db.selectFrom('inbound_webhooks').where('agent_id', '=', agent.id).where('deleted_at', 'is', null);
-        const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: rows.map(presentWebhook), pagination: pagination(query.page, query.limit, total) };
+        const { rows, pagination } = await listWebhooks(deps.db, agent.id, pageRequest(query));
+        ctx.body = { data: rows.map(presentWebhook), pagination };
       },
     }),
     route({
