@@ -10,7 +10,7 @@ import { createLogger } from '../../src/logger.js';
 import { createHttpClient } from '../../src/outbound/client.js';
 import { outboundClient } from '../../src/outbound/fromConfig.js';
 import { blockedReason } from '../../src/outbound/ssrf.js';
-import { canListenOnIpv6Loopback, startReceiver, type Receiver } from '../integration/outbound/receivers.js';
+import { canListenOnIpv6Loopback, startReceiver, type Receiver } from '../support/receiver.js';
 import { count } from '../support/figures.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 

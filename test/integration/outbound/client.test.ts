@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpClient } from '../../../src/outbound/client.js';
 import type { OutboundPolicy } from '../../../src/outbound/types.js';
-import { canListenOnIpv6Loopback, closedPort, ok, startReceiver, type Receiver } from './receivers.js';
+import { canListenOnIpv6Loopback, closedPort, ok, startReceiver, type Receiver } from '../../support/receiver.js';
 
 const LOOPBACK: OutboundPolicy = { requireHttps: false, allowedCidrs: ['127.0.0.0/8', '::1/128'] };
 const STRICT: OutboundPolicy = { requireHttps: false, allowedCidrs: [] };
