@@ -62,14 +62,14 @@ describe('deliverEvent', () => {
     receiver.answer(500, 500, 500);
     // Three failed manual retries with a disable threshold of one: the endpoint stays enabled and uncounted.
     for (const attempt of [1, 2, 3]) {
-      const failure = await failureOf(env(1).run(activities.deliverEvent, { deliveryId, trigger: 'manual', attempt, maxAttempts: 1 }));
+      const failure = await failureOf(env(1).run(activities.deliverEvent, { deliveryId, trigger: 'manual' as const, attempt, maxAttempts: 1 }));
       expect(failure).toMatchObject({ type: 'DeliveryFailed', nonRetryable: true, message: 'manual redelivery failed: HTTP 500' });
     }
     expect(await f.endpointRow(endpoint.id)).toMatchObject({ enabled: true, consecutive_failures: 0, failing_since: null });
     // A manual retry goes out even after a success (the scheduled path would not send twice).
-    expect(await env().run(activities.deliverEvent, { deliveryId, trigger: 'manual', attempt: 4, maxAttempts: 1 })).toBe('succeeded');
+    expect(await env().run(activities.deliverEvent, { deliveryId, trigger: 'manual' as const, attempt: 4, maxAttempts: 1 })).toBe('succeeded');
     const before = receiver.received.length;
-    expect(await env().run(activities.deliverEvent, { deliveryId, trigger: 'scheduled', attempt: 1, maxAttempts: 1 })).toBe('succeeded');
+    expect(await env().run(activities.deliverEvent, { deliveryId, trigger: 'scheduled' as const, attempt: 1, maxAttempts: 1 })).toBe('succeeded');
     expect(receiver.received.length).toBe(before);
     expect((await f.attempts(deliveryId)).map((a) => [a.attempt, a.status_code])).toEqual([[1, 500], [2, 500], [3, 500], [4, 200]]);
   });
@@ -92,7 +92,7 @@ describe('deliverEvent', () => {
       const endpoint = await f.endpoint(own.url);
       for (let i = 0; i < 2; i++) {
         const deliveryId = await f.delivery(endpoint.id, own.url);
-        expect(await env().run(activities.deliverEvent, { deliveryId, trigger: 'scheduled', attempt: 1, maxAttempts: 3 })).toBe('succeeded');
+        expect(await env().run(activities.deliverEvent, { deliveryId, trigger: 'scheduled' as const, attempt: 1, maxAttempts: 3 })).toBe('succeeded');
       }
       expect(own.received).toHaveLength(2);
       expect(own.connections).toBe(1);

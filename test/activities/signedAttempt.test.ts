@@ -2,7 +2,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attemptOf, sendSignedAttempt, type SignedAttempt } from '../../activities/signedAttempt.js';
+import { attemptOf, sendSignedAttempt, type AttemptResult, type SignedAttempt } from '../../activities/signedAttempt.js';
 import { endpointSecretOwner } from '../../src/domain/deliveryPayload.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
@@ -65,7 +65,7 @@ describe('sendSignedAttempt', () => {
       const activity = env(2);
       let beats = 0;
       activity.on('heartbeat', () => beats++);
-      const result = await activity.run(async () => sendSignedAttempt(f.deps, { ...a, log: { deliveryId, attempt: 2, lastAttempt: false } }, activity.context));
+      const result = (await activity.run(async () => sendSignedAttempt(f.deps, { ...a, log: { deliveryId, attempt: 2, lastAttempt: false } }, activity.context))) as AttemptResult;
       expect(result).toMatchObject({ outcome: 'retry', final: false, error: 'HTTP 503' });
       expect(beats).toBeGreaterThanOrEqual(1);
       expect(await f.attempts(deliveryId)).toEqual([{ attempt: 2, status_code: 503, succeeded: false }]);
@@ -81,7 +81,7 @@ describe('sendSignedAttempt', () => {
       const { a, deliveryId } = await attemptTo(silent.url, 30_000);
       const activity = env();
       setTimeout(() => activity.cancel(), 300);
-      const result = await activity.run(async () => sendSignedAttempt(f.deps, { ...a, log: { deliveryId, attempt: 1, lastAttempt: true } }, activity.context));
+      const result = (await activity.run(async () => sendSignedAttempt(f.deps, { ...a, log: { deliveryId, attempt: 1, lastAttempt: true } }, activity.context))) as AttemptResult;
       expect(result.response.error?.kind).toBe('aborted');
       expect(result).toMatchObject({ outcome: 'retry', final: true });
       expect((await f.deliveryRow(deliveryId)).status).toBe('failed');
