@@ -5,7 +5,7 @@ import { messageId } from '../src/domain/deliveryPayload.js';
 import { nextDelayMs } from '../src/domain/deliveryPolicy.js';
 import { CALLBACK_SECRET_OWNER } from '../src/services/signingSecrets.js';
 import type { ActivityDeps } from './deps.js';
-import { sendSignedAttempt } from './signedAttempt.js';
+import { attemptOf, sendSignedAttempt, type AttemptPlan } from './signedAttempt.js';
 
 const CALLBACK_TIMEOUT_MS = 30_000;
 
@@ -29,37 +29,55 @@ export function callbackPayload(run: NonNullable<Awaited<ReturnType<typeof findR
   };
 }
 
+/** A run callback's attempt, as `runCallback` builds it. */
+export interface CallbackAttemptInput extends AttemptPlan {
+  runId: string;
+}
+
 export function createCallbackActivities(deps: ActivityDeps) {
   return {
     /**
      * One attempt at posting a finished run to its callback_url, signed with the org's
-     * callback secrets. Each attempt is logged; the next delay follows the retry schedule.
-     * `manual` is a customer's retry (POST /v1/runs/{id}/callback/retry): one attempt, sent
-     * even if an earlier one succeeded.
+     * callback secrets. Each attempt is logged; its number, whether it is the last and the
+     * next delay come from the workflow's input (`attemptOf`). A `manual` trigger is a
+     * customer's retry (POST /v1/runs/{id}/callback/retry): one attempt, sent even if an
+     * earlier one succeeded. The positional form is what workflows started before the input
+     * existed still send (its budget then is the schedule's, as it was).
      */
-    async deliverCallback(runId: string, manual = false): Promise<void> {
-      const run = await findRunById(deps.db, runId);
+    async deliverCallback(input: CallbackAttemptInput | string, legacyManual = false): Promise<void> {
+      const plan: CallbackAttemptInput =
+        typeof input === 'string'
+          ? legacyManual
+            ? { runId: input, trigger: 'manual', attempt: 0, maxAttempts: 1 }
+            : { runId: input, trigger: 'scheduled', attempt: 1, maxAttempts: deps.settings.retryScheduleMs.length + 1 }
+          : input;
+      const manual = plan.trigger === 'manual';
+      const run = await findRunById(deps.db, plan.runId);
       if (!run?.callback_url || run.status === 'processing') return;
-      const { attempt: temporalAttempt } = Context.current().info;
+      const context = Context.current();
       // Callbacks already under way keep the webhook-id they were first sent with.
       const existing = await findCallbackDelivery(deps.db, run.id);
       // A worker that died after a successful POST retries into this: do not send it twice.
       if (existing?.status === 'succeeded' && !manual) return;
       const msgId = existing?.message_id ?? messageId(run.id);
       const deliveryId = existing?.id ?? (await ensureDelivery(deps.db, { orgId: run.org_id, kind: 'callback', runId: run.id, url: run.callback_url, messageId: msgId }));
+      // A legacy manual retry never said its number: the next one of the log.
+      const attempt = attemptOf(plan.attempt > 0 ? plan : { ...plan, attempt: await nextAttemptNumber(deps.db, deliveryId) }, context.info.attempt);
 
-      const { response, outcome, error } = await sendSignedAttempt(deps, {
-        kind: 'callback',
-        deliveryId,
-        attempt: await nextAttemptNumber(deps.db, deliveryId),
-        orgId: run.org_id,
-        secretOwner: CALLBACK_SECRET_OWNER,
-        url: run.callback_url,
-        msgId,
-        body: JSON.stringify(callbackPayload(run, deps.settings.publicUrl)),
-        timeoutMs: CALLBACK_TIMEOUT_MS,
-        lastAttempt: manual || temporalAttempt >= deps.settings.retryScheduleMs.length + 1,
-      });
+      const { response, outcome, error } = await sendSignedAttempt(
+        deps,
+        {
+          kind: 'callback',
+          orgId: run.org_id,
+          secretOwner: CALLBACK_SECRET_OWNER,
+          url: run.callback_url,
+          msgId,
+          body: JSON.stringify(callbackPayload(run, deps.settings.publicUrl)),
+          timeoutMs: CALLBACK_TIMEOUT_MS,
+          log: { deliveryId, attempt: attempt.number, lastAttempt: attempt.last },
+        },
+        context,
+      );
       if (outcome === 'succeeded') return;
       const why = error ?? 'failed';
       if (outcome === 'permanent' || manual) {
@@ -67,8 +85,8 @@ export function createCallbackActivities(deps: ActivityDeps) {
       }
       throw ApplicationFailure.create({
         type: 'CallbackFailed',
-        message: `callback attempt ${temporalAttempt} failed: ${why}`,
-        nextRetryDelay: nextDelayMs(deps.settings.retryScheduleMs, temporalAttempt, response.headers['retry-after']),
+        message: `callback attempt ${attempt.number} failed: ${why}`,
+        nextRetryDelay: nextDelayMs(deps.settings.retryScheduleMs, attempt.nth, response.headers['retry-after']),
       });
     },
   };

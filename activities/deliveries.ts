@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { ensureDelivery } from '../src/db/deliveries.js';
+import { ensureDelivery, findCallbackDelivery, nextAttemptNumber } from '../src/db/deliveries.js';
 import { storeEvent } from '../src/db/events.js';
 import type { Endpoint } from '../src/db/schema.js';
 import { nextDelayMs } from '../src/domain/deliveryPolicy.js';
@@ -9,7 +9,9 @@ import { dispatchEvent, subscribedEndpointIds } from '../src/services/eventDispa
 import { emit } from '../src/domain/eventTypes.js';
 import { openHeaders } from '../src/secrets/box.js';
 import type { ActivityDeps } from './deps.js';
-import { sendSignedAttempt } from './signedAttempt.js';
+import { attemptOf, sendSignedAttempt, type DeliveryAttemptInput } from './signedAttempt.js';
+
+export type { DeliveryAttemptInput } from './signedAttempt.js';
 
 /** One endpoint's share of an event: what the workflow needs to schedule its delivery. */
 export interface PlannedDelivery {
@@ -83,40 +85,54 @@ export function createDeliveryActivities(deps: ActivityDeps) {
     },
 
     /**
-     * One attempt at delivering an event to an endpoint: signed, with the endpoint's timeout,
-     * headers and TLS setting; logged; classified. Temporal retries it on the schedule this
-     * sets (nextRetryDelay), up to `maxAttempts`.
+     * The delivery-log number a customer's retry gets (the stored attempts + 1), read once by
+     * the workflow when its starter did not say: the attempt activity then only counts on from it.
      */
-    async deliverEvent(deliveryId: string, maxAttempts: number, resend = false): Promise<DeliveryResult> {
-      const delivery = await deps.db.selectFrom('deliveries').selectAll().where('id', '=', deliveryId).executeTakeFirstOrThrow();
+    async nextAttemptOf(ref: { deliveryId: string } | { callbackOfRun: string }): Promise<number> {
+      const deliveryId = 'deliveryId' in ref ? ref.deliveryId : (await findCallbackDelivery(deps.db, ref.callbackOfRun))?.id;
+      return deliveryId ? nextAttemptNumber(deps.db, deliveryId) : 1;
+    },
+
+    /**
+     * One attempt at delivering an event to an endpoint: signed, with the endpoint's timeout,
+     * headers and TLS setting; logged; classified. Its number, whether it is the last and the
+     * delay before the next come from the workflow's input and Temporal's attempt counter
+     * (`attemptOf`); Temporal retries it on the schedule this sets (nextRetryDelay).
+     * The positional form is what workflows started before the input existed still send.
+     */
+    async deliverEvent(input: DeliveryAttemptInput | string, legacyMaxAttempts = 1, legacyResend = false): Promise<DeliveryResult> {
+      const plan: DeliveryAttemptInput =
+        typeof input === 'string'
+          ? legacyResend
+            ? { deliveryId: input, trigger: 'manual', attempt: await nextAttemptNumber(deps.db, input), maxAttempts: 1 }
+            : { deliveryId: input, trigger: 'scheduled', attempt: 1, maxAttempts: legacyMaxAttempts }
+          : input;
+      const manual = plan.trigger === 'manual';
+      const delivery = await deps.db.selectFrom('deliveries').selectAll().where('id', '=', plan.deliveryId).executeTakeFirstOrThrow();
       // A worker that died after a successful POST retries into this: do not send it twice.
-      if (delivery.status === 'succeeded' && !resend) return 'succeeded';
+      if (delivery.status === 'succeeded' && !manual) return 'succeeded';
       const endpoint = await deps.db.selectFrom('endpoints').selectAll().where('id', '=', delivery.endpoint_id!).executeTakeFirstOrThrow();
       if (!endpoint.enabled || endpoint.deleted_at) return 'skipped';
       const event = await deps.db.selectFrom('events').selectAll().where('id', '=', delivery.event_id!).executeTakeFirstOrThrow();
 
-      const temporalAttempt = Context.current().info.attempt;
-      const last = await deps.db
-        .selectFrom('delivery_attempts')
-        .select((eb) => eb.fn.max('attempt').as('n'))
-        .where('delivery_id', '=', delivery.id)
-        .executeTakeFirst();
-      const attempt = Number(last?.n ?? 0) + 1;
-
-      const { response, outcome, startedAt, final, error } = await sendSignedAttempt(deps, {
-        kind: 'endpoint',
-        deliveryId: delivery.id,
-        attempt,
-        orgId: endpoint.org_id,
-        secretOwner: endpointSecretOwner(endpoint.id),
-        url: endpoint.url,
-        msgId: delivery.message_id,
-        body: deliveryBody(event, endpoint),
-        customHeaders: openHeaders(deps.secrets, endpoint.headers),
-        timeoutMs: endpoint.timeout_seconds * 1000,
-        verifyTls: endpoint.verify_ssl,
-        lastAttempt: temporalAttempt >= maxAttempts,
-      });
+      const context = Context.current();
+      const attempt = attemptOf(plan, context.info.attempt);
+      const { response, outcome, startedAt, final, error } = await sendSignedAttempt(
+        deps,
+        {
+          kind: 'endpoint',
+          orgId: endpoint.org_id,
+          secretOwner: endpointSecretOwner(endpoint.id),
+          url: endpoint.url,
+          msgId: delivery.message_id,
+          body: deliveryBody(event, endpoint),
+          customHeaders: openHeaders(deps.secrets, endpoint.headers),
+          timeoutMs: endpoint.timeout_seconds * 1000,
+          verifyTls: endpoint.verify_ssl,
+          log: { deliveryId: delivery.id, attempt: attempt.number, lastAttempt: attempt.last },
+        },
+        context,
+      );
 
       if (outcome === 'succeeded') {
         await deps.db
@@ -128,7 +144,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       }
       const why = error ?? 'failed';
       await deps.db.updateTable('endpoints').set({ last_triggered_at: startedAt }).where('id', '=', endpoint.id).execute();
-      if (resend) {
+      if (manual) {
         // A manual retry is the customer checking their receiver: whatever it answers, it never
         // disables the endpoint nor counts toward ENDPOINT_DISABLE_AFTER_FAILURES.
         throw ApplicationFailure.create({ type: 'DeliveryFailed', message: `manual redelivery failed: ${why}`, nonRetryable: true });
@@ -140,8 +156,8 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       }
       throw ApplicationFailure.create({
         type: 'DeliveryAttemptFailed',
-        message: `delivery attempt ${attempt} failed: ${why}`,
-        nextRetryDelay: nextDelayMs(deps.settings.retryScheduleMs, temporalAttempt, response.headers['retry-after']),
+        message: `delivery attempt ${attempt.number} failed: ${why}`,
+        nextRetryDelay: nextDelayMs(deps.settings.retryScheduleMs, attempt.nth, response.headers['retry-after']),
       });
     },
   };

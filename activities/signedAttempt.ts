@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import type { Context } from '@temporalio/activity';
 import { recordAttempt } from '../src/db/deliveries.js';
 import { classify, describeOutcome, type Outcome } from '../src/domain/deliveryPolicy.js';
 import { deliveryAttempts } from '../src/metrics.js';
@@ -8,10 +8,37 @@ import { secretsForSigning } from '../src/services/signingSecrets.js';
 import type { ActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
 
+/**
+ * What a delivery workflow hands each attempt activity: the single source of the attempt's
+ * number, of whether it is the last one and of the delay before the next. Temporal's retries
+ * of one activity execution count on from `attempt` (its Nth try is attempt + N − 1), up to
+ * `maxAttempts`, which is also the retry policy's maximumAttempts.
+ */
+export interface AttemptPlan {
+  /**
+   * `scheduled`: the delivery's own attempts on the retry schedule; the last failure counts
+   * toward disabling the endpoint. `manual`: a customer's retry (one attempt, sent even after a
+   * success), which never counts toward disabling.
+   */
+  trigger: 'scheduled' | 'manual';
+  /** The delivery-log number of this execution's first try (1 for a scheduled delivery; stored attempts + 1 for a manual one). */
+  attempt: number;
+  /** Tries this execution may make (the endpoint's max_retries + 1, the callback schedule's length + 1, or 1 when manual). */
+  maxAttempts: number;
+}
+
+/** An event delivery's attempt, as `eventDelivery` / `redeliver` build it. */
+export interface DeliveryAttemptInput extends AttemptPlan {
+  deliveryId: string;
+}
+
+/** Where this try stands: its number in the delivery log, and whether no try follows it. */
+export function attemptOf(plan: AttemptPlan, temporalAttempt: number): { number: number; nth: number; last: boolean } {
+  return { number: plan.attempt + temporalAttempt - 1, nth: temporalAttempt, last: temporalAttempt >= plan.maxAttempts };
+}
+
 export interface SignedAttempt {
   kind: 'endpoint' | 'callback';
-  deliveryId: string;
-  attempt: number;
   orgId: string;
   /** Whose signing secrets sign it (an endpoint, or the org's callbacks). */
   secretOwner: string;
@@ -21,8 +48,13 @@ export interface SignedAttempt {
   customHeaders?: Record<string, string>;
   timeoutMs: number;
   verifyTls?: boolean;
-  /** No attempt follows this one if it fails (the retry budget is spent). */
-  lastAttempt: boolean;
+  /** The delivery log entry this attempt becomes; absent for the endpoint test ping, which is answered, not stored. */
+  log?: {
+    deliveryId: string;
+    attempt: number;
+    /** No attempt follows this one if it fails (the retry budget is spent). */
+    lastAttempt: boolean;
+  };
 }
 
 export interface AttemptResult {
@@ -35,39 +67,44 @@ export interface AttemptResult {
   error: string | null;
 }
 
+export type SignedAttemptDeps = Pick<ActivityDeps, 'db' | 'secrets' | 'http' | 'clock'>;
+
 /**
- * One attempt at a Standard Webhooks POST, what endpoint deliveries and run callbacks share:
- * signed with the owner's current secrets, sent while heartbeating, classified, counted and
- * logged as an attempt of its delivery. What follows (retry delay, disabling) is the caller's.
+ * One attempt at a Standard Webhooks POST, what endpoint deliveries, run callbacks and the
+ * endpoint test ping share: signed with the owner's current secrets, sent, classified and,
+ * when it belongs to a delivery, counted and logged as an attempt of it. Inside an activity
+ * (`activity` given) it heartbeats while waiting and stops when the activity is cancelled.
+ * What follows (retry delay, disabling) is the caller's.
  */
-export async function sendSignedAttempt(deps: ActivityDeps, a: SignedAttempt): Promise<AttemptResult> {
+export async function sendSignedAttempt(deps: SignedAttemptDeps, a: SignedAttempt, activity?: Context): Promise<AttemptResult> {
   const startedAt = deps.clock();
   const secrets = await secretsForSigning(deps.db, deps.secrets, a.orgId, a.secretOwner, startedAt);
-  const response = await whileHeartbeating(
-    deps.http.send({
-      url: a.url,
-      method: 'POST',
-      headers: webhookHeaders({ msgId: a.msgId, timestamp: startedAt, body: a.body, secrets, customHeaders: a.customHeaders }),
-      body: a.body,
-      timeoutMs: a.timeoutMs,
-      verifyTls: a.verifyTls,
-      signal: Context.current().cancellationSignal,
-    }),
-  );
-  const outcome = classify(response);
-  deliveryAttempts.inc({ kind: a.kind, outcome });
-  const final = outcome !== 'retry' || a.lastAttempt;
-  const error = describeOutcome(response, a.url);
-  await recordAttempt(deps.db, {
-    deliveryId: a.deliveryId,
-    attempt: a.attempt,
-    startedAt,
-    statusCode: response.status,
-    latencyMs: Math.round(response.latencyMs),
-    responseExcerpt: response.body ? response.body.slice(0, 2048) : null,
-    error,
-    succeeded: outcome === 'succeeded',
-    status: outcome === 'succeeded' ? 'succeeded' : final ? 'failed' : 'pending',
+  const sending = deps.http.send({
+    url: a.url,
+    method: 'POST',
+    headers: webhookHeaders({ msgId: a.msgId, timestamp: startedAt, body: a.body, secrets, customHeaders: a.customHeaders }),
+    body: a.body,
+    timeoutMs: a.timeoutMs,
+    verifyTls: a.verifyTls,
+    signal: activity?.cancellationSignal,
   });
+  const response = activity ? await whileHeartbeating(sending, () => activity.heartbeat()) : await sending;
+  const outcome = classify(response);
+  const final = outcome !== 'retry' || (a.log?.lastAttempt ?? true);
+  const error = describeOutcome(response, a.url);
+  if (a.log) {
+    deliveryAttempts.inc({ kind: a.kind, outcome });
+    await recordAttempt(deps.db, {
+      deliveryId: a.log.deliveryId,
+      attempt: a.log.attempt,
+      startedAt,
+      statusCode: response.status,
+      latencyMs: Math.round(response.latencyMs),
+      responseExcerpt: response.body ? response.body.slice(0, 2048) : null,
+      error,
+      succeeded: outcome === 'succeeded',
+      status: outcome === 'succeeded' ? 'succeeded' : final ? 'failed' : 'pending',
+    });
+  }
   return { response, outcome, startedAt, final, error };
 }

@@ -6,4 +6,4 @@ export type { RunCallbackInput } from './runCallback.js';
 export { runOutcomeUpdate } from './definitions.js';
 export type { RunOutcome } from './definitions.js';
 export { eventDelivery, redeliver } from './eventDelivery.js';
-export type { EventDeliveryInput, EventDeliveryResult } from './eventDelivery.js';
+export type { EventDeliveryInput, EventDeliveryResult, RedeliverInput } from './eventDelivery.js';

@@ -14,6 +14,29 @@ export interface HttpClientOptions {
   log?: (fields: object, msg: string) => void;
   /** Replaces the system resolver; tests use it to play a rebinding DNS server. */
   resolve?: Resolver;
+  /** Keep-alive connections per origin (the default: 25 sockets at most, idle ones closed after 4 s). */
+  pool?: Partial<PoolOptions>;
+}
+
+export interface PoolOptions {
+  /** Open connections to one origin (host, port, TLS settings) at most; more requests wait for one. */
+  maxSocketsPerOrigin: number;
+  /** An idle connection is closed after this (kept under the common 5 s server keep-alive, so a reused socket is rarely one the receiver is closing). */
+  idleTimeoutMs: number;
+}
+
+const DEFAULT_POOL: PoolOptions = { maxSocketsPerOrigin: 25, idleTimeoutMs: 4_000 };
+
+/**
+ * Keep-alive agents: Node pools their sockets by host name, port and TLS options (an https
+ * socket opened with verifyTls false is never handed to a verifying request). Every NEW socket
+ * is opened through the request's guarded `lookup`, so each connection's address is checked
+ * once, when it is made; a reused socket is one that passed that check, and it stays bound to
+ * the address it was checked against (DNS changes afterwards cannot redirect it).
+ */
+function keepAliveAgents(pool: PoolOptions) {
+  const options = { keepAlive: true, maxSockets: pool.maxSocketsPerOrigin, maxFreeSockets: pool.maxSocketsPerOrigin, timeout: pool.idleTimeoutMs, scheduling: 'lifo' as const };
+  return { 'http:': new http.Agent(options), 'https:': new https.Agent(options) };
 }
 
 type OutboundError = NonNullable<OutboundResponse['error']>;
@@ -27,6 +50,7 @@ export function createHttpClient(policy: OutboundPolicy, opts: HttpClientOptions
   const allowed = parseAllowedCidrs(policy.allowedCidrs);
   const log = opts.log ?? (() => {});
   const lookup = guardedLookup(allowed, opts.resolve ?? systemResolver);
+  const agents = keepAliveAgents({ ...DEFAULT_POOL, ...opts.pool });
   if (allowed.length > 0) {
     // Loud on purpose: an allow-list in production would reopen the private network.
     log({ allowedCidrs: allowed.map((c) => c.text) }, 'outbound SSRF guard: allow-list is active');
@@ -69,13 +93,23 @@ export function createHttpClient(policy: OutboundPolicy, opts: HttpClientOptions
       }
       if (request.signal?.aborted) return failed('aborted', 'the request was aborted before it was sent');
 
-      const response = await traceOutbound(request.method ?? 'POST', request.url, request.headers ?? {}, (headers) =>
-        exchange(url, { ...request, headers }, lookup, started),
-      );
+      const response = await traceOutbound(request.method ?? 'POST', request.url, request.headers ?? {}, async (headers) => {
+        const agent = agents[url.protocol as 'http:' | 'https:'];
+        const first = await exchange(url, { ...request, headers }, lookup, started, agent);
+        // A pooled socket the receiver closed while idle fails before any answer: that request
+        // never reached it, so it goes once more on a fresh connection (Node's documented pattern).
+        const answer = first.staleSocket ? await exchange(url, { ...request, headers }, lookup, started, agent) : first;
+        delete answer.staleSocket;
+        return answer;
+      });
       if (response.error?.kind === 'blocked') {
         log({ target: url.origin, reason: response.error.message }, 'outbound request blocked: forbidden address');
       }
       return response;
+    },
+    close() {
+      agents['http:'].destroy();
+      agents['https:'].destroy();
     },
   };
 }
@@ -95,7 +129,8 @@ function exchange(
   request: OutboundRequest,
   lookup: ReturnType<typeof guardedLookup>,
   started: number,
-): Promise<OutboundResponse> {
+  agent: http.Agent,
+): Promise<OutboundResponse & { staleSocket?: boolean }> {
   const max = request.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   return new Promise((resolve) => {
     let status: number | null = null;
@@ -106,7 +141,7 @@ function exchange(
     let settled = false;
     let response: http.IncomingMessage | undefined;
 
-    // agent: false gives every request its own socket, so the lookup guard runs per connection.
+    // The guarded lookup goes with the request: the agent passes it to every socket it opens.
     const req = (url.protocol === 'https:' ? https : http).request({
       protocol: url.protocol,
       hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -115,20 +150,24 @@ function exchange(
       method: request.method ?? (request.body === undefined ? 'GET' : 'POST'),
       headers: requestHeaders(request),
       auth: url.username ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined,
-      agent: false,
+      agent,
       lookup,
       rejectUnauthorized: request.verifyTls !== false,
     });
 
-    const finish = (error: OutboundError | null) => {
+    const finish = (error: OutboundError | null, keepSocket = false, staleSocket = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       request.signal?.removeEventListener('abort', onAbort);
-      // Whatever is still unread (an endless body, a stalled server) is dropped with the socket.
-      response?.destroy();
-      req.destroy();
+      // A response read to its end leaves the socket to the pool; whatever is still unread (an
+      // endless body, a stalled server, a timeout) is dropped with the socket.
+      if (!keepSocket) {
+        response?.destroy();
+        req.destroy();
+      }
       resolve({
+        ...(staleSocket ? { staleSocket } : {}),
         status,
         headers,
         body: new StringDecoder('utf8').write(Buffer.concat(chunks).subarray(0, max)),
@@ -144,7 +183,9 @@ function exchange(
     );
     request.signal?.addEventListener('abort', onAbort, { once: true });
 
-    req.on('error', (err) => finish(classify(err, 'request')));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      finish(classify(err, 'request'), false, req.reusedSocket && status === null && (err.code === 'ECONNRESET' || err.code === 'EPIPE')),
+    );
     req.on('response', (res) => {
       response = res;
       status = res.statusCode ?? null;
@@ -159,7 +200,7 @@ function exchange(
           finish(null);
         }
       });
-      res.on('end', () => finish(null));
+      res.on('end', () => finish(null, true));
       res.on('error', (err) => finish(classify(err, 'response')));
       res.on('close', () => {
         if (!res.complete) finish({ kind: 'connection', message: 'the connection closed before the response body ended' });

@@ -47,4 +47,6 @@ export interface OutboundResponse {
 
 export interface HttpClient {
   send(request: OutboundRequest): Promise<OutboundResponse>;
+  /** Closes the pooled keep-alive connections (idle ones close by themselves). */
+  close?(): void;
 }

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { count } from '../support/figures.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
-import { ok, startReceiver, type Handler, type Receiver } from '../integration/outbound/receivers.js';
+import { ok, startReceiver, type Handler, type Receiver } from '../support/receiver.js';
 
 /**
  * Misbehaving receivers through the whole pipeline: run → event → delivery workflow → attempt

@@ -10,7 +10,7 @@ import { createLogger } from '../../src/logger.js';
 import { createHttpClient } from '../../src/outbound/client.js';
 import { outboundClient } from '../../src/outbound/fromConfig.js';
 import { blockedReason } from '../../src/outbound/ssrf.js';
-import { canListenOnIpv6Loopback, startReceiver, type Receiver } from '../integration/outbound/receivers.js';
+import { canListenOnIpv6Loopback, startReceiver, type Receiver } from '../support/receiver.js';
 import { count } from '../support/figures.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
@@ -423,11 +423,15 @@ describe('redirects and rebinding (allow-list opens only 127.0.0.2/32)', () => {
   });
 });
 
-/** Two plain servers on one port: 127.0.0.2 (allowed) and 127.0.0.1 (forbidden). */
+/**
+ * Two plain servers on one port: 127.0.0.2 (allowed) and 127.0.0.1 (forbidden). They close
+ * every connection after answering, so each request connects (and is judged) anew; the
+ * client's reuse of a checked connection is covered in test/integration/outbound/client.test.ts.
+ */
 async function listenOnBothLoopbacks() {
   const open = async (host: string, port: number) => {
     let connections = 0;
-    const server: Server = createServer((_req, res) => res.end('ok'));
+    const server: Server = createServer((_req, res) => res.writeHead(200, { connection: 'close' }).end('ok'));
     server.on('connection', () => connections++);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -14,13 +14,12 @@ import {
 } from '../../db/endpoints.js';
 import { inTransaction, type Db } from '../../db/executor.js';
 import type { Database, Endpoint } from '../../db/schema.js';
-import { classify, describeOutcome } from '../../domain/deliveryPolicy.js';
 import { maskUrlCredentials } from '../../domain/urlCredentials.js';
 import { deliveryBody, endpointSecretOwner, messageId } from '../../domain/deliveryPayload.js';
 import { AppError, invalid, notFound } from '../../errors.js';
-import { webhookHeaders } from '../../outbound/signing.js';
 import { openHeaders, sealHeaders } from '../../secrets/box.js';
-import { activeSecrets, rotateSecret } from '../../services/signingSecrets.js';
+import { rotateSecret } from '../../services/signingSecrets.js';
+import { sendSignedAttempt } from '../../../activities/signedAttempt.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { presentDeliveries } from '../deliveries/presenter.js';
 import { checkOutboundTarget } from '../outboundTarget.js';
@@ -273,22 +272,27 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
         const endpoint = await endpointInScope(deps, ctx);
         const now = clock();
         const event = { id: randomUUID(), type: 'test.ping', created_at: now, data: { message: 'This is a test delivery from Agent Webhooks.' } };
-        const body = deliveryBody(event, endpoint);
-        const secrets = await activeSecrets(deps.db, deps.secrets, endpoint.org_id, endpointSecretOwner(endpoint.id), now);
-        const response = await deps.http.send({
-          url: endpoint.url,
-          method: 'POST',
-          headers: webhookHeaders({ msgId: messageId(event.id), timestamp: now, body, secrets, customHeaders: openHeaders(deps.secrets, endpoint.headers) }),
-          body,
-          timeoutMs: endpoint.timeout_seconds * 1000,
-          verifyTls: endpoint.verify_ssl,
-        });
+        // Signed and sent exactly as a delivery is; answered, not logged.
+        const { response, outcome, error } = await sendSignedAttempt(
+          { db: deps.db, secrets: deps.secrets, http: deps.http, clock: () => now },
+          {
+            kind: 'endpoint',
+            orgId: endpoint.org_id,
+            secretOwner: endpointSecretOwner(endpoint.id),
+            url: endpoint.url,
+            msgId: messageId(event.id),
+            body: deliveryBody(event, endpoint),
+            customHeaders: openHeaders(deps.secrets, endpoint.headers),
+            timeoutMs: endpoint.timeout_seconds * 1000,
+            verifyTls: endpoint.verify_ssl,
+          },
+        );
         ctx.body = {
-          success: classify(response) === 'succeeded',
+          success: outcome === 'succeeded',
           status_code: response.status,
           // Seed 002's camelCase name, kept beside the snake_case one every other field uses.
           statusCode: response.status,
-          error: describeOutcome(response, endpoint.url),
+          error,
           latency_ms: Math.round(response.latencyMs),
         };
       },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpClient } from '../../../src/outbound/client.js';
 import type { OutboundPolicy } from '../../../src/outbound/types.js';
-import { canListenOnIpv6Loopback, closedPort, ok, startReceiver, type Receiver } from './receivers.js';
+import { canListenOnIpv6Loopback, closedPort, ok, startReceiver, type Receiver } from '../../support/receiver.js';
 
 const LOOPBACK: OutboundPolicy = { requireHttps: false, allowedCidrs: ['127.0.0.0/8', '::1/128'] };
 const STRICT: OutboundPolicy = { requireHttps: false, allowedCidrs: [] };
@@ -212,5 +212,60 @@ describe('exchange behaviour', () => {
     const early = await client.send({ url: silent.origin, timeoutMs: 2000, signal: AbortSignal.abort() });
     expect(early.error?.kind).toBe('aborted');
     expect(silent.connections).toBe(before);
+  });
+});
+
+describe('keep-alive pool', () => {
+  it('sends sequential requests to one origin over one TCP connection', async () => {
+    const r = await receiver(ok);
+    const client = createHttpClient(LOOPBACK);
+    for (let i = 0; i < 3; i++) expect(await client.send({ url: `${r.origin}/hook`, method: 'POST', body: `{"n":${i}}`, timeoutMs: 2000 })).toMatchObject({ status: 200, error: null });
+    expect(r.requests).toBe(3);
+    expect(r.connections).toBe(1);
+    client.close?.();
+  });
+
+  it('opens at most maxSocketsPerOrigin connections; the other requests wait for one', async () => {
+    const r = await receiver((_req, res) => setTimeout(() => ok(_req, res), 200));
+    const client = createHttpClient(LOOPBACK, { pool: { maxSocketsPerOrigin: 2 } });
+    const answers = await Promise.all(Array.from({ length: 5 }, () => client.send({ url: r.origin, timeoutMs: 10_000 })));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(r.requests).toBe(5);
+    expect(r.connections).toBe(2);
+    client.close?.();
+  });
+
+  it('checks the address of every new connection; a pooled one never carries another host or a re-resolved name', async () => {
+    const r = await receiver(ok);
+    const answers: Record<string, string> = { 'flip.test': '127.0.0.1', 'evil.test': '10.0.0.1' };
+    const resolved: string[] = [];
+    const client = createHttpClient(LOOPBACK, {
+      pool: { idleTimeoutMs: 300 },
+      resolve: async (host) => {
+        resolved.push(`${host}=${answers[host]}`);
+        return [{ address: answers[host]!, family: 4 }];
+      },
+    });
+    expect(await client.send({ url: `http://flip.test:${r.port}/`, timeoutMs: 2000 })).toMatchObject({ status: 200, error: null });
+    expect(r.connections).toBe(1);
+
+    // Same address and port as the idle pooled socket, other name: resolved and refused.
+    const evil = await client.send({ url: `http://evil.test:${r.port}/`, timeoutMs: 2000 });
+    expect(evil.error?.kind).toBe('blocked');
+    expect(evil.error?.message).toMatch(/private/);
+
+    // The name now points at the metadata address: the pooled socket stays with 127.0.0.1 …
+    answers['flip.test'] = '169.254.169.254';
+    expect(await client.send({ url: `http://flip.test:${r.port}/`, timeoutMs: 2000 })).toMatchObject({ status: 200, error: null });
+    expect(r.connections).toBe(1);
+    // … and once it has idled out, the next connection is resolved again and refused.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const rebound = await client.send({ url: `http://flip.test:${r.port}/`, timeoutMs: 2000 });
+    expect(rebound.error?.kind).toBe('blocked');
+    expect(rebound.error?.message).toMatch(/link-local/);
+    expect(r.connections).toBe(1);
+    expect(r.requests).toBe(2);
+    expect(resolved).toEqual(['flip.test=127.0.0.1', 'evil.test=10.0.0.1', 'flip.test=169.254.169.254']);
+    client.close?.();
   });
 });
