@@ -124,7 +124,8 @@ export async function findRunById(db: Db, id: string): Promise<Run | undefined> 
 export async function markRunStarted(db: Db, id: string, now: Date) {
   await db
     .updateTable('runs')
-    .set({ started_at: now })
+    // A delayed run leaves `scheduled` as its workflow starts.
+    .set({ started_at: now, status: sql<RunStatus>`case when status = 'scheduled' then 'processing' else status end` })
     .where('id', '=', id)
     .where('started_at', 'is', null)
     .execute();

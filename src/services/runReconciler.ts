@@ -42,8 +42,8 @@ export async function reconcileUnstartedRuns(deps: ReconcilerDeps, minAgeMs: num
     try {
       const stale = await conn
         .selectFrom('runs')
-        .select(['id', 'org_id', 'agent_id', 'source', 'created_at'])
-        .where('status', '=', 'processing')
+        .select(['id', 'org_id', 'agent_id', 'source', 'created_at', 'run_at'])
+        .where('status', 'in', ['processing', 'scheduled'])
         .where('started_at', 'is', null)
         .where('created_at', '>', since)
         .where('created_at', '<', new Date(Date.now() - minAgeMs))

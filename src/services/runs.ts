@@ -40,6 +40,10 @@ export interface StartRunInput {
   idempotencyKey?: string | null;
   /** Hash of what the caller sent, to tell a retry from a different request under the same key. */
   requestFingerprint?: unknown;
+  /** A delayed run: `scheduled` until then, when Temporal starts its workflow (startDelay). */
+  runAt?: Date | null;
+  /** The schedule whose firing this run is. */
+  scheduleId?: string | null;
 }
 
 export interface StartedRun {
@@ -71,12 +75,41 @@ function replayOf(existing: Run, requestHash: string): StartedRun {
  * left without one.
  */
 export async function startRun(deps: RunServiceDeps, input: StartRunInput): Promise<StartedRun> {
+  const accepted = await acceptRun(deps, input);
+  if (!accepted.created) {
+    return replay(deps, accepted.run);
+  }
+  const { run, newConversationId } = accepted;
+  try {
+    await startRunWorkflow(deps, run, input.agent);
+  } catch (err) {
+    deps.log.error({ err, run_id: run.id }, 'could not start the run workflow');
+    await removeUnstartedRun(deps.db, run, newConversationId).catch((cleanupErr) =>
+      deps.log.error({ err: cleanupErr, run_id: run.id }, 'could not remove the unstarted run (the run reconciler will start it)'),
+    );
+    throw serviceUnavailable('The workflow engine');
+  }
+  runsStarted.inc({ source: input.source });
+  return { run, created: true };
+}
+
+/**
+ * The stored half of startRun: the run, its conversation, its first event and its credit hold
+ * in one transaction, without starting its workflow (a schedule's firing starts it as a child
+ * of its own workflow). With an Idempotency-Key seen before: the earlier run, created false.
+ * Throws the 402 problem when the wallet cannot cover the hold.
+ */
+export async function acceptRun(
+  deps: Pick<RunServiceDeps, 'db'>,
+  input: StartRunInput,
+): Promise<StartedRun & { newConversationId: string | null }> {
   const orgId = input.agent.org_id;
   const requestHash = fingerprint({ agent: input.agent.id, request: input.requestFingerprint ?? input.message });
   if (input.idempotencyKey) {
     const existing = await findByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
-    if (existing) return replay(deps, existing, requestHash);
+    if (existing) return { ...replayOf(existing, requestHash), newConversationId: null };
   }
+  const status = input.runAt ? 'scheduled' : 'processing';
   const hold = input.agent.max_credits_per_run;
 
   const runId = randomUUID();
@@ -106,7 +139,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
         org_id: orgId,
         agent_id: input.agent.id,
         source: input.source,
-        status: 'processing',
+        status,
         message: input.message,
         result: null,
         error: null,
@@ -123,11 +156,13 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
         request_hash: input.idempotencyKey ? requestHash : null,
         credits_held: hold,
         event_seq: 1,
+        run_at: input.runAt ?? null,
+        schedule_id: input.scheduleId ?? null,
       });
       // run_queued commits with the run: no accepted run lacks its first event.
       await trx
         .insertInto('run_events')
-        .values({ run_id: runId, sequence: 1, event_type: 'run_queued', dedupe_key: 'run_queued', payload: JSON.stringify({ status: 'processing' }) })
+        .values({ run_id: runId, sequence: 1, event_type: 'run_queued', dedupe_key: 'run_queued', payload: JSON.stringify({ status, ...(input.runAt ? { run_at: input.runAt.toISOString() } : {}) }) })
         .execute();
       await sql`select pg_notify(${RUN_EVENTS_CHANNEL}, ${runId})`.execute(trx);
       // Last, so the org row is locked only until the commit that follows.
@@ -139,22 +174,11 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
     // Two requests raced with the same Idempotency-Key: the loser answers with the winner's run.
     if ((err as { code?: string }).code === '23505' && input.idempotencyKey) {
       const existing = await findByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
-      if (existing) return replay(deps, existing, requestHash);
+      if (existing) return { ...replayOf(existing, requestHash), newConversationId: null };
     }
     throw err;
   }
-
-  try {
-    await startRunWorkflow(deps, run, input.agent);
-  } catch (err) {
-    deps.log.error({ err, run_id: runId }, 'could not start the run workflow');
-    await removeUnstartedRun(deps.db, run, newConversationId).catch((cleanupErr) =>
-      deps.log.error({ err: cleanupErr, run_id: runId }, 'could not remove the unstarted run (the run reconciler will start it)'),
-    );
-    throw serviceUnavailable('The workflow engine');
-  }
-  runsStarted.inc({ source: input.source });
-  return { run, created: true };
+  return { run, created: true, newConversationId };
 }
 
 function insufficientCredits(err: CreditsUnavailable): AppError {
@@ -171,9 +195,9 @@ function insufficientCredits(err: CreditsUnavailable): AppError {
 }
 
 /** An Idempotency-Key retry: the same run; one left without a workflow (its API died) is started now. */
-async function replay(deps: RunServiceDeps, existing: Run, requestHash: string): Promise<StartedRun> {
-  const replayed = replayOf(existing, requestHash);
-  if (existing.status === 'processing' && !existing.started_at) {
+async function replay(deps: RunServiceDeps, existing: Run): Promise<StartedRun> {
+  const replayed: StartedRun = { run: existing, created: false };
+  if ((existing.status === 'processing' || existing.status === 'scheduled') && !existing.started_at) {
     await startRunWorkflow(deps, existing).catch((err) => {
       deps.log.error({ err, run_id: existing.id }, 'could not start the run workflow on replay');
       throw serviceUnavailable('The workflow engine');
@@ -189,9 +213,12 @@ async function replay(deps: RunServiceDeps, existing: Run, requestHash: string):
  */
 export async function startRunWorkflow(
   deps: Pick<RunServiceDeps, 'db' | 'temporal' | 'taskQueue'>,
-  run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'>,
+  run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null },
   knownAgent?: Pick<Agent, 'id' | 'name'>,
 ): Promise<boolean> {
+  // A delayed run's first workflow task waits on the server until run_at: no polling, and a
+  // cancel request (or terminate) reaches it meanwhile. Recomputed on each start attempt.
+  const delayMs = run.run_at ? run.run_at.getTime() - Date.now() : 0;
   const agent = knownAgent ?? (await deps.db.selectFrom('agents').select(['id', 'name']).where('id', '=', run.agent_id).executeTakeFirstOrThrow());
   try {
     // Bounded: with the engine down the caller gets a prompt 503, not a hung request.
@@ -201,6 +228,7 @@ export async function startRunWorkflow(
         taskQueue: deps.taskQueue,
         args: [{ runId: run.id } satisfies AgentRunInput],
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        ...(delayMs > 0 ? { startDelay: delayMs } : {}),
         typedSearchAttributes: [
           { key: OrgIdKey, value: run.org_id },
           { key: AgentIdKey, value: agent.id },
