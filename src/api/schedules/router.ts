@@ -87,8 +87,9 @@ async function engine<T>(ctx: AppContext, call: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof AppError) throw err;
     if (err instanceof ScheduleNotFoundError) throw notFound('Schedule');
-    const code = (err as { code?: number }).code ?? (err as { cause?: { code?: number } }).cause?.code;
-    if (code === INVALID_ARGUMENT) {
+    // The SDK turns the server's "Invalid schedule spec" into a TypeError carrying the reason.
+    const code = (err as { cause?: { code?: number } }).cause?.code;
+    if (err instanceof TypeError || code === INVALID_ARGUMENT) {
       const message = (err as Error).message.replace(/^\d+ INVALID_ARGUMENT: /, '');
       throw new AppError(422, 'VALIDATION_FAILED', 'The request is invalid', { cron: `the workflow engine refused the schedule: ${message}`.slice(0, 300) });
     }
@@ -176,7 +177,8 @@ export function scheduleRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 200: { description: 'The schedule', schema: ScheduleSchema } },
       async handler(ctx) {
         const schedule = await scheduleInScope(deps, ctx);
-        const next = await nextFiringsOf(gateway, schedule.id);
+        // Temporal keeps computing times while paused; none of them will fire.
+        const next = schedule.paused ? null : await nextFiringsOf(gateway, schedule.id);
         ctx.body = presentSchedule(deps, schedule, next?.[0] ?? null);
       },
     }),
