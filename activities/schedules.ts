@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { findAgentById } from '../src/db/queries.js';
-import { findFiringRun, findScheduleById, insertRefusedRun } from '../src/db/schedules.js';
+import { deleteSchedule, findFiringRun, findScheduleById, insertRefusedRun } from '../src/db/schedules.js';
 import { AppError } from '../src/errors.js';
 import { acceptRun } from '../src/services/runs.js';
+import { deleteTemporalSchedule } from '../src/temporal/schedules.js';
 import type { Run } from '../src/db/schema.js';
 import type { ActivityDeps } from './deps.js';
 import { emitForRun, runRef } from './events.js';
@@ -23,7 +24,12 @@ export function createScheduleActivities(deps: ActivityDeps) {
     async createScheduledRun(scheduleId: string, firingId: string): Promise<ScheduledFiring> {
       const schedule = await findScheduleById(deps.db, scheduleId);
       const agent = schedule ? await findAgentById(deps.db, schedule.agent_id) : undefined;
-      if (!schedule || !agent || agent.deleted_at) return { outcome: 'gone', runId: null };
+      if (!schedule || !agent || agent.deleted_at) {
+        // Its agent was deleted (or the row went without its Temporal Schedule): stop the firings for good.
+        await deleteTemporalSchedule({ temporal: deps.temporal, taskQueue: deps.taskQueue }, scheduleId);
+        if (schedule) await deleteSchedule(deps.db, schedule.id);
+        return { outcome: 'gone', runId: null };
+      }
       const idempotencyKey = `schedule:${firingId}`.slice(0, 255);
       const input = {
         agent,

@@ -54,6 +54,12 @@ describe('scheduled runs', () => {
     expect(described.typedSearchAttributes.get(OrgIdKey)).toBe(orgId);
     expect(described.typedSearchAttributes.get(AgentIdKey)).toBe(agentId);
     expect(described.action).toMatchObject({ workflowType: 'scheduledRun', taskQueue: stack.taskQueue });
+    // What the Web UI's Schedules page lists, filtered by the org.
+    const listedInTemporal = await eventually(async () => {
+      for await (const summary of stack.temporal.schedule.list({ query: `OrgId = "${orgId}"` })) return summary.scheduleId;
+      return undefined;
+    }, 'the schedule to be listed by its search attribute');
+    expect(listedInTemporal).toBe(`schedule-${scheduleId}`);
 
     const completed = await eventually(async () => {
       const runs = (await runsOf(agentId)).filter((r) => r.status === 'completed');
@@ -194,5 +200,21 @@ describe('scheduled runs', () => {
     expect((await stack.api(`/v1/agents/${agentId}/schedules`, { key: otherKey })).status).toBe(404);
     expect((await stack.api(`/v1/schedules/${created.body.id}`, { key })).status).toBe(200);
     await stack.api(`/v1/schedules/${created.body.id}`, { key, method: 'DELETE' });
+  });
+
+  it('stops for good once its agent is deleted: the next firing removes the Temporal Schedule and the row', async () => {
+    const { apiKey: key } = await stack.newOrg('Deleted agent');
+    const agentId = await agentOf(key);
+    const created = await stack.api(`/v1/agents/${agentId}/schedules`, { key, body: { cron: '0 0 1 1 *', message: 'orphan', paused: true } });
+    expect(created.status).toBe(201);
+    expect((await stack.api(`/v1/agents/${agentId}`, { key, method: 'DELETE' })).status).toBe(204);
+    const handle = stack.temporal.schedule.getHandle(`schedule-${created.body.id}`);
+    await handle.trigger();
+    await eventually(
+      async () => (await handle.describe().then(() => false, (err) => err instanceof ScheduleNotFoundError)) || undefined,
+      'the firing to remove the Temporal Schedule',
+    );
+    expect(await stack.database.db.selectFrom('schedules').select('id').where('id', '=', created.body.id).executeTakeFirst()).toBeUndefined();
+    expect(await runsOf(agentId)).toEqual([]);
   });
 });
