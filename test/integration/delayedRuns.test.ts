@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findAgentById } from '../../src/db/queries.js';
+import { createLogger } from '../../src/logger.js';
+import { reconcileUnstartedRuns } from '../../src/services/runReconciler.js';
+import { acceptRun } from '../../src/services/runs.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;
@@ -84,5 +88,22 @@ describe('a delayed run (run_at / delay_seconds)', () => {
     const tooLong = await stack.api(`/v1/agents/${agentId}/runs`, { key, body: { message: 'too long', delay_seconds: 400 * 24 * 3600 } });
     expect(tooLong.status).toBe(422);
     expect(tooLong.body.details).toHaveProperty('delay_seconds');
+  });
+
+  it('accepted by an API that died before starting it: the reconciler starts it, still not before run_at', async () => {
+    const agent = (await findAgentById(stack.database.db, agentId))!;
+    const runAt = new Date(Date.now() + 9_000);
+    // What an API killed between its commit and the workflow start leaves behind.
+    const { run } = await acceptRun({ db: stack.database.db }, { agent, message: 'orphaned and delayed', source: 'api', runAt });
+    expect(run.status).toBe('scheduled');
+    await new Promise((r) => setTimeout(r, 5_500)); // past the sweep's minimum age (younger runs of other tests are left alone)
+    const deps = { db: stack.database.db, temporal: stack.temporal, taskQueue: stack.taskQueue, log: createLogger('silent', 'test') };
+    const sweep = await reconcileUnstartedRuns(deps, 5_000);
+    expect(sweep?.started).toContain(run.id);
+    const done = await eventually(async () => {
+      const r = await stack.api(`/v1/runs/${run.id}`, { key });
+      return r.body.status === 'completed' ? r.body : undefined;
+    }, 'the swept delayed run to complete');
+    expect(Date.parse(done.started_at)).toBeGreaterThanOrEqual(runAt.getTime());
   });
 });
