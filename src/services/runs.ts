@@ -72,13 +72,12 @@ function replayOf(existing: Run, requestHash: string): StartedRun {
  * transaction), then starts its workflow. If Temporal refuses, the rows are removed (the hold
  * released) and the caller gets a 503. If this process dies between the commit and the start,
  * the run reconciler (src/services/runReconciler.ts) starts the workflow: nothing accepted is
- * left without one.
+ * left without one. A delayed run (runAt) is stored `scheduled` and its workflow created now,
+ * its start delayed by Temporal until runAt.
  */
 export async function startRun(deps: RunServiceDeps, input: StartRunInput): Promise<StartedRun> {
   const accepted = await acceptRun(deps, input);
-  if (!accepted.created) {
-    return replay(deps, accepted.run);
-  }
+  if (!accepted.created) return replay(deps, accepted.run);
   const { run, newConversationId } = accepted;
   try {
     await startRunWorkflow(deps, run, input.agent);
