@@ -36,13 +36,14 @@ async function runningFirings(orgId: string, agentId: string) {
 describe('scheduled runs', () => {
   it('fires every 2 s: ordinary runs (source schedule) that complete and deliver events; pause stops them, resume and trigger fire, delete removes the Temporal Schedule', async () => {
     const { apiKey: key, orgId } = await stack.newOrg('Schedules');
-    const agentId = await agentOf(key);
+    const agentId = await agentOf(key, { allow_callback_urls: true });
+    const callbacks = await startReceiver('/callback');
     const endpoint = await stack.api('/v1/endpoints', { key, body: { url: receiver.url, events: ['run.completed'] } });
     expect(endpoint.status).toBe(201);
 
     const created = await stack.api(`/v1/agents/${agentId}/schedules`, {
       key,
-      body: { name: 'Every two seconds', interval_seconds: 2, message: 'tick', context: { shift: 'night' }, metadata: { from: 'schedule' } },
+      body: { name: 'Every two seconds', interval_seconds: 2, message: 'tick', context: { shift: 'night' }, metadata: { from: 'schedule' }, callback_url: callbacks.url },
     });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ agent_id: agentId, interval_seconds: 2, cron: null, timezone: 'UTC', overlap_policy: 'skip', paused: false });
@@ -77,18 +78,27 @@ describe('scheduled runs', () => {
     expect(listed.body.data.filter((r: { source: string }) => r.source === 'schedule').length).toBeGreaterThanOrEqual(2);
     // Each run's events went out like any run's.
     await eventually(async () => (completed.every((run) => receiver.received.some((r) => r.body.includes(run.id))) ? true : undefined), 'run.completed deliveries');
-    console.log(`schedule every 2 s: ${completed.length} completed runs, ${receiver.received.length} deliveries received`);
+    // ...and each called back like any run with a callback_url.
+    await eventually(async () => (completed.every((run) => callbacks.received.some((r) => JSON.parse(r.body).run_key === run.id)) ? true : undefined), 'callbacks');
+    await callbacks.close();
+    console.log(`schedule every 2 s: ${completed.length} completed runs, ${receiver.received.length} deliveries, ${callbacks.received.length} callbacks received`);
 
-    // Pause: once the firing in flight (if any) is done, no new run appears over three intervals.
+    // Pause: once every firing Temporal took before the pause has made its run, no new run
+    // (and no new firing) appears over three intervals.
     const paused = await stack.api(`/v1/schedules/${scheduleId}/pause`, { key, method: 'POST' });
     expect(paused.body.paused).toBe(true);
-    expect((await handle.describe()).state.paused).toBe(true);
-    await eventually(async () => ((await runningFirings(orgId, agentId)) === 0 ? true : undefined), 'firings in flight to end');
+    const atPause = await handle.describe();
+    expect(atPause.state.paused).toBe(true);
+    const firingsAtPause = atPause.info.numActionsTaken;
+    await eventually(async () => ((await runsOf(agentId)).length >= firingsAtPause ? true : undefined), 'every firing taken to have made its run');
     const countAtPause = (await runsOf(agentId)).length;
+    expect(countAtPause).toBe(firingsAtPause);
     await sleep(6_500);
     const countAfterPause = (await runsOf(agentId)).length;
-    console.log(`paused: ${countAtPause} runs at pause, ${countAfterPause} after 6.5 s`);
+    const firingsAfterPause = (await handle.describe()).info.numActionsTaken;
+    console.log(`paused: ${countAtPause} runs (${firingsAtPause} firings) at pause, ${countAfterPause} runs (${firingsAfterPause} firings) after 6.5 s`);
     expect(countAfterPause).toBe(countAtPause);
+    expect(firingsAfterPause).toBe(firingsAtPause);
     const shown = await stack.api(`/v1/schedules/${scheduleId}`, { key });
     expect(shown.body).toMatchObject({ paused: true, next_run_at: null });
 
