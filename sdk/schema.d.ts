@@ -199,7 +199,7 @@ export interface paths {
         put?: never;
         /**
          * Start an agent run
-         * @description Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run.
+         * @description Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run. With `run_at` or `delay_seconds` the run is `scheduled`: it holds its credits and is started by the engine at that time (cancel it meanwhile with `POST /v1/runs/{id}/cancel`: no charge).
          *
          *     Requires an API key with scope `runs:write`.
          */
@@ -307,7 +307,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel a run
-         * @description Asks the run to stop; it ends as `cancelled` (recorded, announced and called back). A finished run answers 409.
+         * @description Asks the run to stop; it ends as `cancelled` (recorded, announced and called back; its credit hold released, nothing charged). A `scheduled` (delayed) run is cancelled before it starts. A finished run answers 409.
          *
          *     Requires an API key with scope `runs:write`.
          */
@@ -356,6 +356,130 @@ export interface paths {
          *     Requires an API key with scope `runs:read`.
          */
         post: operations["createRunStreamToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{id}/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List an agent's schedules, newest first
+         * @description Requires an API key with scope `runs:read`.
+         */
+        get: operations["listSchedules"];
+        put?: never;
+        /**
+         * Schedule recurring runs of an agent
+         * @description A cron expression (in `timezone`) or an interval, an overlap policy and an optional end. Each firing is an ordinary run (`source: schedule`, `schedule_id`): credits held and charged, events, callback, listed with the agent's runs. A firing the wallet cannot cover is recorded as a `failed` run with the reason. Backed by a Temporal Schedule (`schedule-<id>`, search attributes OrgId and AgentId) visible on the Web UI's Schedules page.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        post: operations["createSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a schedule, with its next firing
+         * @description Requires an API key with scope `runs:read`.
+         */
+        get: operations["getSchedule"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a schedule
+         * @description Removes the Temporal Schedule: no further firings. Runs it started keep running and keep their `schedule_id`.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        delete: operations["deleteSchedule"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a schedule
+         * @description Changes apply to the next firings; a run already started is not affected. `cron` replaces `interval_seconds` and the reverse.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        patch: operations["updateSchedule"];
+        trace?: never;
+    };
+    "/v1/schedules/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a schedule (no firings until resumed)
+         * @description A run already started goes on. Idempotent.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        post: operations["pauseSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a paused schedule
+         * @description Firings missed while paused are not made up. Idempotent.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        post: operations["resumeSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}/trigger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fire a schedule now
+         * @description One firing now, also when paused, under the schedule's overlap policy (a `skip` schedule whose previous run is still going takes none). The run appears in the agent's runs with `source: schedule`.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        post: operations["triggerSchedule"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1321,8 +1445,11 @@ export interface components {
             trigger_id: string;
             /** Format: uuid */
             run_id: string;
-            /** @constant */
-            status: "processing";
+            /**
+             * @description `scheduled` for a delayed run (run_at, delay_seconds)
+             * @enum {string}
+             */
+            status: "processing" | "scheduled";
             /**
              * Format: uri
              * @description Poll this with the same Authorization header
@@ -1344,10 +1471,16 @@ export interface components {
             run_id: string;
             /** Format: uuid */
             agent_id: string;
-            /** @enum {string} */
-            source: "api" | "webhook" | "trigger";
-            /** @enum {string} */
-            status: "processing" | "completed" | "failed" | "cancelled" | "timed_out";
+            /**
+             * @description What started the run; `schedule`: a firing of a schedule (`schedule_id`)
+             * @enum {string}
+             */
+            source: "api" | "webhook" | "trigger" | "schedule";
+            /**
+             * @description `scheduled`: a delayed run waiting for its `run_at`; `processing`: started, the agent is working; the rest are endings
+             * @enum {string}
+             */
+            status: "scheduled" | "processing" | "completed" | "failed" | "cancelled" | "timed_out";
             status_detail: string | null;
             /** @description The agent's reply once completed */
             result: string | null;
@@ -1358,6 +1491,10 @@ export interface components {
              */
             created_at: string;
             started_at: string | null;
+            /** @description A delayed run's start time; null when it started at once */
+            run_at: string | null;
+            /** @description The schedule that fired this run (source `schedule`) */
+            schedule_id: string | null;
             completed_at: string | null;
             usage: {
                 input_tokens: number | null;
@@ -1446,6 +1583,54 @@ export interface components {
             events_url: string;
             /** @description ISO 8601; reconnects after this need a new token */
             expires_at: string;
+        };
+        Schedule: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            agent_id: string;
+            name: string;
+            cron: string | null;
+            interval_seconds: number | null;
+            timezone: string;
+            /**
+             * @description When a firing comes while the previous firing's run is still going: `skip` it, `buffer_one` (run it once the previous ends; at most one waits), or `allow_all` (run at once, overlapping)
+             * @enum {string}
+             */
+            overlap_policy: "skip" | "buffer_one" | "allow_all";
+            end_at: string | null;
+            paused: boolean;
+            message: string;
+            subject: string | null;
+            context: {
+                [key: string]: unknown;
+            };
+            task_definition_id: string | null;
+            callback_url: string | null;
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @description The next firing Temporal has computed (GET of one schedule only; null when paused, ended or unknown) */
+            next_run_at: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            updated_at: string;
+            links: {
+                /**
+                 * Format: uri
+                 * @description Runs of the schedule's agent (each firing is a run with source `schedule` and this schedule_id)
+                 */
+                runs: string;
+                /** @description The Temporal Schedule in the Web UI (Schedules page) */
+                temporal_ui: string | null;
+            };
         };
         TaskDefinition: {
             /** Format: uuid */
@@ -3018,6 +3203,13 @@ export interface operations {
                      * @description Continue this conversation of the same agent
                      */
                     conversation_id?: string;
+                    /**
+                     * Format: date-time
+                     * @description Start the run at this time (at most a year ahead): it waits as `scheduled`, holding its credits, and can be cancelled meanwhile. A time already past starts it at once
+                     */
+                    run_at?: string;
+                    /** @description Start the run this many seconds from now (instead of run_at) */
+                    delay_seconds?: number;
                 };
             };
         };
@@ -3138,7 +3330,8 @@ export interface operations {
                 page?: number;
                 /** @description Only runs of this agent */
                 agent_id?: string;
-                status?: "processing" | "completed" | "failed" | "cancelled" | "timed_out";
+                /** @description `scheduled`: a delayed run waiting for its `run_at`; `processing`: started, the agent is working; the rest are endings */
+                status?: "scheduled" | "processing" | "completed" | "failed" | "cancelled" | "timed_out";
                 /** @description Only runs created at or after this time */
                 created_after?: string;
                 /** @description Only runs created before this time */
@@ -3670,6 +3863,805 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StreamToken"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSchedules: {
+        parameters: {
+            query?: {
+                /** @description Page number, from 1 */
+                page?: number;
+                /** @description Items per page, 1–100 */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of schedules */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Schedule"][];
+                        pagination: components["schemas"]["Pagination"];
+                    };
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The instruction or prompt for the agent, 1–50,000 characters */
+                    message: string;
+                    /** @description Conversation subject (new conversations only) */
+                    subject?: string;
+                    /** @description Key → scalar pairs appended to the message as structured context */
+                    context?: {
+                        [key: string]: string | number | boolean | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description Run one of the agent's task definitions
+                     */
+                    task_definition_id?: string;
+                    /**
+                     * Format: uri
+                     * @description Receives a signed POST when the run ends (the agent must allow callback URLs)
+                     */
+                    callback_url?: string;
+                    /** @description Arbitrary JSON stored with the run and returned with it (at most 16 KB) */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                    /** @description A label for the schedule */
+                    name?: string;
+                    /** @description A cron expression (5 fields, e.g. `0 9 * * MON-FRI`; Temporal also takes `@hourly`, `@every 90m` …). Exactly one of cron and interval_seconds */
+                    cron?: string;
+                    /** @description Fire every this many seconds. Exactly one of cron and interval_seconds */
+                    interval_seconds?: number;
+                    /**
+                     * @description IANA time zone the cron expression is read in (default UTC)
+                     * @default UTC
+                     */
+                    timezone?: string;
+                    /**
+                     * @description When a firing comes while the previous firing's run is still going: `skip` it, `buffer_one` (run it once the previous ends; at most one waits), or `allow_all` (run at once, overlapping)
+                     * @default skip
+                     * @enum {string}
+                     */
+                    overlap_policy?: "skip" | "buffer_one" | "allow_all";
+                    /**
+                     * Format: date-time
+                     * @description No firings after this time
+                     */
+                    end_at?: string;
+                    /**
+                     * @description Create it paused
+                     * @default false
+                     */
+                    paused?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The schedule */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A label for the schedule */
+                    name?: string;
+                    /** @description Replaces interval_seconds */
+                    cron?: string;
+                    /** @description Replaces cron */
+                    interval_seconds?: number;
+                    /** @description IANA time zone the cron expression is read in (default UTC) */
+                    timezone?: string;
+                    /**
+                     * @description When a firing comes while the previous firing's run is still going: `skip` it, `buffer_one` (run it once the previous ends; at most one waits), or `allow_all` (run at once, overlapping)
+                     * @enum {string}
+                     */
+                    overlap_policy?: "skip" | "buffer_one" | "allow_all";
+                    /** @description No firings after this time; null removes the end */
+                    end_at?: string | null;
+                    /** @description The instruction or prompt for the agent, 1–50,000 characters */
+                    message?: string;
+                    subject?: string | null;
+                    /** @description Key → scalar pairs appended to the message as structured context */
+                    context?: {
+                        [key: string]: string | number | boolean | null;
+                    };
+                    task_definition_id?: string | null;
+                    callback_url?: string | null;
+                    /** @description Arbitrary JSON stored with the run and returned with it (at most 16 KB) */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pauseSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    triggerSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Firing requested */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        schedule_id: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 UTC timestamp
+                         */
+                        triggered_at: string;
+                    };
                 };
             };
             /** @description Bad Request */

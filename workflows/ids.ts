@@ -26,3 +26,9 @@ export const callbackRetryWorkflowId = (runId: string, attempt: number) => `call
 
 /** Who holds an endpoint slot: one workflow execution's one delivery (`key`). */
 export const slotHolderId = (workflowId: string, workflowRunId: string, key: string) => `${workflowId}:${workflowRunId}:${key}`;
+
+/** A schedule's Temporal Schedule (shown on the Web UI's Schedules page). */
+export const temporalScheduleId = (scheduleId: string) => `schedule-${scheduleId}`;
+
+/** The prefix of a schedule's firings: Temporal appends each firing's time to it (`scheduled-<id>-<time>`). */
+export const scheduledRunWorkflowId = (scheduleId: string) => `scheduled-${scheduleId}`;

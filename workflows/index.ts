@@ -7,3 +7,5 @@ export { runOutcomeUpdate } from './definitions.js';
 export type { RunOutcome } from './definitions.js';
 export { eventDelivery, redeliver } from './eventDelivery.js';
 export type { EventDeliveryInput, EventDeliveryResult, RedeliverInput } from './eventDelivery.js';
+export { scheduledRun } from './scheduledRun.js';
+export type { ScheduledRunInput, ScheduledRunResult } from './scheduledRun.js';

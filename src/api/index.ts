@@ -18,6 +18,7 @@ import { requestContext } from './middleware/requestId.js';
 import { portalSessionRoutes } from './portalSessions/router.js';
 import { mountRoutes, type RouteSpec } from './route.js';
 import { runRoutes } from './runs/router.js';
+import { scheduleRoutes } from './schedules/router.js';
 import { taskRoutes } from './tasks/router.js';
 import { triggerRoutes } from './triggers/router.js';
 import { publicWebhookRoutes } from './webhooks/public.js';
@@ -34,6 +35,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     ...agentRoutes(deps),
     ...apiKeyRoutes(deps),
     ...runRoutes(deps),
+    ...scheduleRoutes(deps),
     ...taskRoutes(deps),
     ...conversationRoutes(deps),
     ...webhookRoutes(deps),

@@ -36,7 +36,8 @@ export async function findRunIdByIdempotencyKey(db: Db, orgId: string, key: stri
 export async function markRunStarted(db: Db, id: string, now: Date) {
   await db
     .updateTable('runs')
-    .set({ started_at: now })
+    // A delayed run leaves `scheduled` as its workflow starts.
+    .set({ started_at: now, status: sql<RunStatus>`case when status = 'scheduled' then 'processing' else status end` })
     .where('id', '=', id)
     .where('started_at', 'is', null)
     .execute();
@@ -100,8 +101,8 @@ export async function withRunSweepLock<T>(db: Kysely<Database>, work: (conn: Kys
 export async function findUnstartedRuns(db: Db, window: { since: Date; before: Date }, limit: number) {
   return db
     .selectFrom('runs')
-    .select(['id', 'org_id', 'agent_id', 'source', 'created_at'])
-    .where('status', '=', 'processing')
+    .select(['id', 'org_id', 'agent_id', 'source', 'created_at', 'run_at'])
+    .where('status', 'in', ['processing', 'scheduled'])
     .where('started_at', 'is', null)
     .where('created_at', '>', window.since)
     .where('created_at', '<', window.before)

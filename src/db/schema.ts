@@ -10,8 +10,10 @@ type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefine
 type Json<T> = ColumnType<T, string, string>;
 type JsonDefault<T> = ColumnType<T, string | undefined, string>;
 
-export type RunStatus = 'processing' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
-export type RunSource = 'api' | 'webhook' | 'trigger';
+/** `scheduled`: accepted with a run_at, waiting for it (its workflow starts then). */
+export type RunStatus = 'scheduled' | 'processing' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
+export type RunSource = 'api' | 'webhook' | 'trigger' | 'schedule';
+export type ScheduleOverlapPolicyName = 'skip' | 'buffer_one' | 'allow_all';
 
 export interface EchoProvider {
   kind: 'echo';
@@ -140,6 +142,32 @@ export interface RunsTable {
   credits_held: ColumnType<number | null, number | null | undefined, number>;
   /** Actions of the reply beyond MAX_ACTIONS_PER_RUN, not announced. */
   actions_dropped: ColumnType<number, number | undefined, number>;
+  /** A delayed run's start time (status `scheduled` until then); null: started at once. */
+  run_at: NullableTimestamp;
+  /** The schedule whose firing created this run. */
+  schedule_id: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** One Temporal Schedule (id `schedule-<id>`) that starts a run of its agent at each firing. */
+export interface SchedulesTable {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  name: string;
+  cron: string | null;
+  interval_seconds: number | null;
+  timezone: ColumnType<string, string | undefined, string>;
+  message: string;
+  subject: string | null;
+  context: JsonDefault<Record<string, string | number | boolean | null>>;
+  metadata: JsonDefault<Record<string, unknown>>;
+  task_definition_id: string | null;
+  callback_url: string | null;
+  overlap_policy: ColumnType<ScheduleOverlapPolicyName, ScheduleOverlapPolicyName | undefined, ScheduleOverlapPolicyName>;
+  end_at: NullableTimestamp;
+  paused: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
 }
 
 export interface InboundWebhooksTable {
@@ -321,6 +349,7 @@ export interface Database extends TriggerTables, StreamTables {
   rate_limit_counters: RateLimitCountersTable;
   endpoints: EndpointsTable;
   portal_sessions: PortalSessionsTable;
+  schedules: SchedulesTable;
 }
 
 export type Org = Selectable<OrgsTable>;
@@ -332,6 +361,9 @@ export type NewAgent = Insertable<AgentsTable>;
 export type AgentUpdate = Updateable<AgentsTable>;
 export type Run = Selectable<RunsTable>;
 export type NewRun = Insertable<RunsTable>;
+export type Schedule = Selectable<SchedulesTable>;
+export type NewSchedule = Insertable<SchedulesTable>;
+export type ScheduleUpdate = Updateable<SchedulesTable>;
 export type CreditEntry = Selectable<CreditEntriesTable>;
 export type TaskDefinition = Selectable<TaskDefinitionsTable>;
 export type Conversation = Selectable<ConversationsTable>;

@@ -10,13 +10,14 @@ const RunRef = { run_id: z.string(), agent: AgentRef, agent_id: z.string(), conv
 const Room = z.string().nullable();
 /** The run's metadata, as the caller sent it (e.g. `{"source":"n8n"}`). */
 const RunMetadata = z.unknown();
+const RunSource = z.string().describe('What started the run: `api`, `webhook` (a token URL), `trigger` or `schedule` (a firing of a schedule)');
 
 export const EVENT_TYPES = {
   'user.message': {
     description: 'A user sent a message to an agent (a run was triggered).',
     data: z.object({
       ...RunRef,
-      source: z.string(),
+      source: RunSource,
       user: z.object({ id: z.string().nullable(), name: z.string().nullable() }),
       room: z.object({ id: z.string().nullable(), name: z.string().nullable() }),
       content: z.string(),
@@ -35,8 +36,8 @@ export const EVENT_TYPES = {
     data: z.object({ conversation_id: z.string(), agent: AgentRef, subject: z.string().nullable() }),
   },
   'run.started': {
-    description: 'A run began executing.',
-    data: z.object({ ...RunRef, source: z.string() }),
+    description: 'A run began executing (a delayed run at its run_at; a scheduled run at its firing).',
+    data: z.object({ ...RunRef, source: RunSource }),
   },
   'run.completed': {
     description: 'A run finished with the agent\'s reply.',
@@ -50,11 +51,12 @@ export const EVENT_TYPES = {
     }),
   },
   'run.failed': {
-    description: 'A run failed.',
+    description:
+      'A run failed. Also a schedule\'s firing the wallet could not cover: a run recorded as failed at once (never started, nothing charged), `error` starting with `insufficient credits`.',
     data: z.object({ ...RunRef, status: z.literal('failed'), error: z.string(), metadata: RunMetadata }),
   },
   'run.cancelled': {
-    description: 'A run was cancelled.',
+    description: 'A run was cancelled (also a delayed run cancelled before its run_at; its credit hold is released, nothing charged).',
     data: z.object({ ...RunRef, status: z.literal('cancelled'), metadata: RunMetadata }),
   },
   'run.timed_out': {

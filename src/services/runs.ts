@@ -40,6 +40,10 @@ export interface StartRunInput {
   idempotencyKey?: string | null;
   /** Hash of what the caller sent, to tell a retry from a different request under the same key. */
   requestFingerprint?: unknown;
+  /** A delayed run: `scheduled` until then, when Temporal starts its workflow (startDelay). */
+  runAt?: Date | null;
+  /** The schedule whose firing this run is. */
+  scheduleId?: string | null;
 }
 
 export interface StartedRun {
@@ -74,16 +78,47 @@ function replayOf(existing: Run, requestHash: string): StartedRun {
  * transaction), then starts its workflow. If Temporal refuses, the rows are removed (the hold
  * released) and the caller gets a 503. If this process dies between the commit and the start,
  * the run reconciler (src/services/runReconciler.ts) starts the workflow: nothing accepted is
- * left without one.
+ * left without one. A delayed run (runAt) is stored `scheduled` and its workflow created now,
+ * its start delayed by Temporal until runAt.
  */
 export async function startRun(deps: RunServiceDeps, input: StartRunInput, options: StartRunOptions = {}): Promise<StartedRun> {
-  const awaitOutcomeMs = options.awaitOutcomeMs ?? 0;
+  const awaitOutcomeMs = input.runAt ? 0 : (options.awaitOutcomeMs ?? 0);
+  const accepted = await acceptRun(deps, input);
+  if (!accepted.created) return replay(deps, accepted.run, awaitOutcomeMs, input.agent);
+  const { run, newConversationId } = accepted;
+  let outcome: RunOutcome | undefined;
+  try {
+    if (awaitOutcomeMs > 0) outcome = await startAgentRunAndAwaitOutcome(engineOf(deps), run, input.agent, awaitOutcomeMs);
+    else await startAgentRun(engineOf(deps), run, input.agent);
+  } catch (err) {
+    // The gateway's 503 (engine unavailable), with what Temporal said as its cause.
+    deps.log.error({ err: (err as Error).cause ?? err, run_id: run.id }, 'could not start the run workflow');
+    await removeUnstartedRun(deps.db, run, newConversationId).catch((cleanupErr) =>
+      deps.log.error({ err: cleanupErr, run_id: run.id }, 'could not remove the unstarted run (the run reconciler will start it)'),
+    );
+    throw err;
+  }
+  runsStarted.inc({ source: input.source });
+  return { run, created: true, ...(outcome ? { outcome } : {}) };
+}
+
+/**
+ * The stored half of startRun: the run, its conversation, its first event and its credit hold
+ * in one transaction, without starting its workflow (a schedule's firing starts it as a child
+ * of its own workflow). With an Idempotency-Key seen before: the earlier run, created false.
+ * Throws the 402 problem when the wallet cannot cover the hold.
+ */
+export async function acceptRun(
+  deps: Pick<RunServiceDeps, 'db' | 'clock'>,
+  input: StartRunInput,
+): Promise<StartedRun & { newConversationId: string | null }> {
   const orgId = input.agent.org_id;
   const requestHash = fingerprint({ agent: input.agent.id, request: input.requestFingerprint ?? input.message });
   if (input.idempotencyKey) {
     const existing = await findRunByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
-    if (existing) return replay(deps, existing, requestHash, awaitOutcomeMs, input.agent);
+    if (existing) return { ...replayOf(existing, requestHash), newConversationId: null };
   }
+  const status = input.runAt ? 'scheduled' : 'processing';
   const hold = input.agent.max_credits_per_run;
 
   const runId = randomUUID();
@@ -110,7 +145,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput, optio
         org_id: orgId,
         agent_id: input.agent.id,
         source: input.source,
-        status: 'processing',
+        status,
         message: input.message,
         result: null,
         error: null,
@@ -127,9 +162,11 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput, optio
         request_hash: input.idempotencyKey ? requestHash : null,
         credits_held: hold,
         event_seq: 1,
+        run_at: input.runAt ?? null,
+        schedule_id: input.scheduleId ?? null,
       });
       // run_queued commits with the run: no accepted run lacks its first event.
-      await insertRunQueuedEvent(trx, runId);
+      await insertRunQueuedEvent(trx, runId, { status, ...(input.runAt ? { run_at: input.runAt.toISOString() } : {}) });
       // Last, so the org row is locked only until the commit that follows.
       await holdCredits(trx, orgId, hold);
       return inserted;
@@ -139,25 +176,11 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput, optio
     // Two requests raced with the same Idempotency-Key: the loser answers with the winner's run.
     if ((err as { code?: string }).code === '23505' && input.idempotencyKey) {
       const existing = await findRunByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
-      if (existing) return replay(deps, existing, requestHash, awaitOutcomeMs, input.agent);
+      if (existing) return { ...replayOf(existing, requestHash), newConversationId: null };
     }
     throw err;
   }
-
-  let outcome: RunOutcome | undefined;
-  try {
-    if (awaitOutcomeMs > 0) outcome = await startAgentRunAndAwaitOutcome(engineOf(deps), run, input.agent, awaitOutcomeMs);
-    else await startAgentRun(engineOf(deps), run, input.agent);
-  } catch (err) {
-    // The gateway's 503 (engine unavailable), with what Temporal said as its cause.
-    deps.log.error({ err: (err as Error).cause ?? err, run_id: runId }, 'could not start the run workflow');
-    await removeUnstartedRun(deps.db, run, newConversationId).catch((cleanupErr) =>
-      deps.log.error({ err: cleanupErr, run_id: runId }, 'could not remove the unstarted run (the run reconciler will start it)'),
-    );
-    throw err;
-  }
-  runsStarted.inc({ source: input.source });
-  return { run, created: true, ...(outcome ? { outcome } : {}) };
+  return { run, created: true, newConversationId };
 }
 
 function insufficientCredits(err: CreditsUnavailable): AppError {
@@ -177,11 +200,11 @@ function insufficientCredits(err: CreditsUnavailable): AppError {
  * An Idempotency-Key retry: the same run; one left without a workflow (its API died) is started
  * now. Waiting for the outcome, a run still processing is joined (its workflow started if need be).
  */
-async function replay(deps: RunServiceDeps, existing: Run, requestHash: string, awaitOutcomeMs: number, agent: Agent): Promise<StartedRun> {
-  const replayed = replayOf(existing, requestHash);
-  if (existing.status !== 'processing') return replayed;
+async function replay(deps: RunServiceDeps, existing: Run, awaitOutcomeMs: number, agent: Agent): Promise<StartedRun> {
+  const replayed: StartedRun = { run: existing, created: false };
+  if (existing.status !== 'processing' && existing.status !== 'scheduled') return replayed;
   try {
-    if (awaitOutcomeMs > 0) {
+    if (awaitOutcomeMs > 0 && existing.status === 'processing') {
       const outcome = await startAgentRunAndAwaitOutcome(engineOf(deps), existing, agent, awaitOutcomeMs);
       return { ...replayed, ...(outcome ? { outcome } : {}) };
     }
@@ -202,7 +225,7 @@ const engineOf = (deps: Pick<RunServiceDeps, 'temporal' | 'taskQueue'>) => ({ te
  */
 export async function startRunWorkflow(
   deps: Pick<RunServiceDeps, 'db' | 'temporal' | 'taskQueue'>,
-  run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'>,
+  run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null },
   knownAgent?: Pick<Agent, 'id' | 'name'>,
 ): Promise<boolean> {
   return startAgentRun(engineOf(deps), run, knownAgent ?? (await findAgentSummary(deps.db, run.agent_id)));

@@ -49,11 +49,15 @@ async function call<T>(engine: Engine, fn: () => Promise<T>, expected: (err: unk
 
 const alreadyStarted = (err: unknown) => err instanceof WorkflowExecutionAlreadyStartedError;
 
-type RunRef = Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'>;
+type RunRef = Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null };
 type AgentRef = Pick<Agent, 'id' | 'name'>;
 
 function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
+  // A delayed run's first workflow task waits on the server until run_at: no polling, and a
+  // cancel request (or terminate) reaches it meanwhile. Recomputed on each start attempt.
+  const delayMs = run.run_at ? run.run_at.getTime() - Date.now() : 0;
   return {
+    ...(delayMs > 0 ? { startDelay: delayMs } : {}),
     workflowId: runWorkflowId(run.id),
     taskQueue: engine.taskQueue,
     args: [{ runId: run.id }] as Parameters<typeof agentRun>,

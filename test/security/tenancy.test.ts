@@ -15,7 +15,7 @@ import { eventually, startTestStack, type TestStack } from '../support/stack.js'
  */
 const ADMIN_TOKEN = `admin-${randomBytes(16).toString('hex')}`;
 
-type Kind = 'agent' | 'apiKey' | 'task' | 'webhook' | 'trigger' | 'endpoint' | 'run' | 'conversation' | 'event' | 'delivery' | 'org' | 'portalSession';
+type Kind = 'agent' | 'apiKey' | 'task' | 'webhook' | 'trigger' | 'endpoint' | 'run' | 'conversation' | 'event' | 'delivery' | 'org' | 'portalSession' | 'schedule';
 
 /** One agent of a tenant with one of every resource hanging off it. */
 interface Agentful {
@@ -63,6 +63,8 @@ const PLAUSIBLE: Record<string, unknown> = {
   updateAgent: { instructions: 'changed by the other org' },
   createRun: { message: 'hello from the other org' },
   createTask: { name: 'intruder task', instructions: 'do things' },
+  createSchedule: { cron: '0 0 1 1 *', message: 'scheduled by the other org', paused: true },
+  updateSchedule: { message: 'changed by the other org' },
   createTrigger: { name: 'intruder trigger', scheme: 'github', message_template: 'Issue {{ payload.x }}' },
   createWebhook: { name: 'intruder webhook' },
   updateEndpoint: { description: 'changed by the other org' },
@@ -82,10 +84,10 @@ function paramKind(path: string, param: string): Kind | 'token' | 'static' {
   if (param === 'token') return 'token';
   if (param === 'file') return 'static';
   if (param === 'runId') return 'run';
-  const collection = /^\/(?:v1|api)\/(agents|api-keys|runs|tasks|conversations|webhooks|triggers|endpoints|events|deliveries|admin\/orgs|portal-sessions)\/\{id\}/.exec(path)?.[1];
+  const collection = /^\/(?:v1|api)\/(agents|api-keys|runs|tasks|conversations|webhooks|triggers|endpoints|events|deliveries|admin\/orgs|portal-sessions|schedules)\/\{id\}/.exec(path)?.[1];
   const kinds: Record<string, Kind> = {
     agents: 'agent', 'api-keys': 'apiKey', runs: 'run', tasks: 'task', conversations: 'conversation', webhooks: 'webhook',
-    triggers: 'trigger', endpoints: 'endpoint', events: 'event', deliveries: 'delivery', 'admin/orgs': 'org', 'portal-sessions': 'portalSession',
+    triggers: 'trigger', endpoints: 'endpoint', events: 'event', deliveries: 'delivery', 'admin/orgs': 'org', 'portal-sessions': 'portalSession', schedules: 'schedule',
   };
   const kind = collection && param === 'id' ? kinds[collection] : undefined;
   if (!kind) throw new Error(`no id kind known for {${param}} in ${path}: teach tenancy.test.ts`);
@@ -144,6 +146,7 @@ async function populate(key: string, marker: string): Promise<Agentful> {
   const webhook = await ok('POST', `/v1/agents/${agent.id}/webhooks`, { name: `${marker} webhook` });
   const trigger = await ok('POST', `/v1/agents/${agent.id}/triggers`, { name: `${marker} trigger`, scheme: 'github', message_template: `${marker} {{ payload.x }}` });
   const tokenTrigger = await ok('POST', `/v1/agents/${agent.id}/triggers`, { name: `${marker} token trigger`, scheme: 'none', message_template: '{{ payload.x }}' });
+  const schedule = await ok('POST', `/v1/agents/${agent.id}/schedules`, { name: `${marker} schedule`, cron: '0 0 1 1 *', message: `${marker} scheduled message`, paused: true });
   const portal = await ok('POST', '/v1/portal-sessions', { agent_id: agent.id, scopes: ['agents:read', 'runs:read'], name: `${marker} portal` });
   const endpoint = await ok('POST', '/v1/endpoints', {
     url: receiver.url, events: ['run.completed'], agent_ids: [agent.id], name: `${marker} endpoint`, description: `${marker} endpoint`,
@@ -163,7 +166,7 @@ async function populate(key: string, marker: string): Promise<Agentful> {
     marker,
     ids: {
       agent: agent.id, apiKey: apiKey.id, task: task.id, webhook: webhook.id, trigger: trigger.id, endpoint: endpoint.id,
-      run: reply.body.run_id, conversation: reply.body.conversation_id, event, delivery, org, portalSession: portal.id,
+      run: reply.body.run_id, conversation: reply.body.conversation_id, event, delivery, org, portalSession: portal.id, schedule: schedule.id,
     },
     agentKey: apiKey.key,
     webhookToken: webhook.token,
@@ -177,7 +180,7 @@ async function populate(key: string, marker: string): Promise<Agentful> {
 /** Every row of an org, in a stable order; api_keys.last_used_at moves with every read, so it is left out. */
 async function snapshotOrg(orgId: string): Promise<string> {
   const db = stack.database.db;
-  const byOrg = ['agents', 'runs', 'credit_entries', 'signing_secrets', 'task_definitions', 'conversations', 'events', 'deliveries', 'inbound_webhooks', 'endpoints', 'triggers', 'portal_sessions'] as const;
+  const byOrg = ['agents', 'runs', 'credit_entries', 'signing_secrets', 'task_definitions', 'conversations', 'events', 'deliveries', 'inbound_webhooks', 'endpoints', 'triggers', 'portal_sessions', 'schedules'] as const;
   const rows: Record<string, unknown> = {};
   rows.orgs = await db.selectFrom('orgs').selectAll().where('id', '=', orgId).execute();
   rows.api_keys = (await db.selectFrom('api_keys').selectAll().where('org_id', '=', orgId).orderBy('id').execute()).map(({ last_used_at: _, ...k }) => k);
@@ -198,7 +201,7 @@ async function apiView(key: string, t: Agentful): Promise<string> {
   const paths = [
     `/v1/agents/${t.ids.agent}`, `/v1/agents/${t.ids.agent}/tasks`, `/v1/agents/${t.ids.agent}/triggers`, `/v1/agents/${t.ids.agent}/webhooks`,
     `/v1/tasks/${t.ids.task}`, `/v1/triggers/${t.ids.trigger}`, `/v1/endpoints/${t.ids.endpoint}`, `/v1/endpoints/${t.ids.endpoint}/deliveries`,
-    `/v1/runs/${t.ids.run}`, `/v1/conversations/${t.ids.conversation}`, `/v1/events/${t.ids.event}`, '/v1/runs', '/v1/events?limit=100',
+    `/v1/runs/${t.ids.run}`, `/v1/conversations/${t.ids.conversation}`, `/v1/schedules/${t.ids.schedule}`, `/v1/agents/${t.ids.agent}/schedules`, `/v1/events/${t.ids.event}`, '/v1/runs', '/v1/events?limit=100',
     '/v1/endpoints', '/v1/credits', '/v1/agents', '/v1/api-keys',
   ];
   const views = [];
@@ -293,7 +296,7 @@ describe('org A against org B', () => {
     const ops = swept();
     // The sweep covers what exists: every kind of resource B has is named by some route.
     const kinds = new Set(ops.flatMap((op) => tenantParams(op).map((p) => paramKind(op.path, p))));
-    expect([...kinds].sort()).toEqual(['agent', 'apiKey', 'conversation', 'delivery', 'endpoint', 'event', 'org', 'portalSession', 'run', 'task', 'trigger', 'webhook']);
+    expect([...kinds].sort()).toEqual(['agent', 'apiKey', 'conversation', 'delivery', 'endpoint', 'event', 'org', 'portalSession', 'run', 'schedule', 'task', 'trigger', 'webhook']);
     expect(ops.length).toBeGreaterThanOrEqual(35);
     const problems: string[] = [];
     for (const op of ops) problems.push(...(await intrude(op, bb, a.key, bodyFor(op))));

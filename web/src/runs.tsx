@@ -23,7 +23,7 @@ import {
   type Schemas,
 } from './lib';
 
-const STATUSES = ['processing', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
+const STATUSES = ['scheduled', 'processing', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
 type Status = (typeof STATUSES)[number];
 
 export function RunsScreen(props: { agentId?: string }) {
@@ -77,6 +77,7 @@ export function RunsScreen(props: { agentId?: string }) {
             <option value="api">API</option>
             <option value="webhook">Token URL</option>
             <option value="trigger">Trigger</option>
+            <option value="schedule">Schedule</option>
           </select>
         </Field>
         <Field label="Created after">
@@ -135,7 +136,7 @@ export function RunPage(props: { id: string }) {
   const run = useLoad(() => api.GET('/v1/runs/{id}', { params: { path: { id: props.id } } }), [props.id]);
   const [events, setEvents] = useState<RunStreamEvent[]>([]);
   const [streamState, setStreamState] = useState<'idle' | 'live' | 'ended' | 'error'>('idle');
-  const processing = run.data?.status === 'processing';
+  const processing = run.data?.status === 'processing' || run.data?.status === 'scheduled';
   const cancel = useAction();
 
   useEffect(() => {
@@ -212,7 +213,7 @@ export function RunPage(props: { id: string }) {
               )}
             </dl>
             <h2>Result</h2>
-            {r.result !== null ? <pre class="text" data-testid="run-result">{r.result}</pre> : <p class="empty">{r.status === 'processing' ? 'The agent is still working.' : 'No result.'}</p>}
+            {r.result !== null ? <pre class="text" data-testid="run-result">{r.result}</pre> : <p class="empty">{r.status === 'processing' ? 'The agent is still working.' : r.status === 'scheduled' ? `Starts at ${r.run_at ?? 'its run_at'}.` : 'No result.'}</p>}
             {r.error && (
               <>
                 <h2>Error</h2>

@@ -49,6 +49,8 @@ export function presentRun(config: Config, run: Run, callback: ReturnType<typeof
     error: run.error,
     created_at: iso(run.created_at)!,
     started_at: iso(run.started_at),
+    run_at: iso(run.run_at),
+    schedule_id: run.schedule_id,
     completed_at: iso(run.completed_at),
     usage: { input_tokens: run.input_tokens, output_tokens: run.output_tokens },
     credits_used: run.credits_used,
@@ -66,5 +68,6 @@ export function presentRun(config: Config, run: Run, callback: ReturnType<typeof
 
 export function presentAccepted(config: Config, run: Run) {
   const links = runLinks(config, run);
-  return { trigger_id: run.id, run_id: run.id, status: 'processing' as const, status_url: links.self, events_url: links.events };
+  const status = run.status === 'scheduled' ? ('scheduled' as const) : ('processing' as const);
+  return { trigger_id: run.id, run_id: run.id, status, status_url: links.self, events_url: links.events };
 }

@@ -21,8 +21,19 @@ import { hashSecret } from '../../domain/apiKeys.js';
 import { presentDeliveries } from '../deliveries/presenter.js';
 import { DeliverySchema } from '../endpoints/schema.js';
 import { presentAccepted, presentCallback, presentRun, runLinks } from './presenter.js';
-import { CreateRunBody, ListRunsQuery, RunAcceptedSchema, RunEventsQuery, RunSchema, StreamTokenSchema } from './schema.js';
+import { CreateRunBody, ListRunsQuery, MAX_RUN_DELAY_SECONDS, RunAcceptedSchema, RunEventsQuery, RunSchema, StreamTokenSchema } from './schema.js';
 import { RunStreamHub } from './stream.js';
+
+/** A delayed run's start (null: now); a run_at already past starts at once. */
+function delayedStart(body: { run_at?: string; delay_seconds?: number }, now: Date): Date | null {
+  const at = body.run_at !== undefined ? new Date(body.run_at) : body.delay_seconds !== undefined ? new Date(now.getTime() + body.delay_seconds * 1000) : null;
+  if (!at || at.getTime() <= now.getTime()) return null;
+  if (at.getTime() - now.getTime() > MAX_RUN_DELAY_SECONDS * 1000) throw invalid({ run_at: 'must be at most a year ahead' });
+  return at;
+}
+
+/** Statuses of a run that has not ended. */
+const isLive = (status: Run['status']) => status === 'processing' || status === 'scheduled';
 
 export async function runInScope(deps: AppDeps, ctx: AppContext) {
   const auth = authOf(ctx);
@@ -51,7 +62,9 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       summary: 'Start an agent run',
       description:
         'Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. ' +
-        'Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run.',
+        'Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run. ' +
+        'With `run_at` or `delay_seconds` the run is `scheduled`: it holds its credits and is started by the engine at that time ' +
+        '(cancel it meanwhile with `POST /v1/runs/{id}/cancel`: no charge).',
       tag,
       auth: { kind: 'apiKey', scope: 'runs:write' },
       body: CreateRunBody,
@@ -78,6 +91,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
           const conversation = await findConversationOfAgent(deps.db, { id: body.conversation_id, orgId: auth.orgId, agentId: agent.id });
           if (!conversation) throw invalid({ conversation_id: 'no such conversation for this agent' });
         }
+        const runAt = delayedStart(body, deps.clock());
         const { run } = await startRun(
           { db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, log: ctx.state.log, clock: deps.clock },
           {
@@ -92,6 +106,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
             conversationId: body.conversation_id,
             idempotencyKey,
             requestFingerprint: body,
+            runAt,
           },
         );
         const accepted = presentAccepted(deps.config, run);
@@ -170,7 +185,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx) {
         const run = await runInScope(deps, ctx);
         if (!run.callback_url) throw new AppError(409, 'CONFLICT', 'The run has no callback_url');
-        if (run.status === 'processing') throw new AppError(409, 'CONFLICT', 'The run is still processing: its callback is sent when it ends');
+        if (isLive(run.status)) throw new AppError(409, 'CONFLICT', `The run is still ${run.status}: its callback is sent when it ends`);
         const callback = await findCallbackDelivery(deps.db, run.id);
         const attempt = callback ? await nextAttemptNumber(deps.db, callback.id) : 1;
         const workflowId = await retryRunCallback({ temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }, run.id, attempt);
@@ -183,14 +198,16 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/runs/:id/cancel',
       operationId: 'cancelRun',
       summary: 'Cancel a run',
-      description: 'Asks the run to stop; it ends as `cancelled` (recorded, announced and called back). A finished run answers 409.',
+      description:
+        'Asks the run to stop; it ends as `cancelled` (recorded, announced and called back; its credit hold released, nothing charged). ' +
+        'A `scheduled` (delayed) run is cancelled before it starts. A finished run answers 409.',
       tag,
       auth: { kind: 'apiKey', scope: 'runs:write' },
       errors: [409, 503],
       responses: { 202: { description: 'Cancellation requested; poll the run for its final status', schema: RunSchema } },
       async handler(ctx) {
         const run = await runInScope(deps, ctx);
-        if (run.status !== 'processing') throw new AppError(409, 'CONFLICT', `The run already ended as ${run.status}`);
+        if (!isLive(run.status)) throw new AppError(409, 'CONFLICT', `The run already ended as ${run.status}`);
         const engine = { temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE };
         try {
           // Accepted by an API that died before starting its workflow: start it now, so the
@@ -206,7 +223,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
           if (!isEngineUnavailable(err)) throw err;
           ctx.state.log.warn({ err: err.cause ?? err, run_id: run.id }, 'cancel request failed');
           const current = await findRun(deps.db, run.org_id, run.id);
-          if (current && current.status !== 'processing') throw new AppError(409, 'CONFLICT', `The run already ended as ${current.status}`);
+          if (current && !isLive(current.status)) throw new AppError(409, 'CONFLICT', `The run already ended as ${current.status}`);
           throw err;
         }
         ctx.status = 202;
@@ -235,7 +252,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
         const run = await runInScope(deps, ctx);
         const lastEventId = Number.parseInt(ctx.get('last-event-id'), 10);
         const after = Number.isFinite(lastEventId) && lastEventId >= 0 ? lastEventId : (query.after_sequence ?? 0);
-        if (run.status !== 'processing' && after >= run.event_seq) {
+        if (!isLive(run.status) && after >= run.event_seq) {
           // A browser reconnects after the stream ends; 204 is what tells EventSource to stop.
           ctx.status = 204;
           return;

@@ -2,7 +2,13 @@ import { z } from 'zod';
 import { hasUrlCredentials, URL_CREDENTIALS_MESSAGE } from '../../domain/urlCredentials.js';
 import { Metadata, PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
-export const RunStatusSchema = z.enum(['processing', 'completed', 'failed', 'cancelled', 'timed_out']);
+export const RunStatusSchema = z
+  .enum(['scheduled', 'processing', 'completed', 'failed', 'cancelled', 'timed_out'])
+  .describe('`scheduled`: a delayed run waiting for its `run_at`; `processing`: started, the agent is working; the rest are endings');
+export const RunSourceSchema = z.enum(['api', 'webhook', 'trigger', 'schedule']).describe('What started the run; `schedule`: a firing of a schedule (`schedule_id`)');
+
+/** Latest allowed run_at / delay: one year ahead. */
+export const MAX_RUN_DELAY_SECONDS = 366 * 24 * 3600;
 
 const Scalar = z.union([z.string().max(10_000), z.number(), z.boolean(), z.null()]);
 
@@ -25,8 +31,20 @@ export const CreateRunBody = z
     ),
     metadata: Metadata.optional().describe('Arbitrary JSON stored with the run and returned with it (at most 16 KB)'),
     conversation_id: Uuid.optional().describe('Continue this conversation of the same agent'),
+    run_at: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('Start the run at this time (at most a year ahead): it waits as `scheduled`, holding its credits, and can be cancelled meanwhile. A time already past starts it at once'),
+    delay_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_RUN_DELAY_SECONDS)
+      .optional()
+      .describe('Start the run this many seconds from now (instead of run_at)'),
   })
-  .strict();
+  .strict()
+  .refine((body) => body.run_at === undefined || body.delay_seconds === undefined, { message: 'give run_at or delay_seconds, not both', path: ['delay_seconds'] });
 
 export const ListRunsQuery = PaginationQuery.extend({
   agent_id: Uuid.optional().describe('Only runs of this agent'),
@@ -52,7 +70,7 @@ export const RunAcceptedSchema = z
   .object({
     trigger_id: Uuid.describe('Same as run_id (seed compatibility)'),
     run_id: Uuid,
-    status: z.literal('processing'),
+    status: z.enum(['processing', 'scheduled']).describe('`scheduled` for a delayed run (run_at, delay_seconds)'),
     status_url: z.url().describe('Poll this with the same Authorization header'),
     events_url: z.url().describe('Live Server-Sent Events stream of the run'),
   })
@@ -76,13 +94,15 @@ export const RunSchema = z
     trigger_id: Uuid.describe('Same as run_id (seed 004\'s poll body)'),
     run_id: Uuid,
     agent_id: Uuid,
-    source: z.enum(['api', 'webhook', 'trigger']),
+    source: RunSourceSchema,
     status: RunStatusSchema,
     status_detail: z.string().nullable(),
     result: z.string().nullable().describe('The agent\'s reply once completed'),
     error: z.string().nullable(),
     created_at: Timestamp,
     started_at: Timestamp.nullable(),
+    run_at: Timestamp.nullable().describe('A delayed run\'s start time; null when it started at once'),
+    schedule_id: Uuid.nullable().describe('The schedule that fired this run (source `schedule`)'),
     completed_at: Timestamp.nullable(),
     usage: z.object({ input_tokens: z.number().int().nullable(), output_tokens: z.number().int().nullable() }),
     credits_used: z.number().int().describe('Credits charged: the usage formula, at most the agent\'s max_credits_per_run'),

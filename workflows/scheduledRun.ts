@@ -1,0 +1,73 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import {
+  ChildWorkflowFailure,
+  ParentClosePolicy,
+  WorkflowIdReusePolicy,
+  executeChild,
+  proxyLocalActivities,
+  setCurrentDetails,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { agentRun } from './agentRun.js';
+import { runWorkflowId } from './ids.js';
+import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from './searchAttributes.js';
+
+export interface ScheduledRunInput {
+  scheduleId: string;
+}
+
+export interface ScheduledRunResult {
+  /** `ran`: the run was started and has ended; `refused`: recorded as failed (e.g. insufficient credits); `gone`: the schedule or its agent no longer exists. */
+  outcome: 'ran' | 'refused' | 'gone';
+  runId: string | null;
+  status: string | null;
+}
+
+// Creating the run is a few rows in one transaction, idempotent by the firing's workflow id.
+const inline = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  localRetryThreshold: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/**
+ * One firing of a schedule (started by its Temporal Schedule, id `scheduled-<scheduleId>-<time>`):
+ * creates an ordinary run (source `schedule`, credits held) and runs it as the child `run-<runId>`,
+ * so it is charged, evented and called back like any other. It waits for the run to end, which
+ * is what lets the Schedule's overlap policy (skip, buffer one, allow all) see a slow run as
+ * still running. An empty wallet leaves a failed run with the reason instead of nothing.
+ */
+export async function scheduledRun({ scheduleId }: ScheduledRunInput): Promise<ScheduledRunResult> {
+  const firing = await inline.createScheduledRun.executeWithOptions({ summary: 'create the run (hold its credits)' }, [scheduleId, workflowInfo().workflowId]);
+  if (firing.outcome !== 'created') {
+    setCurrentDetails(firing.outcome === 'refused' ? `Run ${firing.runId} refused: ${firing.reason}` : 'The schedule or its agent is gone');
+    return { outcome: firing.outcome, runId: firing.runId, status: firing.outcome === 'refused' ? 'failed' : null };
+  }
+  const { runId } = firing;
+  setCurrentDetails(`Running run ${runId}`);
+  try {
+    const result = await executeChild(agentRun, {
+      workflowId: runWorkflowId(runId),
+      taskQueue: workflowInfo().taskQueue,
+      args: [{ runId }],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      // The run is the customer's: it goes on to its end (and callback) even if this firing is terminated.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [
+        { key: OrgIdKey, value: firing.orgId },
+        { key: AgentIdKey, value: firing.agentId },
+        { key: RunSourceKey, value: 'schedule' },
+        { key: RunStatusKey, value: 'processing' },
+      ],
+      staticSummary: firing.summary,
+    });
+    return { outcome: 'ran', runId, status: result.status };
+  } catch (err) {
+    // The run failed, timed out or was cancelled: recorded by the run itself; the firing is done.
+    if (err instanceof ChildWorkflowFailure) return { outcome: 'ran', runId, status: 'ended' };
+    // Started already by the run reconciler (this firing was slow to start it): it runs on its own.
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { outcome: 'ran', runId, status: null };
+    throw err;
+  }
+}
