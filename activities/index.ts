@@ -4,6 +4,7 @@ import { createDeliveryActivities } from './deliveries.js';
 import type { ActivityDeps } from './deps.js';
 import { createEndpointSlotActivities } from './endpointSlots.js';
 import { createRunActivities } from './runs.js';
+import { createRunQueueActivities } from './runQueue.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { AgentReply, AgentUsage } from './agents.js';
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCallbackActivities(deps),
     ...createDeliveryActivities(deps),
     ...createEndpointSlotActivities(deps),
+    ...createRunQueueActivities(deps),
   };
 }
 

@@ -67,6 +67,7 @@ export async function insertAgent(
     allow_callback_urls?: boolean;
     run_timeout_seconds?: number;
     max_credits_per_run?: number;
+    max_concurrent_runs?: number | null;
     metadata?: Record<string, unknown>;
   },
 ) {
@@ -81,6 +82,7 @@ export async function insertAgent(
       allow_callback_urls: agent.allow_callback_urls,
       run_timeout_seconds: agent.run_timeout_seconds,
       max_credits_per_run: agent.max_credits_per_run,
+      max_concurrent_runs: agent.max_concurrent_runs,
       provider: JSON.stringify(agent.provider),
       metadata: JSON.stringify(agent.metadata ?? {}),
       updated_at: now,
@@ -184,6 +186,7 @@ export async function updateAgent(
     allow_callback_urls?: boolean;
     run_timeout_seconds?: number;
     max_credits_per_run?: number;
+    max_concurrent_runs?: number | null;
     metadata?: Record<string, unknown>;
   },
   now: Date,

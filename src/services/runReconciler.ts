@@ -42,8 +42,9 @@ export async function reconcileUnstartedRuns(deps: ReconcilerDeps, minAgeMs: num
     try {
       const stale = await conn
         .selectFrom('runs')
-        .select(['id', 'org_id', 'agent_id', 'source', 'created_at'])
-        .where('status', '=', 'processing')
+        .select(['id', 'org_id', 'agent_id', 'source', 'status', 'created_at'])
+        // A queued run's workflow waits for its slot: it must exist as much as a processing run's.
+        .where('status', 'in', ['processing', 'queued'])
         .where('started_at', 'is', null)
         .where('created_at', '>', since)
         .where('created_at', '<', new Date(Date.now() - minAgeMs))

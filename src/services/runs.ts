@@ -4,9 +4,10 @@ import { sql, type Kysely } from 'kysely';
 import type { AgentRunInput } from '../../workflows/index.js';
 import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from '../../workflows/searchAttributes.js';
 import { CreditsUnavailable, holdCredits, releaseRunHold } from '../db/credits.js';
+import { initialRunStatus, isLimited, markAdmitted, runLimitsOf } from '../db/runQueue.js';
 import { RUN_EVENTS_CHANNEL } from '../db/events.js';
 import { deleteRun, insertRun } from '../db/queries.js';
-import type { Agent, Database, Run, RunSource } from '../db/schema.js';
+import type { Agent, Database, Run, RunSource, RunStatus } from '../db/schema.js';
 import { AppError, serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runsStarted } from '../metrics.js';
@@ -80,6 +81,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
   const hold = input.agent.max_credits_per_run;
 
   const runId = randomUUID();
+  const limits = await runLimitsOf(deps.db, orgId, input.agent.id);
   let run: Run;
   let newConversationId: string | null = null;
   try {
@@ -101,12 +103,16 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
           })
           .execute();
       }
+      // Under a concurrency limit a run without a free slot waits `queued` (src/db/runQueue.ts).
+      const status = isLimited(limits) ? await initialRunStatus(trx, orgId, input.agent.id, limits) : 'processing';
+      const queuedDetail = status === 'queued' ? 'waiting for a slot: the concurrency limit is reached' : null;
       const inserted = await insertRun(trx, {
         id: runId,
         org_id: orgId,
         agent_id: input.agent.id,
         source: input.source,
-        status: 'processing',
+        status,
+        status_detail: queuedDetail,
         message: input.message,
         result: null,
         error: null,
@@ -124,10 +130,11 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
         credits_held: hold,
         event_seq: 1,
       });
+      if (status === 'processing' && isLimited(limits)) await markAdmitted(trx, runId);
       // run_queued commits with the run: no accepted run lacks its first event.
       await trx
         .insertInto('run_events')
-        .values({ run_id: runId, sequence: 1, event_type: 'run_queued', dedupe_key: 'run_queued', payload: JSON.stringify({ status: 'processing' }) })
+        .values({ run_id: runId, sequence: 1, event_type: 'run_queued', dedupe_key: 'run_queued', payload: JSON.stringify(status === 'queued' ? { status, detail: queuedDetail } : { status }) })
         .execute();
       await sql`select pg_notify(${RUN_EVENTS_CHANNEL}, ${runId})`.execute(trx);
       // Last, so the org row is locked only until the commit that follows.
@@ -173,7 +180,7 @@ function insufficientCredits(err: CreditsUnavailable): AppError {
 /** An Idempotency-Key retry: the same run; one left without a workflow (its API died) is started now. */
 async function replay(deps: RunServiceDeps, existing: Run, requestHash: string): Promise<StartedRun> {
   const replayed = replayOf(existing, requestHash);
-  if (existing.status === 'processing' && !existing.started_at) {
+  if ((existing.status === 'processing' || existing.status === 'queued') && !existing.started_at) {
     await startRunWorkflow(deps, existing).catch((err) => {
       deps.log.error({ err, run_id: existing.id }, 'could not start the run workflow on replay');
       throw serviceUnavailable('The workflow engine');
@@ -189,7 +196,7 @@ async function replay(deps: RunServiceDeps, existing: Run, requestHash: string):
  */
 export async function startRunWorkflow(
   deps: Pick<RunServiceDeps, 'db' | 'temporal' | 'taskQueue'>,
-  run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'>,
+  run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { status?: RunStatus },
   knownAgent?: Pick<Agent, 'id' | 'name'>,
 ): Promise<boolean> {
   const agent = knownAgent ?? (await deps.db.selectFrom('agents').select(['id', 'name']).where('id', '=', run.agent_id).executeTakeFirstOrThrow());
@@ -199,13 +206,14 @@ export async function startRunWorkflow(
       deps.temporal.workflow.start('agentRun', {
         workflowId: runWorkflowId(run.id),
         taskQueue: deps.taskQueue,
-        args: [{ runId: run.id } satisfies AgentRunInput],
+        // A queued run's workflow first waits for a slot (workflows/runQueue.ts).
+        args: [(run.status === 'queued' ? { runId: run.id, queued: true } : { runId: run.id }) satisfies AgentRunInput],
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         typedSearchAttributes: [
           { key: OrgIdKey, value: run.org_id },
           { key: AgentIdKey, value: agent.id },
           { key: RunSourceKey, value: run.source },
-          { key: RunStatusKey, value: 'processing' },
+          { key: RunStatusKey, value: run.status === 'queued' ? 'queued' : 'processing' },
         ],
         staticSummary: truncate(`Run of agent "${agent.name}" (${run.source})`, 190),
         staticDetails: `**Run** \`${run.id}\`\n\n**Agent** ${agent.name} (\`${agent.id}\`)\n\n**Org** \`${run.org_id}\`\n\n**Source** ${run.source}`,

@@ -66,5 +66,5 @@ export function presentRun(config: Config, run: Run, callback: ReturnType<typeof
 
 export function presentAccepted(config: Config, run: Run) {
   const links = runLinks(config, run);
-  return { trigger_id: run.id, run_id: run.id, status: 'processing' as const, status_url: links.self, events_url: links.events };
+  return { trigger_id: run.id, run_id: run.id, status: run.status === 'queued' ? ('queued' as const) : ('processing' as const), status_url: links.self, events_url: links.events };
 }

@@ -208,14 +208,16 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/runs/:id/cancel',
       operationId: 'cancelRun',
       summary: 'Cancel a run',
-      description: 'Asks the run to stop; it ends as `cancelled` (recorded, announced and called back). A finished run answers 409.',
+      description:
+        'Asks the run to stop; it ends as `cancelled` (recorded, announced and called back). A `queued` run leaves the queue uncharged (its hold released) ' +
+        'without taking or freeing a slot. A finished run answers 409.',
       tag,
       auth: { kind: 'apiKey', scope: 'runs:write' },
       errors: [409, 503],
       responses: { 202: { description: 'Cancellation requested; poll the run for its final status', schema: RunSchema } },
       async handler(ctx) {
         const run = await runInScope(deps, ctx);
-        if (run.status !== 'processing') throw new AppError(409, 'CONFLICT', `The run already ended as ${run.status}`);
+        if (run.status !== 'processing' && run.status !== 'queued') throw new AppError(409, 'CONFLICT', `The run already ended as ${run.status}`);
         const cancel = () => deps.temporal.withDeadline(Date.now() + 5_000, () => deps.temporal.workflow.getHandle(runWorkflowId(run.id)).cancel());
         try {
           await cancel().catch(async (err: unknown) => {
@@ -228,7 +230,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
         } catch (err) {
           ctx.state.log.warn({ err, run_id: run.id }, 'cancel request failed');
           const current = await findRun(deps.db, run.org_id, run.id);
-          if (current && current.status !== 'processing') throw new AppError(409, 'CONFLICT', `The run already ended as ${current.status}`);
+          if (current && current.status !== 'processing' && current.status !== 'queued') throw new AppError(409, 'CONFLICT', `The run already ended as ${current.status}`);
           throw new AppError(503, 'SERVICE_UNAVAILABLE', 'The workflow engine is unavailable, retry shortly', undefined, { 'Retry-After': '5' });
         }
         ctx.status = 202;

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { hasUrlCredentials, URL_CREDENTIALS_MESSAGE } from '../../domain/urlCredentials.js';
 import { Metadata, PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
-export const RunStatusSchema = z.enum(['processing', 'completed', 'failed', 'cancelled', 'timed_out']);
+/** `queued`: accepted, waiting for a slot under the agent's or the org's max_concurrent_runs (status_detail says why). */
+export const RunStatusSchema = z.enum(['processing', 'completed', 'failed', 'cancelled', 'timed_out', 'queued']);
 
 const Scalar = z.union([z.string().max(10_000), z.number(), z.boolean(), z.null()]);
 
@@ -52,7 +53,7 @@ export const RunAcceptedSchema = z
   .object({
     trigger_id: Uuid.describe('Same as run_id (seed compatibility)'),
     run_id: Uuid,
-    status: z.literal('processing'),
+    status: z.enum(['processing', 'queued']).describe('`queued` when the agent or org is at its max_concurrent_runs: the run starts, in order of arrival, as a slot frees'),
     status_url: z.url().describe('Poll this with the same Authorization header'),
     events_url: z.url().describe('Live Server-Sent Events stream of the run'),
   })
