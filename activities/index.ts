@@ -2,6 +2,7 @@ import { createAgentActivities } from './agents.js';
 import { createCallbackActivities } from './callbacks.js';
 import { createDeliveryActivities } from './deliveries.js';
 import type { ActivityDeps } from './deps.js';
+import { createEndpointRateLimitActivities } from './endpointRateLimits.js';
 import { createEndpointSlotActivities } from './endpointSlots.js';
 import { createRunActivities } from './runs.js';
 import { createRunQueueActivities } from './runQueue.js';
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDeliveryActivities(deps),
     ...createEndpointSlotActivities(deps),
     ...createRunQueueActivities(deps),
+    ...createEndpointRateLimitActivities(deps),
   };
 }
 

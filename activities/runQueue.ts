@@ -4,6 +4,7 @@ import { releaseRunHold } from '../src/db/credits.js';
 import { findAgentById, findRunById } from '../src/db/queries.js';
 import { admitQueuedRuns, cancelQueuedRunRow, setQueuedDetail } from '../src/db/runQueue.js';
 import { runWorkflowId, startRunWorkflow } from '../src/services/runs.js';
+import { runsHoldingSlotsInTemporal } from '../src/services/runSlots.js';
 import { runAdmittedSignal } from '../workflows/runQueueSignal.js';
 import type { ActivityDeps } from './deps.js';
 import { emitForRun, runRef } from './events.js';
@@ -45,7 +46,8 @@ export function createRunQueueActivities(deps: ActivityDeps) {
       if (!run) throw ApplicationFailure.create({ type: 'RunNotFound', message: `run ${runId} not found`, nonRetryable: true });
       if (run.status === 'processing') return { state: 'admitted' };
       if (run.status !== 'queued') return { state: 'ended', status: run.status };
-      const admission = await admitQueuedRuns(deps.db, run.org_id);
+      const holding = await runsHoldingSlotsInTemporal(deps.temporal, run.org_id);
+      const admission = await admitQueuedRuns(deps.db, run.org_id, holding);
       await wake(admission.admitted.filter((id) => id !== runId));
       if (admission.admitted.includes(runId)) return { state: 'admitted' };
       const mine = admission.waiting.find((w) => w.id === runId);

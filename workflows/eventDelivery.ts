@@ -1,5 +1,6 @@
 import { ActivityFailure, proxyActivities, proxyLocalActivities, setCurrentDetails } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { throttleDelivery } from './endpointRateLimit.js';
 import { withEndpointSlot } from './endpointSlots.js';
 
 export interface EventDeliveryInput {
@@ -38,6 +39,8 @@ export async function eventDelivery({ eventId }: EventDeliveryInput): Promise<Ev
         retry: { maximumAttempts: delivery.maxAttempts, initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 day' },
       });
       try {
+        // The endpoint's rate_limit_per_second first: a durable timer until this delivery's slot.
+        await throttleDelivery(delivery.endpointId, delivery.deliveryId);
         // At most ENDPOINT_MAX_IN_FLIGHT of these run against one endpoint at a time; the rest wait.
         return await withEndpointSlot({ endpointId: delivery.endpointId }, delivery.endpointId, () =>
           deliverEvent.executeWithOptions({ summary: `deliver to endpoint ${delivery.endpointId}` }, [delivery.deliveryId, delivery.maxAttempts]),

@@ -32,12 +32,13 @@ export async function runLimitsOf(db: Db, orgId: string, agentId: string): Promi
 
 export const isLimited = (limits: RunLimits) => limits.agentMax !== null || limits.orgMax !== null;
 
-async function processingCounts(trx: Db, orgId: string): Promise<Map<string, number>> {
+/** Runs holding a slot: processing, or (`holding`) ended here but still finishing in their workflow. */
+async function processingCounts(trx: Db, orgId: string, holding: string[]): Promise<Map<string, number>> {
   const rows = await trx
     .selectFrom('runs')
     .select(['agent_id', sql<string>`count(*)`.as('n')])
     .where('org_id', '=', orgId)
-    .where('status', '=', 'processing')
+    .where((eb) => (holding.length ? eb.or([eb('status', '=', 'processing'), eb('id', 'in', holding)]) : eb('status', '=', 'processing')))
     .groupBy('agent_id')
     .execute();
   return new Map(rows.map((r) => [r.agent_id, Number(r.n)]));
@@ -50,13 +51,19 @@ const sum = (counts: Map<string, number>) => [...counts.values()].reduce((a, b) 
  * is queued, else 'queued'. Takes the org's admission lock for the rest of `trx`, so the run
  * inserted next in the same transaction is counted by the next decision.
  */
-export async function initialRunStatus(trx: Transaction<Database>, orgId: string, agentId: string, limits: RunLimits): Promise<'processing' | 'queued'> {
+export async function initialRunStatus(
+  trx: Transaction<Database>,
+  orgId: string,
+  agentId: string,
+  limits: RunLimits,
+  holding: string[],
+): Promise<'processing' | 'queued'> {
   await lockOrgAdmission(trx, orgId);
   let ahead = trx.selectFrom('runs').select('id').where('org_id', '=', orgId).where('status', '=', 'queued');
   // Under an org cap every queued run of the org is ahead; under an agent limit only the agent's.
   if (limits.orgMax === null) ahead = ahead.where('agent_id', '=', agentId);
   if (await ahead.limit(1).executeTakeFirst()) return 'queued';
-  const counts = await processingCounts(trx, orgId);
+  const counts = await processingCounts(trx, orgId, holding);
   if (limits.agentMax !== null && (counts.get(agentId) ?? 0) >= limits.agentMax) return 'queued';
   if (limits.orgMax !== null && sum(counts) >= limits.orgMax) return 'queued';
   return 'processing';
@@ -79,10 +86,10 @@ const ADMISSION_WINDOW = 500;
 /**
  * Admits as many of the org's queued runs as the limits allow, oldest first: a run whose agent
  * is full waits without holding up other agents' runs; once the org cap is reached nobody else
- * goes. admitted_at records the order slots were given in; started_at stays the workflow's own
+ * goes. `holding`: runs whose workflows still finish (src/services/runSlots.ts). admitted_at records the order slots were given in; started_at stays the workflow's own
  * (a run whose accepting API died before starting its workflow is still found by the reconciler).
  */
-export async function admitQueuedRuns(db: Kysely<Database>, orgId: string): Promise<Admission> {
+export async function admitQueuedRuns(db: Kysely<Database>, orgId: string, holding: string[]): Promise<Admission> {
   return db.transaction().execute(async (trx) => {
     await lockOrgAdmission(trx, orgId);
     const org = await trx.selectFrom('orgs').select('max_concurrent_runs').where('id', '=', orgId).executeTakeFirst();
@@ -97,7 +104,7 @@ export async function admitQueuedRuns(db: Kysely<Database>, orgId: string): Prom
       .orderBy('runs.id')
       .limit(ADMISSION_WINDOW)
       .execute();
-    const counts = await processingCounts(trx, orgId);
+    const counts = await processingCounts(trx, orgId, holding);
     let total = sum(counts);
     const result: Admission = { admitted: [], waiting: [] };
     for (const run of queued) {

@@ -11,6 +11,7 @@ import type { Agent, Database, Run, RunSource, RunStatus } from '../db/schema.js
 import { AppError, serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runsStarted } from '../metrics.js';
+import { runsHoldingSlotsInTemporal } from './runSlots.js';
 
 export interface RunServiceDeps {
   db: Kysely<Database>;
@@ -82,6 +83,8 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
 
   const runId = randomUUID();
   const limits = await runLimitsOf(deps.db, orgId, input.agent.id);
+  // Unknown (Temporal unreachable): queue it; the workflow start below decides the rest.
+  const holding = isLimited(limits) ? await runsHoldingSlotsInTemporal(deps.temporal, orgId).catch(() => null) : [];
   let run: Run;
   let newConversationId: string | null = null;
   try {
@@ -104,7 +107,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
           .execute();
       }
       // Under a concurrency limit a run without a free slot waits `queued` (src/db/runQueue.ts).
-      const status = isLimited(limits) ? await initialRunStatus(trx, orgId, input.agent.id, limits) : 'processing';
+      const status = !isLimited(limits) ? 'processing' : holding ? await initialRunStatus(trx, orgId, input.agent.id, limits, holding) : 'queued';
       const queuedDetail = status === 'queued' ? 'waiting for a slot: the concurrency limit is reached' : null;
       const inserted = await insertRun(trx, {
         id: runId,

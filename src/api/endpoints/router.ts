@@ -68,6 +68,7 @@ export async function presentEndpoint(db: Kysely<Database>, endpoint: Endpoint) 
     verify_ssl: endpoint.verify_ssl,
     timeout_seconds: endpoint.timeout_seconds,
     max_retries: endpoint.max_retries,
+    rate_limit_per_second: endpoint.rate_limit_per_second,
     created_at: endpoint.created_at.toISOString(),
     updated_at: endpoint.updated_at.toISOString(),
     last_triggered_at: endpoint.last_triggered_at?.toISOString() ?? null,
@@ -99,6 +100,7 @@ export async function presentDeliveries(db: Kysely<Database>, deliveries: Delive
         error: a.error,
         succeeded: a.succeeded,
       })),
+    throttled_ms: d.throttled_ms,
     created_at: d.created_at.toISOString(),
     updated_at: d.updated_at.toISOString(),
   }));
@@ -181,6 +183,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
             verify_ssl: body.verify_ssl,
             timeout_seconds: body.timeout_seconds,
             max_retries: body.max_retries,
+            rate_limit_per_second: body.rate_limit_per_second,
             updated_at: now,
           })
           .returningAll()
