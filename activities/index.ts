@@ -4,6 +4,7 @@ import { createDeliveryActivities } from './deliveries.js';
 import type { ActivityDeps } from './deps.js';
 import { createEndpointRateLimitActivities } from './endpointRateLimits.js';
 import { createEndpointSlotActivities } from './endpointSlots.js';
+import { createRecoveryActivities } from './recoveries.js';
 import { createRunActivities } from './runs.js';
 import { createRunQueueActivities } from './runQueue.js';
 
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createEndpointSlotActivities(deps),
     ...createRunQueueActivities(deps),
     ...createEndpointRateLimitActivities(deps),
+    ...createRecoveryActivities(deps),
   };
 }
 
