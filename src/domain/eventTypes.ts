@@ -35,7 +35,7 @@ export const EVENT_TYPES = {
     data: z.object({ conversation_id: z.string(), agent: AgentRef, subject: z.string().nullable() }),
   },
   'run.started': {
-    description: 'A run began executing.',
+    description: 'A run began executing (a run queued under a concurrency limit: when it got its slot).',
     data: z.object({ ...RunRef, source: z.string() }),
   },
   'run.completed': {
@@ -54,7 +54,7 @@ export const EVENT_TYPES = {
     data: z.object({ ...RunRef, status: z.literal('failed'), error: z.string(), metadata: RunMetadata }),
   },
   'run.cancelled': {
-    description: 'A run was cancelled.',
+    description: 'A run was cancelled (a run cancelled while queued was never started and is not charged).',
     data: z.object({ ...RunRef, status: z.literal('cancelled'), metadata: RunMetadata }),
   },
   'run.timed_out': {

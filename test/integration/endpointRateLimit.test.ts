@@ -74,20 +74,23 @@ it(`300 events to an endpoint limited to ${RATE}/s: at most ${RATE} (+10 %) in a
     expect(endpoint.status).toBe(201);
     expect(endpoint.body.rate_limit_per_second).toBe(RATE);
 
-    // A burst: every event stored and its delivery started at once.
+    // A burst: every event stored and its delivery started as fast as the pool allows (ten at a time).
     const now = new Date();
+    const indexes = Array.from({ length: EVENTS }, (_, i) => i);
     await Promise.all(
-      Array.from({ length: EVENTS }, async (_, i) => {
-        const { event } = await storeEvent(stack.database.db, {
-          orgId,
-          agentId: null,
-          runId: null,
-          type: 'agent.message',
-          data: { n: i },
-          dedupeKey: `rate-test:${orgId}:${i}`,
-          at: now,
-        });
-        await dispatchEvent({ db: stack.database.db, temporal: stack.temporal, taskQueue: stack.taskQueue }, event);
+      Array.from({ length: 10 }, async () => {
+        for (let i = indexes.shift(); i !== undefined; i = indexes.shift()) {
+          const { event } = await storeEvent(stack.database.db, {
+            orgId,
+            agentId: null,
+            runId: null,
+            type: 'agent.message',
+            data: { n: i },
+            dedupeKey: `rate-test:${orgId}:${i}`,
+            at: now,
+          });
+          await dispatchEvent({ db: stack.database.db, temporal: stack.temporal, taskQueue: stack.taskQueue }, event);
+        }
       }),
     );
 
