@@ -307,7 +307,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel a run
-         * @description Asks the run to stop; it ends as `cancelled` (recorded, announced and called back). A finished run answers 409.
+         * @description Asks the run to stop; it ends as `cancelled` (recorded, announced and called back). A `queued` run leaves the queue uncharged (its hold released) without taking or freeing a slot. A finished run answers 409.
          *
          *     Requires an API key with scope `runs:write`.
          */
@@ -892,6 +892,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/endpoints/{id}/recover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resend every delivery that failed in a time window (bulk recovery)
+         * @description Every delivery to this endpoint whose last attempt failed between `since` and `until` is sent again, each with its original `webhook-id` (receivers deduplicate on it: delivery is at-least-once), by one workflow that respects the endpoint's rate limit and in-flight bound. Progress at `GET /v1/recoveries/{id}`. At most one recovery runs per endpoint (409 names the running one). A disabled endpoint is re-enabled only with `enable_endpoint: true` (409 otherwise). Resends never count toward disabling the endpoint.
+         *
+         *     Requires an API key with scope `endpoints:write`.
+         */
+        post: operations["recoverEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/recoveries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A bulk recovery's progress
+         * @description `sent` of `total` resent so far, how many succeeded and failed; `status` is `completed` once every delivery of the window was resent.
+         *
+         *     Requires an API key with scope `endpoints:read`.
+         */
+        get: operations["getRecovery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/event-types": {
         parameters: {
             query?: never;
@@ -1027,6 +1071,26 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/orgs/{id}/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Set an organization's org-wide concurrency cap
+         * @description Operator only. Runs over the cap (or over an agent's own `max_concurrent_runs`) wait as `queued` and start in order of arrival as slots free.
+         */
+        patch: operations["adminUpdateOrgLimits"];
         trace?: never;
     };
     "/v1/me": {
@@ -1250,6 +1314,8 @@ export interface components {
             run_timeout_seconds: number;
             /** @description Held per accepted run; the most one run is charged */
             max_credits_per_run: number;
+            /** @description Runs processing at once; the rest wait `queued` (null: no limit) */
+            max_concurrent_runs: number | null;
             metadata: {
                 [key: string]: unknown;
             };
@@ -1314,8 +1380,11 @@ export interface components {
             trigger_id: string;
             /** Format: uuid */
             run_id: string;
-            /** @constant */
-            status: "processing";
+            /**
+             * @description `queued` when the agent or org is at its max_concurrent_runs: the run starts, in order of arrival, as a slot frees
+             * @enum {string}
+             */
+            status: "processing" | "queued";
             /**
              * Format: uri
              * @description Poll this with the same Authorization header
@@ -1340,7 +1409,7 @@ export interface components {
             /** @enum {string} */
             source: "api" | "webhook" | "trigger";
             /** @enum {string} */
-            status: "processing" | "completed" | "failed" | "cancelled" | "timed_out";
+            status: "processing" | "completed" | "failed" | "cancelled" | "timed_out" | "queued";
             status_detail: string | null;
             /** @description The agent's reply once completed */
             result: string | null;
@@ -1421,6 +1490,8 @@ export interface components {
                 error: string | null;
                 succeeded: boolean;
             }[];
+            /** @description How long this delivery waited for its endpoint's rate_limit_per_second, in milliseconds (0: never) */
+            throttled_ms: number;
             /**
              * Format: date-time
              * @description ISO 8601 UTC timestamp
@@ -1753,6 +1824,8 @@ export interface components {
             verify_ssl: boolean;
             timeout_seconds: number;
             max_retries: number;
+            /** @description Deliveries a second at most (null: unlimited) */
+            rate_limit_per_second: number | null;
             /**
              * Format: date-time
              * @description ISO 8601 UTC timestamp
@@ -1793,6 +1866,8 @@ export interface components {
             verify_ssl: boolean;
             timeout_seconds: number;
             max_retries: number;
+            /** @description Deliveries a second at most (null: unlimited) */
+            rate_limit_per_second: number | null;
             /**
              * Format: date-time
              * @description ISO 8601 UTC timestamp
@@ -1821,6 +1896,41 @@ export interface components {
             statusCode: number | null;
             error: string | null;
             latency_ms: number;
+        };
+        Recovery: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            endpoint_id: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            since: string;
+            /**
+             * Format: date-time
+             * @description The window's end, fixed when the recovery started
+             */
+            until: string;
+            /** @enum {string} */
+            status: "running" | "completed" | "failed";
+            /** @description Failed deliveries in the window when the recovery started */
+            total: number;
+            /** @description Resent so far (each with its original webhook-id) */
+            sent: number;
+            succeeded: number;
+            /** @description Resends the receiver refused or that never got an answer; they do not count toward disabling the endpoint */
+            failed: number;
+            /** @description Whether this recovery re-enabled the endpoint */
+            enabled_endpoint: boolean;
+            /** @description The Temporal workflow doing the work, `recovery-<id>` */
+            workflow_id: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            created_at: string;
+            completed_at: string | null;
         };
         EventType: {
             type: string;
@@ -1897,6 +2007,12 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             created_at: string;
+        };
+        OrgLimits: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            max_concurrent_runs: number | null;
         };
         Me: {
             /**
@@ -2334,6 +2450,11 @@ export interface operations {
                      */
                     max_credits_per_run?: number;
                     /**
+                     * @description Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit)
+                     * @default null
+                     */
+                    max_concurrent_runs?: number | null;
+                    /**
                      * @description Free-form JSON object, at most 16 KB
                      * @default {}
                      */
@@ -2618,6 +2739,8 @@ export interface operations {
                     run_timeout_seconds?: number;
                     /** @description Credits held when a run is accepted (402 when the org has fewer available) and the most one run is charged */
                     max_credits_per_run?: number;
+                    /** @description Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit) */
+                    max_concurrent_runs?: number | null;
                     /** @description Free-form JSON object, at most 16 KB */
                     metadata?: {
                         [key: string]: unknown;
@@ -3119,7 +3242,7 @@ export interface operations {
                 limit?: number;
                 /** @description Only runs of this agent */
                 agent_id?: string;
-                status?: "processing" | "completed" | "failed" | "cancelled" | "timed_out";
+                status?: "processing" | "completed" | "failed" | "cancelled" | "timed_out" | "queued";
                 /** @description Only runs created at or after this time */
                 created_after?: string;
                 /** @description Only runs created before this time */
@@ -6435,6 +6558,11 @@ export interface operations {
                      * @default 3
                      */
                     max_retries?: number;
+                    /**
+                     * @description At most this many deliveries a second to this endpoint, across all workers; the excess waits its turn (never fails or drops), shown as `throttled_ms` in the delivery log. null: unlimited
+                     * @default null
+                     */
+                    rate_limit_per_second?: number | null;
                 };
             };
         };
@@ -6699,6 +6827,8 @@ export interface operations {
                     timeout_seconds?: number;
                     /** @description Retries after the first attempt, 0–10 */
                     max_retries?: number;
+                    /** @description At most this many deliveries a second to this endpoint, across all workers; the excess waits its turn (never fails or drops), shown as `throttled_ms` in the delivery log. null: unlimited */
+                    rate_limit_per_second?: number | null;
                 };
             };
         };
@@ -7073,6 +7203,207 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    recoverEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: date-time
+                     * @description Resend deliveries whose last attempt failed at or after this time
+                     */
+                    since: string;
+                    /**
+                     * Format: date-time
+                     * @description … and at or before this time (default: now)
+                     */
+                    until?: string;
+                    /**
+                     * @description Re-enable the endpoint first if it is disabled (clearing its failure streak); without it a disabled endpoint answers 409
+                     * @default false
+                     */
+                    enable_endpoint?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Recovery started */
+            202: {
+                headers: {
+                    /** @description The recovery's status URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recovery"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRecovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The recovery */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recovery"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7645,6 +7976,107 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminUpdateOrgLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Runs of all the org's agents processing at once; more wait as `queued` in order of arrival (null: no cap) */
+                    max_concurrent_runs: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The org's limits */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgLimits"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
