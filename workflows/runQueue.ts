@@ -37,7 +37,7 @@ export interface EndedInQueue {
  * it holds across API and worker processes and survives any of them dying; the wait is a
  * workflow timer (no worker slot), cut short by the runAdmitted signal when another run's
  * admission took this one in. The runs next in line check every second; the rest less often
- * (they are signalled when admitted). Returns null once admitted; an EndedInQueue when the run
+ * (they are signalled when admitted, and poll only as a fallback). Returns null once admitted; an EndedInQueue when the run
  * was cancelled while queued (cancelled, hold released, nothing charged, called back).
  */
 export async function waitForRunSlot(runId: string): Promise<EndedInQueue | null> {
@@ -47,6 +47,8 @@ export async function waitForRunSlot(runId: string): Promise<EndedInQueue | null
   });
   try {
     for (let polls = 0; ; polls++) {
+      // Cleared before asking, so a signal that arrives while the admission runs is not lost.
+      signalled = false;
       const state = await admission.admitRun.executeWithOptions({ summary: 'take a slot if one is free' }, [runId]);
       if (state.state === 'admitted') break;
       if (state.state === 'ended') {
@@ -55,9 +57,10 @@ export async function waitForRunSlot(runId: string): Promise<EndedInQueue | null
         return { outcome: { status: state.status === 'cancelled' ? 'cancelled' : 'failed', credits_used: 0, detail, result: null }, cancellation: failure };
       }
       setCurrentDetails(`Queued: position ${state.position}, waiting for a concurrency slot`);
-      // Long waits poll less often, so a run queued for hours keeps a short history.
-      const pollMs = state.position <= 3 ? 1_000 : Math.min(10_000, 2_000 + polls * 500);
-      signalled = false;
+      // The runs next in line notice a freed slot within a second; the rest are signalled when an
+      // admission takes them in and poll only as a fallback, ever less often, so a run queued for
+      // hours keeps a short history.
+      const pollMs = state.position <= 3 ? 1_000 : Math.min(60_000, 2_000 + polls * 1_000);
       await condition(() => signalled, pollMs);
     }
   } catch (err) {
