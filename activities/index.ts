@@ -2,8 +2,11 @@ import { createAgentActivities } from './agents.js';
 import { createCallbackActivities } from './callbacks.js';
 import { createDeliveryActivities } from './deliveries.js';
 import type { ActivityDeps } from './deps.js';
+import { createEndpointRateLimitActivities } from './endpointRateLimits.js';
 import { createEndpointSlotActivities } from './endpointSlots.js';
+import { createRecoveryActivities } from './recoveries.js';
 import { createRunActivities } from './runs.js';
+import { createRunQueueActivities } from './runQueue.js';
 import { createScheduleActivities } from './schedules.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -18,6 +21,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createDeliveryActivities(deps),
     ...createEndpointSlotActivities(deps),
     ...createScheduleActivities(deps),
+    ...createRunQueueActivities(deps),
+    ...createEndpointRateLimitActivities(deps),
+    ...createRecoveryActivities(deps),
   };
 }
 

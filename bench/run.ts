@@ -34,6 +34,8 @@ const profile = quick
   : { rounds: 3, levels: [1, 16, 64], syncLevels: [1, 16], temporalS: 3, koaS: 2, syncS: 3, rawPostS: 2, ingest: { 1: 30, 16: 160, 64: 384 } as Record<number, number>, wait: { 1: 16, 16: 96 } as Record<number, number>, deliveries: 240, pacedDeliveries: 20 };
 const DELIVERY_CONCURRENCY = 16;
 const FAIL_EVERY = 10;
+/** rate_limit_per_second of the rate-limited delivery round. */
+const RATE_LIMIT = 20;
 const RETRY_SCHEDULE = '1s,1s,1s';
 const SETTLE_TIMEOUT_MS = 120_000;
 
@@ -237,6 +239,19 @@ async function rawPost(c: number, durationS: number): Promise<Figures> {
 interface DeliveryFigures extends Figures {
   events: number;
   attempts: number;
+  /** The most first deliveries the receiver got within any 1 s window. */
+  busiest1s: number;
+}
+
+/** The most timestamps (ms) within any window of `windowMs`. */
+function busiestWindow(times: number[], windowMs: number): number {
+  const sorted = [...times].sort((x, y) => x - y);
+  let best = 0;
+  for (let start = 0, end = 0; start < sorted.length; start++) {
+    while (end < sorted.length && sorted[end]! < sorted[start]! + windowMs) end++;
+    best = Math.max(best, end - start);
+  }
+  return best;
 }
 
 /**
@@ -305,7 +320,8 @@ async function delivery(
   for (const id of firstOk.keys()) if (keepEventIds.length < 5) keepEventIds.push(id);
   const latencies = [...firstOk.values()].map((h) => h.at - h.storedAt);
   const lastAt = Math.max(...[...firstOk.values()].map((h) => h.at));
-  return { rate: firstOk.size / ((lastAt - t0) / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), events: firstOk.size, attempts: hits.length };
+  const busiest1s = busiestWindow([...firstOk.values()].map((h) => h.at), 1_000);
+  return { rate: firstOk.size / ((lastAt - t0) / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), events: firstOk.size, attempts: hits.length, busiest1s };
 }
 
 // ---- footprint ------------------------------------------------------------------------------------------
@@ -414,6 +430,14 @@ async function main() {
   const deliveryOrg = await newOrg('bench delivery');
   const deliveryAgent = await newAgent(deliveryOrg.key, 'bench delivery');
   const endpoint = await must('/v1/endpoints', { key: deliveryOrg.key, body: { url: `${stack.receiverUrl}/hook`, events: [stack.db ? 'agent.message' : 'run.completed'], name: 'bench receiver' } }, 201);
+  // A receiver protected by rate_limit_per_second (its own org, so the other rounds never reach it).
+  const limitedOrg = await newOrg('bench rate-limited delivery');
+  const limitedAgent = await newAgent(limitedOrg.key, 'bench rate-limited delivery');
+  const limitedEndpoint = await must(
+    '/v1/endpoints',
+    { key: limitedOrg.key, body: { url: `${stack.receiverUrl}/hook`, events: [stack.db ? 'agent.message' : 'run.completed'], name: 'bench limited receiver', rate_limit_per_second: RATE_LIMIT } },
+    201,
+  );
 
   // Warm-up: connections, JIT, the workers' first workflow tasks. Not measured.
   log('warm-up …');
@@ -487,6 +511,7 @@ async function main() {
   const pacedRounds: DeliveryFigures[] = [];
   const deliveryRounds: DeliveryFigures[] = [];
   const failingRounds: DeliveryFigures[] = [];
+  const limitedRounds: DeliveryFigures[] = [];
   const eventIds: string[] = [];
   const cpuDelivery = zeroCpu();
   let deliveredEvents = 0;
@@ -504,6 +529,9 @@ async function main() {
     deliveryRounds.push(ok);
     const failing = await delivery(deliveryOrg, deliveryAgent, endpoint.id, { events: profile.deliveries, concurrency: DELIVERY_CONCURRENCY, failEvery: FAIL_EVERY }, []);
     failingRounds.push(failing);
+    const limited = await delivery(limitedOrg, limitedAgent, limitedEndpoint.id, { events: profile.deliveries, concurrency: DELIVERY_CONCURRENCY, failEvery: 0 }, []);
+    limitedRounds.push(limited);
+    log(`[D r${r}/${R}] rate-limited endpoint (${RATE_LIMIT}/s): ${fmt(limited.rate)}/s, busiest 1 s window ${limited.busiest1s}`);
     log(
       `[D r${r}/${R}] one at a time: p50 ${fmt(paced.p50)} ms (raw POST ${fmt(raw1.p50)} ms) | ${profile.deliveries} at c=${DELIVERY_CONCURRENCY}: ${fmt(ok.rate)}/s p50 ${fmt(ok.p50)} ms p99 ${fmt(ok.p99)} ms (raw POST ${fmt(raw.rate)}/s) | ` +
         `10 % failing: ${fmt(failing.rate)}/s p99 ${fmt(failing.p99)} ms (${failing.attempts} attempts for ${failing.events})`,
@@ -562,6 +590,9 @@ async function main() {
   add(D, `${n}, 10 % failing receiver (retry after 1 s): delivered/s`, med(failingRounds, (x) => x.rate), '/s', `raw POST req/s c=${DELIVERY_CONCURRENCY}`, med(postN, (x) => x.rate), 'higher');
   add(D, `${n}, 10 % failing receiver: stored → delivered p50`, med(failingRounds, (x) => x.p50), ' ms', `raw POST p50 c=${DELIVERY_CONCURRENCY}`, med(postN, (x) => x.p50), 'lower');
   add(D, `${n}, 10 % failing receiver: stored → delivered p99`, med(failingRounds, (x) => x.p99), ' ms', `raw POST p99 c=${DELIVERY_CONCURRENCY}`, med(postN, (x) => x.p99), 'lower');
+  // The limit is the baseline here: the rate should approach it and the busiest second never pass it.
+  add(D, `${n}, endpoint limited to ${RATE_LIMIT}/s: delivered/s`, med(limitedRounds, (x) => x.rate), '/s', 'rate_limit_per_second', RATE_LIMIT, 'higher');
+  add(D, `${n}, endpoint limited to ${RATE_LIMIT}/s: busiest 1 s window`, Math.max(...limitedRounds.map((x) => x.busiest1s)), ' deliveries', 'rate_limit_per_second', RATE_LIMIT, 'lower');
   const E = '5. Footprint';
   const mb = (bytes: number) => bytes / 2 ** 20;
   const same = stack.pids.api === stack.pids.worker;
@@ -645,6 +676,7 @@ async function main() {
       deliveryOneAtATime: pacedRounds,
       delivery: deliveryRounds,
       deliveryFailing: failingRounds,
+      deliveryRateLimited: limitedRounds,
       memory,
       temporalIdleRss: temporalIdle?.rss,
       cpu: { ingestion: { ...cpuIngest, runs: ingestedRuns }, noop: { ...cpuNoop, workflows: noopWorkflows }, delivery: { ...cpuDelivery, events: deliveredEvents } },

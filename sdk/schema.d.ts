@@ -47,7 +47,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Requests by route and status, latency histograms, runs started, rate-limit rejections, and cluster-wide runs, deliveries and credits read from the database (computed by one process of the cluster per METRICS_GAUGE_INTERVAL_SECONDS and stored; a scrape only reads them). When METRICS_TOKEN is set, send `Authorization: Bearer <METRICS_TOKEN>`.
+         * @description Requests by route and status, latency histograms, runs started, rate-limit rejections, and cluster-wide runs, deliveries and credits read from the database (cached: recomputed at most once per METRICS_GAUGE_INTERVAL_SECONDS, never per scrape). When METRICS_TOKEN is set, send `Authorization: Bearer <METRICS_TOKEN>`.
          */
         get: operations["metrics"];
         put?: never;
@@ -199,7 +199,7 @@ export interface paths {
         put?: never;
         /**
          * Start an agent run
-         * @description Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run. With `run_at` or `delay_seconds` the run is `scheduled`: it holds its credits and is started by the engine at that time (cancel it meanwhile with `POST /v1/runs/{id}/cancel`: no charge).
+         * @description Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run.
          *
          *     Requires an API key with scope `runs:write`.
          */
@@ -307,7 +307,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel a run
-         * @description Asks the run to stop; it ends as `cancelled` (recorded, announced and called back; its credit hold released, nothing charged). A `scheduled` (delayed) run is cancelled before it starts. A finished run answers 409.
+         * @description Asks the run to stop; it ends as `cancelled` (recorded, announced and called back). A `queued` run leaves the queue uncharged (its hold released) without taking or freeing a slot. A finished run answers 409.
          *
          *     Requires an API key with scope `runs:write`.
          */
@@ -356,130 +356,6 @@ export interface paths {
          *     Requires an API key with scope `runs:read`.
          */
         post: operations["createRunStreamToken"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/agents/{id}/schedules": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List an agent's schedules, newest first
-         * @description Requires an API key with scope `runs:read`.
-         */
-        get: operations["listSchedules"];
-        put?: never;
-        /**
-         * Schedule recurring runs of an agent
-         * @description A cron expression (in `timezone`) or an interval, an overlap policy and an optional end. Each firing is an ordinary run (`source: schedule`, `schedule_id`): credits held and charged, events, callback, listed with the agent's runs. A firing the wallet cannot cover is recorded as a `failed` run with the reason. Backed by a Temporal Schedule (`schedule-<id>`, search attributes OrgId and AgentId) visible on the Web UI's Schedules page.
-         *
-         *     Requires an API key with scope `runs:write`.
-         */
-        post: operations["createSchedule"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/schedules/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Get a schedule, with its next firing
-         * @description Requires an API key with scope `runs:read`.
-         */
-        get: operations["getSchedule"];
-        put?: never;
-        post?: never;
-        /**
-         * Delete a schedule
-         * @description Removes the Temporal Schedule: no further firings. Runs it started keep running and keep their `schedule_id`.
-         *
-         *     Requires an API key with scope `runs:write`.
-         */
-        delete: operations["deleteSchedule"];
-        options?: never;
-        head?: never;
-        /**
-         * Change a schedule
-         * @description Changes apply to the next firings; a run already started is not affected. `cron` replaces `interval_seconds` and the reverse.
-         *
-         *     Requires an API key with scope `runs:write`.
-         */
-        patch: operations["updateSchedule"];
-        trace?: never;
-    };
-    "/v1/schedules/{id}/pause": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Pause a schedule (no firings until resumed)
-         * @description A run already started goes on. Idempotent.
-         *
-         *     Requires an API key with scope `runs:write`.
-         */
-        post: operations["pauseSchedule"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/schedules/{id}/resume": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Resume a paused schedule
-         * @description Firings missed while paused are not made up. Idempotent.
-         *
-         *     Requires an API key with scope `runs:write`.
-         */
-        post: operations["resumeSchedule"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/schedules/{id}/trigger": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Fire a schedule now
-         * @description One firing now, also when paused, under the schedule's overlap policy (a `skip` schedule whose previous run is still going takes none). The run appears in the agent's runs with `source: schedule`.
-         *
-         *     Requires an API key with scope `runs:write`.
-         */
-        post: operations["triggerSchedule"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1016,6 +892,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/endpoints/{id}/recover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resend every delivery that failed in a time window (bulk recovery)
+         * @description Every delivery to this endpoint whose last attempt failed between `since` and `until` is sent again, each with its original `webhook-id` (receivers deduplicate on it: delivery is at-least-once), by one workflow that respects the endpoint's rate limit and in-flight bound. Progress at `GET /v1/recoveries/{id}`. At most one recovery runs per endpoint (409 names the running one). A disabled endpoint is re-enabled only with `enable_endpoint: true` (409 otherwise). Resends never count toward disabling the endpoint.
+         *
+         *     Requires an API key with scope `endpoints:write`.
+         */
+        post: operations["recoverEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/recoveries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A bulk recovery's progress
+         * @description `sent` of `total` resent so far, how many succeeded and failed; `status` is `completed` once every delivery of the window was resent.
+         *
+         *     Requires an API key with scope `endpoints:read`.
+         */
+        get: operations["getRecovery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/event-types": {
         parameters: {
             query?: never;
@@ -1151,6 +1071,26 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/orgs/{id}/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Set an organization's org-wide concurrency cap
+         * @description Operator only. Runs over the cap (or over an agent's own `max_concurrent_runs`) wait as `queued` and start in order of arrival as slots free.
+         */
+        patch: operations["adminUpdateOrgLimits"];
         trace?: never;
     };
     "/v1/me": {
@@ -1374,6 +1314,8 @@ export interface components {
             run_timeout_seconds: number;
             /** @description Held per accepted run; the most one run is charged */
             max_credits_per_run: number;
+            /** @description Runs processing at once; the rest wait `queued` (null: no limit) */
+            max_concurrent_runs: number | null;
             metadata: {
                 [key: string]: unknown;
             };
@@ -1389,19 +1331,12 @@ export interface components {
             updated_at: string;
         };
         Pagination: {
-            /** @description The page number; null when the page was read by `cursor`/`starting_after` */
-            page: number | null;
+            page: number;
             limit: number;
-            /** @description Items across all pages, exact up to 10000; when there are more it is 10000 and `total_capped` is true */
+            /** @description Items across all pages */
             total: number;
-            /** @description True when the list has more than 10000 items (`total` then reads 10000, i.e. "10000+") */
-            total_capped: boolean;
-            /** @description ceil(total / limit): the pages reachable by number */
+            /** @description Number of pages */
             pages: number;
-            /** @description Whether items follow this page */
-            has_more: boolean;
-            /** @description Pass as `cursor` for the next page; null on the last page */
-            next_cursor: string | null;
         };
         CreatedApiKey: {
             /** Format: uuid */
@@ -1446,10 +1381,10 @@ export interface components {
             /** Format: uuid */
             run_id: string;
             /**
-             * @description `scheduled` for a delayed run (run_at, delay_seconds)
+             * @description `queued` when the agent or org is at its max_concurrent_runs: the run starts, in order of arrival, as a slot frees
              * @enum {string}
              */
-            status: "processing" | "scheduled";
+            status: "processing" | "queued";
             /**
              * Format: uri
              * @description Poll this with the same Authorization header
@@ -1471,16 +1406,10 @@ export interface components {
             run_id: string;
             /** Format: uuid */
             agent_id: string;
-            /**
-             * @description What started the run; `schedule`: a firing of a schedule (`schedule_id`)
-             * @enum {string}
-             */
-            source: "api" | "webhook" | "trigger" | "schedule";
-            /**
-             * @description `scheduled`: a delayed run waiting for its `run_at`; `processing`: started, the agent is working; the rest are endings
-             * @enum {string}
-             */
-            status: "scheduled" | "processing" | "completed" | "failed" | "cancelled" | "timed_out";
+            /** @enum {string} */
+            source: "api" | "webhook" | "trigger";
+            /** @enum {string} */
+            status: "processing" | "completed" | "failed" | "cancelled" | "timed_out" | "queued";
             status_detail: string | null;
             /** @description The agent's reply once completed */
             result: string | null;
@@ -1491,10 +1420,6 @@ export interface components {
              */
             created_at: string;
             started_at: string | null;
-            /** @description A delayed run's start time; null when it started at once */
-            run_at: string | null;
-            /** @description The schedule that fired this run (source `schedule`) */
-            schedule_id: string | null;
             completed_at: string | null;
             usage: {
                 input_tokens: number | null;
@@ -1565,6 +1490,8 @@ export interface components {
                 error: string | null;
                 succeeded: boolean;
             }[];
+            /** @description How long this delivery waited for its endpoint's rate_limit_per_second, in milliseconds (0: never) */
+            throttled_ms: number;
             /**
              * Format: date-time
              * @description ISO 8601 UTC timestamp
@@ -1583,54 +1510,6 @@ export interface components {
             events_url: string;
             /** @description ISO 8601; reconnects after this need a new token */
             expires_at: string;
-        };
-        Schedule: {
-            /** Format: uuid */
-            id: string;
-            /** Format: uuid */
-            agent_id: string;
-            name: string;
-            cron: string | null;
-            interval_seconds: number | null;
-            timezone: string;
-            /**
-             * @description When a firing comes while the previous firing's run is still going: `skip` it, `buffer_one` (run it once the previous ends; at most one waits), or `allow_all` (run at once, overlapping)
-             * @enum {string}
-             */
-            overlap_policy: "skip" | "buffer_one" | "allow_all";
-            end_at: string | null;
-            paused: boolean;
-            message: string;
-            subject: string | null;
-            context: {
-                [key: string]: unknown;
-            };
-            task_definition_id: string | null;
-            callback_url: string | null;
-            metadata: {
-                [key: string]: unknown;
-            };
-            /** @description The next firing Temporal has computed (GET of one schedule only; null when paused, ended or unknown) */
-            next_run_at: string | null;
-            /**
-             * Format: date-time
-             * @description ISO 8601 UTC timestamp
-             */
-            created_at: string;
-            /**
-             * Format: date-time
-             * @description ISO 8601 UTC timestamp
-             */
-            updated_at: string;
-            links: {
-                /**
-                 * Format: uri
-                 * @description Runs of the schedule's agent (each firing is a run with source `schedule` and this schedule_id)
-                 */
-                runs: string;
-                /** @description The Temporal Schedule in the Web UI (Schedules page) */
-                temporal_ui: string | null;
-            };
         };
         TaskDefinition: {
             /** Format: uuid */
@@ -1945,6 +1824,8 @@ export interface components {
             verify_ssl: boolean;
             timeout_seconds: number;
             max_retries: number;
+            /** @description Deliveries a second at most (null: unlimited) */
+            rate_limit_per_second: number | null;
             /**
              * Format: date-time
              * @description ISO 8601 UTC timestamp
@@ -1985,6 +1866,8 @@ export interface components {
             verify_ssl: boolean;
             timeout_seconds: number;
             max_retries: number;
+            /** @description Deliveries a second at most (null: unlimited) */
+            rate_limit_per_second: number | null;
             /**
              * Format: date-time
              * @description ISO 8601 UTC timestamp
@@ -2013,6 +1896,41 @@ export interface components {
             statusCode: number | null;
             error: string | null;
             latency_ms: number;
+        };
+        Recovery: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            endpoint_id: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            since: string;
+            /**
+             * Format: date-time
+             * @description The window's end, fixed when the recovery started
+             */
+            until: string;
+            /** @enum {string} */
+            status: "running" | "completed" | "failed";
+            /** @description Failed deliveries in the window when the recovery started */
+            total: number;
+            /** @description Resent so far (each with its original webhook-id) */
+            sent: number;
+            succeeded: number;
+            /** @description Resends the receiver refused or that never got an answer; they do not count toward disabling the endpoint */
+            failed: number;
+            /** @description Whether this recovery re-enabled the endpoint */
+            enabled_endpoint: boolean;
+            /** @description The Temporal workflow doing the work, `recovery-<id>` */
+            workflow_id: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            created_at: string;
+            completed_at: string | null;
         };
         EventType: {
             type: string;
@@ -2089,6 +2007,12 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             created_at: string;
+        };
+        OrgLimits: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            max_concurrent_runs: number | null;
         };
         Me: {
             /**
@@ -2383,14 +2307,10 @@ export interface operations {
     listAgents: {
         parameters: {
             query?: {
+                /** @description Page number, from 1 */
+                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
             };
             header?: never;
             path?: never;
@@ -2529,6 +2449,11 @@ export interface operations {
                      * @default 100
                      */
                     max_credits_per_run?: number;
+                    /**
+                     * @description Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit)
+                     * @default null
+                     */
+                    max_concurrent_runs?: number | null;
                     /**
                      * @description Free-form JSON object, at most 16 KB
                      * @default {}
@@ -2814,6 +2739,8 @@ export interface operations {
                     run_timeout_seconds?: number;
                     /** @description Credits held when a run is accepted (402 when the org has fewer available) and the most one run is charged */
                     max_credits_per_run?: number;
+                    /** @description Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit) */
+                    max_concurrent_runs?: number | null;
                     /** @description Free-form JSON object, at most 16 KB */
                     metadata?: {
                         [key: string]: unknown;
@@ -2917,14 +2844,10 @@ export interface operations {
     listApiKeys: {
         parameters: {
             query?: {
+                /** @description Page number, from 1 */
+                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
                 /** @description Only keys scoped to this agent */
                 agent_id?: string;
             };
@@ -3203,13 +3126,6 @@ export interface operations {
                      * @description Continue this conversation of the same agent
                      */
                     conversation_id?: string;
-                    /**
-                     * Format: date-time
-                     * @description Start the run at this time (at most a year ahead): it waits as `scheduled`, holding its credits, and can be cancelled meanwhile. A time already past starts it at once
-                     */
-                    run_at?: string;
-                    /** @description Start the run this many seconds from now (instead of run_at) */
-                    delay_seconds?: number;
                 };
             };
         };
@@ -3320,18 +3236,13 @@ export interface operations {
     listRuns: {
         parameters: {
             query?: {
+                /** @description Page number, from 1 */
+                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
                 /** @description Only runs of this agent */
                 agent_id?: string;
-                /** @description `scheduled`: a delayed run waiting for its `run_at`; `processing`: started, the agent is working; the rest are endings */
-                status?: "scheduled" | "processing" | "completed" | "failed" | "cancelled" | "timed_out";
+                status?: "processing" | "completed" | "failed" | "cancelled" | "timed_out" | "queued";
                 /** @description Only runs created at or after this time */
                 created_after?: string;
                 /** @description Only runs created before this time */
@@ -3939,816 +3850,13 @@ export interface operations {
             };
         };
     };
-    listSchedules: {
+    listTasks: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
                 page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description A page of schedules */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        data: components["schemas"]["Schedule"][];
-                        pagination: components["schemas"]["Pagination"];
-                    };
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unprocessable Entity */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Internal Server Error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Service Unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    createSchedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    /** @description The instruction or prompt for the agent, 1–50,000 characters */
-                    message: string;
-                    /** @description Conversation subject (new conversations only) */
-                    subject?: string;
-                    /** @description Key → scalar pairs appended to the message as structured context */
-                    context?: {
-                        [key: string]: string | number | boolean | null;
-                    };
-                    /**
-                     * Format: uuid
-                     * @description Run one of the agent's task definitions
-                     */
-                    task_definition_id?: string;
-                    /**
-                     * Format: uri
-                     * @description Receives a signed POST when the run ends (the agent must allow callback URLs)
-                     */
-                    callback_url?: string;
-                    /** @description Arbitrary JSON stored with the run and returned with it (at most 16 KB) */
-                    metadata?: {
-                        [key: string]: unknown;
-                    };
-                    /** @description A label for the schedule */
-                    name?: string;
-                    /** @description A cron expression (5 fields, e.g. `0 9 * * MON-FRI`; Temporal also takes `@hourly`, `@every 90m` …). Exactly one of cron and interval_seconds */
-                    cron?: string;
-                    /** @description Fire every this many seconds. Exactly one of cron and interval_seconds */
-                    interval_seconds?: number;
-                    /**
-                     * @description IANA time zone the cron expression is read in (default UTC)
-                     * @default UTC
-                     */
-                    timezone?: string;
-                    /**
-                     * @description When a firing comes while the previous firing's run is still going: `skip` it, `buffer_one` (run it once the previous ends; at most one waits), or `allow_all` (run at once, overlapping)
-                     * @default skip
-                     * @enum {string}
-                     */
-                    overlap_policy?: "skip" | "buffer_one" | "allow_all";
-                    /**
-                     * Format: date-time
-                     * @description No firings after this time
-                     */
-                    end_at?: string;
-                    /**
-                     * @description Create it paused
-                     * @default false
-                     */
-                    paused?: boolean;
-                };
-            };
-        };
-        responses: {
-            /** @description The schedule */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Schedule"];
-                };
-            };
-            /** @description Bad Request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Payload Too Large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unsupported Media Type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unprocessable Entity */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Internal Server Error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Service Unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getSchedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The schedule */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Schedule"];
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Internal Server Error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Service Unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    deleteSchedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Deleted */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Internal Server Error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Service Unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    updateSchedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    /** @description A label for the schedule */
-                    name?: string;
-                    /** @description Replaces interval_seconds */
-                    cron?: string;
-                    /** @description Replaces cron */
-                    interval_seconds?: number;
-                    /** @description IANA time zone the cron expression is read in (default UTC) */
-                    timezone?: string;
-                    /**
-                     * @description When a firing comes while the previous firing's run is still going: `skip` it, `buffer_one` (run it once the previous ends; at most one waits), or `allow_all` (run at once, overlapping)
-                     * @enum {string}
-                     */
-                    overlap_policy?: "skip" | "buffer_one" | "allow_all";
-                    /** @description No firings after this time; null removes the end */
-                    end_at?: string | null;
-                    /** @description The instruction or prompt for the agent, 1–50,000 characters */
-                    message?: string;
-                    subject?: string | null;
-                    /** @description Key → scalar pairs appended to the message as structured context */
-                    context?: {
-                        [key: string]: string | number | boolean | null;
-                    };
-                    task_definition_id?: string | null;
-                    callback_url?: string | null;
-                    /** @description Arbitrary JSON stored with the run and returned with it (at most 16 KB) */
-                    metadata?: {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-        };
-        responses: {
-            /** @description The schedule */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Schedule"];
-                };
-            };
-            /** @description Bad Request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Payload Too Large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unsupported Media Type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unprocessable Entity */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Internal Server Error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Service Unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    pauseSchedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The schedule */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Schedule"];
-                };
-            };
-            /** @description Bad Request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Payload Too Large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unsupported Media Type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Internal Server Error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Service Unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    resumeSchedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The schedule */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Schedule"];
-                };
-            };
-            /** @description Bad Request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Payload Too Large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unsupported Media Type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Internal Server Error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Service Unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    triggerSchedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Firing requested */
-            202: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        schedule_id: string;
-                        /**
-                         * Format: date-time
-                         * @description ISO 8601 UTC timestamp
-                         */
-                        triggered_at: string;
-                    };
-                };
-            };
-            /** @description Bad Request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Payload Too Large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Unsupported Media Type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Internal Server Error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Service Unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listTasks: {
-        parameters: {
-            query?: {
-                /** @description Items per page, 1–100 */
-                limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
             };
             header?: never;
             path: {
@@ -5407,14 +4515,10 @@ export interface operations {
     listWebhooks: {
         parameters: {
             query?: {
+                /** @description Page number, from 1 */
+                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
             };
             header?: never;
             path: {
@@ -6415,14 +5519,10 @@ export interface operations {
     listTriggers: {
         parameters: {
             query?: {
+                /** @description Page number, from 1 */
+                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
             };
             header?: never;
             path: {
@@ -7333,14 +6433,10 @@ export interface operations {
     listEndpoints: {
         parameters: {
             query?: {
+                /** @description Page number, from 1 */
+                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
                 /** @description Endpoints that receive this agent's events */
                 agent_id?: string;
             };
@@ -7462,6 +6558,11 @@ export interface operations {
                      * @default 3
                      */
                     max_retries?: number;
+                    /**
+                     * @description At most this many deliveries a second to this endpoint, across all workers; the excess waits its turn (never fails or drops), shown as `throttled_ms` in the delivery log. null: unlimited
+                     * @default null
+                     */
+                    rate_limit_per_second?: number | null;
                 };
             };
         };
@@ -7726,6 +6827,8 @@ export interface operations {
                     timeout_seconds?: number;
                     /** @description Retries after the first attempt, 0–10 */
                     max_retries?: number;
+                    /** @description At most this many deliveries a second to this endpoint, across all workers; the excess waits its turn (never fails or drops), shown as `throttled_ms` in the delivery log. null: unlimited */
+                    rate_limit_per_second?: number | null;
                 };
             };
         };
@@ -8045,14 +7148,10 @@ export interface operations {
     listEndpointDeliveries: {
         parameters: {
             query?: {
+                /** @description Page number, from 1 */
+                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
                 status?: "pending" | "succeeded" | "failed";
             };
             header?: never;
@@ -8104,6 +7203,207 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    recoverEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: date-time
+                     * @description Resend deliveries whose last attempt failed at or after this time
+                     */
+                    since: string;
+                    /**
+                     * Format: date-time
+                     * @description … and at or before this time (default: now)
+                     */
+                    until?: string;
+                    /**
+                     * @description Re-enable the endpoint first if it is disabled (clearing its failure streak); without it a disabled endpoint answers 409
+                     * @default false
+                     */
+                    enable_endpoint?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Recovery started */
+            202: {
+                headers: {
+                    /** @description The recovery's status URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recovery"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRecovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The recovery */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recovery"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8192,14 +7492,10 @@ export interface operations {
     listEvents: {
         parameters: {
             query?: {
+                /** @description Page number, from 1 */
+                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
                 type?: string;
                 agent_id?: string;
                 created_after?: string;
@@ -8447,14 +7743,10 @@ export interface operations {
     getCredits: {
         parameters: {
             query?: {
+                /** @description Page number, from 1 */
+                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
             };
             header?: never;
             path?: never;
@@ -8738,6 +8030,107 @@ export interface operations {
             };
         };
     };
+    adminUpdateOrgLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Runs of all the org's agents processing at once; more wait as `queued` in order of arrival (null: no cap) */
+                    max_concurrent_runs: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The org's limits */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgLimits"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -8797,14 +8190,10 @@ export interface operations {
     listPortalSessions: {
         parameters: {
             query?: {
+                /** @description Page number, from 1 */
+                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
-                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
-                cursor?: string;
-                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
-                starting_after?: string;
-                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
-                page?: number;
                 /** @description Admin token: only this org's sessions (default: every org) */
                 org_id?: string;
                 /** @description Only sessions limited to this agent */

@@ -20,11 +20,14 @@ import type { Activities } from '../activities/index.js';
 import { runOutcomeUpdate, type RunOutcome } from './definitions.js';
 import { callbackWorkflowId } from './ids.js';
 import { runCallback } from './runCallback.js';
+import { waitForRunSlot } from './runQueue.js';
 import { RunStatusKey } from './searchAttributes.js';
 import { deliveriesTaskQueue } from './taskQueues.js';
 
 export interface AgentRunInput {
   runId: string;
+  /** Accepted as `queued` under a concurrency limit: wait for a slot first (workflows/runQueue.ts). */
+  queued?: boolean;
 }
 
 export interface AgentRunResult {
@@ -64,12 +67,22 @@ type Ending = { status: 'failed' | 'cancelled' | 'timed_out'; detail: string | n
  * run_timeout_seconds, cancellable) → charge and store the reply → callback. Every terminal
  * state is recorded, announced and called back; operators see it as RunStatus.
  */
-export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult> {
+export async function agentRun({ runId, queued }: AgentRunInput): Promise<AgentRunResult> {
   let outcome: RunOutcome | undefined;
   setHandler(runOutcomeUpdate, async () => {
     await condition(() => outcome !== undefined);
     return outcome!;
   });
+
+  // Over a concurrency limit: wait for a slot; a run cancelled while queued ends here, uncharged.
+  if (queued && patched('run-queue')) {
+    const ended = await waitForRunSlot(runId);
+    if (ended) {
+      outcome = ended.outcome;
+      await condition(allHandlersFinished);
+      throw ended.cancellation;
+    }
+  }
 
   // Not cancellable: a cancel that arrives with the start (a run cancelled before it began) must
   // still reach the ending below, which records it and releases the run's credit hold

@@ -1,6 +1,7 @@
 import { ActivityFailure, patched, proxyActivities, proxyLocalActivities, setCurrentDetails } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { DeliveryAttemptInput } from '../activities/signedAttempt.js';
+import { throttleDelivery } from './endpointRateLimit.js';
 import { withEndpointSlot } from './endpointSlots.js';
 
 export interface EventDeliveryInput {
@@ -44,6 +45,8 @@ export async function eventDelivery({ eventId, endpointIds }: EventDeliveryInput
         retry: { maximumAttempts: attempts.maxAttempts, initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 day' },
       });
       try {
+        // The endpoint's rate_limit_per_second first: a durable timer until this delivery's slot.
+        await throttleDelivery(delivery.endpointId, delivery.deliveryId);
         // At most ENDPOINT_MAX_IN_FLIGHT of these run against one endpoint at a time; the rest wait.
         return await withEndpointSlot({ endpointId: delivery.endpointId }, delivery.endpointId, () =>
           deliverEvent.executeWithOptions({ summary: `deliver to endpoint ${delivery.endpointId}` }, [attempts]),

@@ -32,3 +32,6 @@ export const temporalScheduleId = (scheduleId: string) => `schedule-${scheduleId
 
 /** The prefix of a schedule's firings: Temporal appends each firing's time to it (`scheduled-<id>-<time>`). */
 export const scheduledRunWorkflowId = (scheduleId: string) => `scheduled-${scheduleId}`;
+
+/** A bulk recovery of an endpoint's failed deliveries (`POST /v1/endpoints/{id}/recover`). */
+export const recoveryWorkflowId = (recoveryId: string) => `recovery-${recoveryId}`;

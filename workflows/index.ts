@@ -9,3 +9,5 @@ export { eventDelivery, redeliver } from './eventDelivery.js';
 export type { EventDeliveryInput, EventDeliveryResult, RedeliverInput } from './eventDelivery.js';
 export { scheduledRun } from './scheduledRun.js';
 export type { ScheduledRunInput, ScheduledRunResult } from './scheduledRun.js';
+export { recovery } from './recovery.js';
+export type { RecoveryInput } from './recovery.js';

@@ -17,6 +17,7 @@ import { problemResponses } from './middleware/errors.js';
 import { requestContext } from './middleware/requestId.js';
 import { portalSessionRoutes } from './portalSessions/router.js';
 import { mountRoutes, type RouteSpec } from './route.js';
+import { recoveryRoutes } from './recoveries/router.js';
 import { runRoutes } from './runs/router.js';
 import { scheduleRoutes } from './schedules/router.js';
 import { taskRoutes } from './tasks/router.js';
@@ -42,6 +43,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     ...publicWebhookRoutes(deps),
     ...triggerRoutes(deps),
     ...endpointRoutes(deps),
+    ...recoveryRoutes(deps),
     ...eventRoutes(deps),
     ...creditRoutes(deps),
     ...adminRoutes(deps),

@@ -16,6 +16,7 @@ export async function insertAgent(
     allow_callback_urls?: boolean;
     run_timeout_seconds?: number;
     max_credits_per_run?: number;
+    max_concurrent_runs?: number | null;
     metadata?: Record<string, unknown>;
   },
   now: Date = new Date(),
@@ -30,6 +31,7 @@ export async function insertAgent(
       allow_callback_urls: agent.allow_callback_urls,
       run_timeout_seconds: agent.run_timeout_seconds,
       max_credits_per_run: agent.max_credits_per_run,
+      max_concurrent_runs: agent.max_concurrent_runs,
       provider: JSON.stringify(agent.provider),
       metadata: JSON.stringify(agent.metadata ?? {}),
       updated_at: now,
@@ -82,6 +84,7 @@ export async function updateAgent(
     allow_callback_urls?: boolean;
     run_timeout_seconds?: number;
     max_credits_per_run?: number;
+    max_concurrent_runs?: number | null;
     metadata?: Record<string, unknown>;
   },
   now: Date,

@@ -101,8 +101,9 @@ export async function withRunSweepLock<T>(db: Kysely<Database>, work: (conn: Kys
 export async function findUnstartedRuns(db: Db, window: { since: Date; before: Date }, limit: number) {
   return db
     .selectFrom('runs')
-    .select(['id', 'org_id', 'agent_id', 'source', 'created_at', 'run_at'])
-    .where('status', 'in', ['processing', 'scheduled'])
+    .select(['id', 'org_id', 'agent_id', 'source', 'status', 'created_at', 'run_at'])
+    // A queued run's workflow waits for its slot, a delayed one for its run_at: both must exist.
+    .where('status', 'in', ['processing', 'scheduled', 'queued'])
     .where('started_at', 'is', null)
     .where('created_at', '>', window.since)
     .where('created_at', '<', window.before)

@@ -10,8 +10,8 @@ type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefine
 type Json<T> = ColumnType<T, string, string>;
 type JsonDefault<T> = ColumnType<T, string | undefined, string>;
 
-/** `scheduled`: accepted with a run_at, waiting for it (its workflow starts then). */
-export type RunStatus = 'scheduled' | 'processing' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
+/** `scheduled`: accepted with a run_at, waiting for it (its workflow starts then); `queued`: accepted, waiting for a slot under the agent's or the org's max_concurrent_runs. */
+export type RunStatus = 'scheduled' | 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
 export type RunSource = 'api' | 'webhook' | 'trigger' | 'schedule';
 export type ScheduleOverlapPolicyName = 'skip' | 'buffer_one' | 'allow_all';
 
@@ -57,6 +57,8 @@ export interface OrgsTable {
   /** Credits held by runs in progress; available = balance − held. */
   held: ColumnType<string, never, string>;
   created_at: CreatedAt;
+  /** Runs of the org's agents that may be processing at once; the rest wait `queued` (null: no cap). */
+  max_concurrent_runs: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface ApiKeysTable {
@@ -106,6 +108,8 @@ export interface AgentsTable {
   run_timeout_seconds: ColumnType<number, number | undefined, number>;
   /** Held when a run is accepted; the most one run may be charged. */
   max_credits_per_run: ColumnType<number, number | undefined, number>;
+  /** Runs of this agent that may be processing at once; the rest wait `queued` (null: no limit). */
+  max_concurrent_runs: ColumnType<number | null, number | null | undefined, number | null>;
   metadata: JsonDefault<Record<string, unknown>>;
   created_at: CreatedAt;
   updated_at: Timestamp;
@@ -146,6 +150,8 @@ export interface RunsTable {
   run_at: NullableTimestamp;
   /** The schedule whose firing created this run. */
   schedule_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When the run took a slot under a concurrency limit (at acceptance, or when it left the queue). */
+  admitted_at: NullableTimestamp;
 }
 
 /** One Temporal Schedule (id `schedule-<id>`) that starts a run of its agent at each firing. */
@@ -203,6 +209,8 @@ export interface EndpointsTable {
   verify_ssl: ColumnType<boolean, boolean | undefined, boolean>;
   timeout_seconds: ColumnType<number, number | undefined, number>;
   max_retries: ColumnType<number, number | undefined, number>;
+  /** Deliveries per second across all workers; the excess waits (null: unlimited). */
+  rate_limit_per_second: ColumnType<number | null, number | null | undefined, number | null>;
   consecutive_failures: ColumnType<number, number | undefined, number>;
   failing_since: NullableTimestamp;
   last_triggered_at: NullableTimestamp;
@@ -296,6 +304,31 @@ export interface DeliveriesTable {
   last_attempt_at: NullableTimestamp;
   created_at: CreatedAt;
   updated_at: Timestamp;
+  /** Milliseconds this delivery waited for its endpoint's rate_limit_per_second. */
+  throttled_ms: ColumnType<number, number | undefined, number>;
+}
+
+export interface EndpointSendSlotsTable {
+  endpoint_id: string;
+  next_at: Date;
+}
+
+export type RecoveryStatus = 'running' | 'completed' | 'failed';
+
+export interface RecoveriesTable {
+  id: string;
+  org_id: string;
+  endpoint_id: string;
+  since: Date;
+  until: Date;
+  status: ColumnType<RecoveryStatus, RecoveryStatus | undefined, RecoveryStatus>;
+  total: number;
+  sent: ColumnType<number, number | undefined, number>;
+  succeeded: ColumnType<number, number | undefined, number>;
+  failed: ColumnType<number, number | undefined, number>;
+  enabled_endpoint: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: CreatedAt;
+  completed_at: NullableTimestamp;
 }
 
 export interface DeliveryAttemptsTable {
@@ -348,6 +381,8 @@ export interface Database extends TriggerTables, StreamTables {
   inbound_webhooks: InboundWebhooksTable;
   rate_limit_counters: RateLimitCountersTable;
   endpoints: EndpointsTable;
+  endpoint_send_slots: EndpointSendSlotsTable;
+  recoveries: RecoveriesTable;
   portal_sessions: PortalSessionsTable;
   schedules: SchedulesTable;
 }
@@ -374,3 +409,4 @@ export type Delivery = Selectable<DeliveriesTable>;
 export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>;
 export type InboundWebhook = Selectable<InboundWebhooksTable>;
 export type Endpoint = Selectable<EndpointsTable>;
+export type Recovery = Selectable<RecoveriesTable>;

@@ -36,7 +36,7 @@ export const EVENT_TYPES = {
     data: z.object({ conversation_id: z.string(), agent: AgentRef, subject: z.string().nullable() }),
   },
   'run.started': {
-    description: 'A run began executing (a delayed run at its run_at; a scheduled run at its firing).',
+    description: 'A run began executing (a delayed run at its run_at; a scheduled run at its firing; a run queued under a concurrency limit when it got its slot).',
     data: z.object({ ...RunRef, source: RunSource }),
   },
   'run.completed': {
@@ -56,7 +56,7 @@ export const EVENT_TYPES = {
     data: z.object({ ...RunRef, status: z.literal('failed'), error: z.string(), metadata: RunMetadata }),
   },
   'run.cancelled': {
-    description: 'A run was cancelled (also a delayed run cancelled before its run_at; its credit hold is released, nothing charged).',
+    description: 'A run was cancelled (also a delayed run cancelled before its run_at, or a run cancelled while queued: its credit hold is released, nothing charged).',
     data: z.object({ ...RunRef, status: z.literal('cancelled'), metadata: RunMetadata }),
   },
   'run.timed_out': {

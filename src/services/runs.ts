@@ -7,12 +7,14 @@ import { findAgentSummary } from '../db/agents.js';
 import { insertConversation } from '../db/conversations.js';
 import { insertRunQueuedEvent } from '../db/events.js';
 import { inTransaction } from '../db/executor.js';
+import { initialRunStatus, isLimited, markAdmitted, runLimitsOf } from '../db/runQueue.js';
 import { findRunByIdempotencyKey, insertRun, removeUnstartedRun } from '../db/runs.js';
-import type { Agent, Database, Run, RunSource } from '../db/schema.js';
+import type { Agent, Database, Run, RunSource, RunStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runsStarted } from '../metrics.js';
 import { startAgentRun, startAgentRunAndAwaitOutcome } from '../temporal/gateway.js';
+import { runsHoldingSlotsInTemporal } from './runSlots.js';
 
 export interface RunServiceDeps {
   db: Kysely<Database>;
@@ -109,7 +111,7 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput, optio
  * Throws the 402 problem when the wallet cannot cover the hold.
  */
 export async function acceptRun(
-  deps: Pick<RunServiceDeps, 'db' | 'clock'>,
+  deps: Pick<RunServiceDeps, 'db' | 'clock' | 'temporal'>,
   input: StartRunInput,
 ): Promise<StartedRun & { newConversationId: string | null }> {
   const orgId = input.agent.org_id;
@@ -118,10 +120,13 @@ export async function acceptRun(
     const existing = await findRunByIdempotencyKey(deps.db, orgId, input.idempotencyKey);
     if (existing) return { ...replayOf(existing, requestHash), newConversationId: null };
   }
-  const status = input.runAt ? 'scheduled' : 'processing';
   const hold = input.agent.max_credits_per_run;
 
   const runId = randomUUID();
+  // A delayed run waits as `scheduled` (its limit is not applied: noted in the README).
+  const limits = input.runAt ? { agentMax: null, orgMax: null } : await runLimitsOf(deps.db, orgId, input.agent.id);
+  // Unknown (Temporal unreachable): queue it; the workflow start decides the rest.
+  const holding = isLimited(limits) ? await runsHoldingSlotsInTemporal(deps.temporal, orgId).catch(() => null) : [];
   let run: Run;
   let newConversationId: string | null = null;
   try {
@@ -140,12 +145,16 @@ export async function acceptRun(
           now: deps.clock(),
         });
       }
+      // Under a concurrency limit a run without a free slot waits `queued` (src/db/runQueue.ts).
+      const status: RunStatus = input.runAt ? 'scheduled' : !isLimited(limits) ? 'processing' : holding ? await initialRunStatus(trx, orgId, input.agent.id, limits, holding) : 'queued';
+      const queuedDetail = status === 'queued' ? 'waiting for a slot: the concurrency limit is reached' : null;
       const inserted = await insertRun(trx, {
         id: runId,
         org_id: orgId,
         agent_id: input.agent.id,
         source: input.source,
         status,
+        status_detail: queuedDetail,
         message: input.message,
         result: null,
         error: null,
@@ -165,8 +174,13 @@ export async function acceptRun(
         run_at: input.runAt ?? null,
         schedule_id: input.scheduleId ?? null,
       });
+      if (status === 'processing' && isLimited(limits)) await markAdmitted(trx, runId);
       // run_queued commits with the run: no accepted run lacks its first event.
-      await insertRunQueuedEvent(trx, runId, { status, ...(input.runAt ? { run_at: input.runAt.toISOString() } : {}) });
+      await insertRunQueuedEvent(trx, runId, {
+        status,
+        ...(queuedDetail ? { detail: queuedDetail } : {}),
+        ...(input.runAt ? { run_at: input.runAt.toISOString() } : {}),
+      });
       // Last, so the org row is locked only until the commit that follows.
       await holdCredits(trx, orgId, hold);
       return inserted;
@@ -202,7 +216,7 @@ function insufficientCredits(err: CreditsUnavailable): AppError {
  */
 async function replay(deps: RunServiceDeps, existing: Run, awaitOutcomeMs: number, agent: Agent): Promise<StartedRun> {
   const replayed: StartedRun = { run: existing, created: false };
-  if (existing.status !== 'processing' && existing.status !== 'scheduled') return replayed;
+  if (existing.status !== 'processing' && existing.status !== 'scheduled' && existing.status !== 'queued') return replayed;
   try {
     if (awaitOutcomeMs > 0 && existing.status === 'processing') {
       const outcome = await startAgentRunAndAwaitOutcome(engineOf(deps), existing, agent, awaitOutcomeMs);
@@ -225,7 +239,7 @@ const engineOf = (deps: Pick<RunServiceDeps, 'temporal' | 'taskQueue'>) => ({ te
  */
 export async function startRunWorkflow(
   deps: Pick<RunServiceDeps, 'db' | 'temporal' | 'taskQueue'>,
-  run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null },
+  run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null; status?: RunStatus },
   knownAgent?: Pick<Agent, 'id' | 'name'>,
 ): Promise<boolean> {
   return startAgentRun(engineOf(deps), run, knownAgent ?? (await findAgentSummary(deps.db, run.agent_id)));

@@ -6,8 +6,9 @@ import {
   WorkflowNotFoundError,
   type Client,
 } from '@temporalio/client';
-import { agentRun, eventDelivery, redeliver as redeliverWorkflow, runCallback, runOutcomeUpdate, type RunOutcome } from '../../workflows/index.js';
-import { callbackRetryWorkflowId, eventWorkflowId, redeliverWorkflowId, runWorkflowId } from '../../workflows/ids.js';
+import { agentRun, eventDelivery, recovery as recoveryWorkflow, redeliver as redeliverWorkflow, runCallback, runOutcomeUpdate, type RunOutcome } from '../../workflows/index.js';
+import { runAdmittedSignal } from '../../workflows/runQueueSignal.js';
+import { callbackRetryWorkflowId, eventWorkflowId, recoveryWorkflowId, redeliverWorkflowId, runWorkflowId } from '../../workflows/ids.js';
 import { AgentIdKey, EndpointIdKey, EventTypeKey, OrgIdKey, RunSourceKey, RunStatusKey } from '../../workflows/searchAttributes.js';
 import { deliveriesTaskQueue } from '../../workflows/taskQueues.js';
 import type { Agent, EventRow, Run } from '../db/schema.js';
@@ -49,7 +50,7 @@ async function call<T>(engine: Engine, fn: () => Promise<T>, expected: (err: unk
 
 const alreadyStarted = (err: unknown) => err instanceof WorkflowExecutionAlreadyStartedError;
 
-type RunRef = Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null };
+type RunRef = Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null; status?: Run['status'] };
 type AgentRef = Pick<Agent, 'id' | 'name'>;
 
 function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
@@ -60,7 +61,8 @@ function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
     ...(delayMs > 0 ? { startDelay: delayMs } : {}),
     workflowId: runWorkflowId(run.id),
     taskQueue: engine.taskQueue,
-    args: [{ runId: run.id }] as Parameters<typeof agentRun>,
+    // A queued run's workflow first waits for a slot (workflows/runQueue.ts).
+    args: [run.status === 'queued' ? { runId: run.id, queued: true } : { runId: run.id }] as Parameters<typeof agentRun>,
     // Deterministic id + reject duplicates: whoever starts it first (the accepting API, an
     // Idempotency-Key retry, a cancel, the reconciler) wins, and the others find it started.
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
@@ -68,7 +70,7 @@ function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
       { key: OrgIdKey, value: run.org_id },
       { key: AgentIdKey, value: agent.id },
       { key: RunSourceKey, value: run.source },
-      { key: RunStatusKey, value: 'processing' },
+      { key: RunStatusKey, value: run.status === 'queued' ? 'queued' : 'processing' },
     ],
     staticSummary: truncate(`Run of agent "${agent.name}" (${run.source})`, 190),
     staticDetails: `**Run** \`${run.id}\`\n\n**Agent** ${agent.name} (\`${agent.id}\`)\n\n**Org** \`${run.org_id}\`\n\n**Source** ${run.source}`,
@@ -238,6 +240,38 @@ export async function cancelRun(engine: Engine, runId: string): Promise<'request
     if (err instanceof WorkflowNotFoundError) return 'not_found';
     throw err;
   }
+}
+
+/**
+ * Wakes a queued run's workflow: another run's admission gave it a slot. 'not_found' when it has
+ * no workflow yet; any other failure is ignored by the caller (the queued workflow also polls).
+ */
+export async function signalRunAdmitted(engine: Engine, runId: string): Promise<'signalled' | 'not_found'> {
+  try {
+    await call(engine, () => engine.temporal.workflow.getHandle(runWorkflowId(runId)).signal(runAdmittedSignal), (err) => err instanceof WorkflowNotFoundError);
+    return 'signalled';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'not_found';
+    throw err;
+  }
+}
+
+/** Starts a bulk recovery, `recovery-<id>`; one already started is fine (a retry after a lost answer). */
+export async function startRecovery(engine: Engine, recovery: { id: string; endpoint_id: string; total: number }): Promise<void> {
+  await call(
+    engine,
+    () =>
+      engine.temporal.workflow.start(recoveryWorkflow, {
+        workflowId: recoveryWorkflowId(recovery.id),
+        taskQueue: deliveriesTaskQueue(engine.taskQueue),
+        args: [{ recoveryId: recovery.id, endpointId: recovery.endpoint_id }],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        staticSummary: `Recover ${recovery.total} failed deliveries of endpoint ${recovery.endpoint_id}`,
+      }),
+    alreadyStarted,
+  ).catch((err) => {
+    if (!alreadyStarted(err)) throw err;
+  });
 }
 
 function truncate(text: string, max: number): string {

@@ -94,7 +94,7 @@ describe('a delayed run (run_at / delay_seconds)', () => {
     const agent = (await findAgentById(stack.database.db, agentId))!;
     const runAt = new Date(Date.now() + 9_000);
     // What an API killed between its commit and the workflow start leaves behind.
-    const { run } = await acceptRun({ db: stack.database.db, clock: () => new Date() }, { agent, message: 'orphaned and delayed', source: 'api', runAt });
+    const { run } = await acceptRun({ db: stack.database.db, clock: () => new Date(), temporal: stack.temporal }, { agent, message: 'orphaned and delayed', source: 'api', runAt });
     expect(run.status).toBe('scheduled');
     await new Promise((r) => setTimeout(r, 5_500)); // past the sweep's minimum age (younger runs of other tests are left alone)
     const deps = { db: stack.database.db, temporal: stack.temporal, taskQueue: stack.taskQueue, log: createLogger('silent', 'test') };

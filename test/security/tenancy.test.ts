@@ -15,7 +15,7 @@ import { eventually, startTestStack, type TestStack } from '../support/stack.js'
  */
 const ADMIN_TOKEN = `admin-${randomBytes(16).toString('hex')}`;
 
-type Kind = 'agent' | 'apiKey' | 'task' | 'webhook' | 'trigger' | 'endpoint' | 'run' | 'conversation' | 'event' | 'delivery' | 'org' | 'portalSession' | 'schedule';
+type Kind = 'agent' | 'apiKey' | 'task' | 'webhook' | 'trigger' | 'endpoint' | 'run' | 'conversation' | 'event' | 'delivery' | 'org' | 'portalSession' | 'schedule' | 'recovery';
 
 /** One agent of a tenant with one of every resource hanging off it. */
 interface Agentful {
@@ -75,6 +75,8 @@ const PLAUSIBLE: Record<string, unknown> = {
   invokeTrigger: { x: 1 },
   updateWebhook: { name: 'changed by the other org' },
   adminGrantCredits: { amount: 1000, reason: 'the other org wants more' },
+  adminUpdateOrgLimits: { max_concurrent_runs: null },
+  recoverEndpoint: { since: '2026-01-01T00:00:00Z' },
   callWebhook: { message: 'hello' },
   invokeTriggerByToken: { x: 1 },
 };
@@ -84,10 +86,10 @@ function paramKind(path: string, param: string): Kind | 'token' | 'static' {
   if (param === 'token') return 'token';
   if (param === 'file') return 'static';
   if (param === 'runId') return 'run';
-  const collection = /^\/(?:v1|api)\/(agents|api-keys|runs|tasks|conversations|webhooks|triggers|endpoints|events|deliveries|admin\/orgs|portal-sessions|schedules)\/\{id\}/.exec(path)?.[1];
+  const collection = /^\/(?:v1|api)\/(agents|api-keys|runs|tasks|conversations|webhooks|triggers|endpoints|events|deliveries|admin\/orgs|portal-sessions|schedules|recoveries)\/\{id\}/.exec(path)?.[1];
   const kinds: Record<string, Kind> = {
     agents: 'agent', 'api-keys': 'apiKey', runs: 'run', tasks: 'task', conversations: 'conversation', webhooks: 'webhook',
-    triggers: 'trigger', endpoints: 'endpoint', events: 'event', deliveries: 'delivery', 'admin/orgs': 'org', 'portal-sessions': 'portalSession', schedules: 'schedule',
+    triggers: 'trigger', endpoints: 'endpoint', events: 'event', deliveries: 'delivery', 'admin/orgs': 'org', 'portal-sessions': 'portalSession', schedules: 'schedule', recoveries: 'recovery',
   };
   const kind = collection && param === 'id' ? kinds[collection] : undefined;
   if (!kind) throw new Error(`no id kind known for {${param}} in ${path}: teach tenancy.test.ts`);
@@ -162,11 +164,14 @@ async function populate(key: string, marker: string): Promise<Agentful> {
     return d?.status === 'succeeded' ? (d.id as string) : undefined;
   }, `${marker}'s delivery`);
   const org = (await stack.database.db.selectFrom('agents').select('org_id').where('id', '=', agent.id).executeTakeFirstOrThrow()).org_id;
+  const recovery = await ok('POST', `/v1/endpoints/${endpoint.id}/recover`, { since: new Date(Date.now() - 3_600_000).toISOString() }, 202);
+  // Finished before the sweep, so the snapshots of B's rows compare like for like.
+  await eventually(async () => ((await stack.api(`/v1/recoveries/${recovery.id}`, { key })).body.status === 'completed' ? true : undefined), `${marker}'s recovery`);
   return {
     marker,
     ids: {
       agent: agent.id, apiKey: apiKey.id, task: task.id, webhook: webhook.id, trigger: trigger.id, endpoint: endpoint.id,
-      run: reply.body.run_id, conversation: reply.body.conversation_id, event, delivery, org, portalSession: portal.id, schedule: schedule.id,
+      run: reply.body.run_id, conversation: reply.body.conversation_id, event, delivery, org, portalSession: portal.id, schedule: schedule.id, recovery: recovery.id,
     },
     agentKey: apiKey.key,
     webhookToken: webhook.token,
@@ -180,7 +185,7 @@ async function populate(key: string, marker: string): Promise<Agentful> {
 /** Every row of an org, in a stable order; api_keys.last_used_at moves with every read, so it is left out. */
 async function snapshotOrg(orgId: string): Promise<string> {
   const db = stack.database.db;
-  const byOrg = ['agents', 'runs', 'credit_entries', 'signing_secrets', 'task_definitions', 'conversations', 'events', 'deliveries', 'inbound_webhooks', 'endpoints', 'triggers', 'portal_sessions', 'schedules'] as const;
+  const byOrg = ['agents', 'runs', 'credit_entries', 'signing_secrets', 'task_definitions', 'conversations', 'events', 'deliveries', 'inbound_webhooks', 'endpoints', 'triggers', 'portal_sessions', 'schedules', 'recoveries'] as const;
   const rows: Record<string, unknown> = {};
   rows.orgs = await db.selectFrom('orgs').selectAll().where('id', '=', orgId).execute();
   rows.api_keys = (await db.selectFrom('api_keys').selectAll().where('org_id', '=', orgId).orderBy('id').execute()).map(({ last_used_at: _, ...k }) => k);
@@ -296,7 +301,7 @@ describe('org A against org B', () => {
     const ops = swept();
     // The sweep covers what exists: every kind of resource B has is named by some route.
     const kinds = new Set(ops.flatMap((op) => tenantParams(op).map((p) => paramKind(op.path, p))));
-    expect([...kinds].sort()).toEqual(['agent', 'apiKey', 'conversation', 'delivery', 'endpoint', 'event', 'org', 'portalSession', 'run', 'schedule', 'task', 'trigger', 'webhook']);
+    expect([...kinds].sort()).toEqual(['agent', 'apiKey', 'conversation', 'delivery', 'endpoint', 'event', 'org', 'portalSession', 'recovery', 'run', 'schedule', 'task', 'trigger', 'webhook']);
     expect(ops.length).toBeGreaterThanOrEqual(35);
     const problems: string[] = [];
     for (const op of ops) problems.push(...(await intrude(op, bb, a.key, bodyFor(op))));

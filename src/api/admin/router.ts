@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CreditsUnavailable, grantCredits } from '../../db/credits.js';
 import { findOrg } from '../../db/orgs.js';
+import { setOrgConcurrency } from '../../db/runQueue.js';
 import { AppError, notFound } from '../../errors.js';
 import { createOrgWithKey } from '../../services/orgs.js';
 import { CreatedApiKeySchema } from '../apiKeys/schema.js';
@@ -18,6 +19,20 @@ const CreateOrgBody = z
     credits: z.number().int().min(0).max(1_000_000_000).optional().describe('Opening credit grant (default 0)'),
   })
   .strict();
+
+const UpdateOrgLimitsBody = z
+  .object({
+    max_concurrent_runs: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .nullable()
+      .describe('Runs of all the org\'s agents processing at once; more wait as `queued` in order of arrival (null: no cap)'),
+  })
+  .strict();
+
+const OrgLimitsSchema = z.object({ id: Uuid, name: z.string(), max_concurrent_runs: z.number().int().nullable() }).meta({ id: 'OrgLimits' });
 
 const OrgSchema = z.object({ id: Uuid, name: z.string(), created_at: Timestamp }).meta({ id: 'Org' });
 
@@ -81,6 +96,23 @@ export function adminRoutes(deps: AppDeps): RouteSpec[] {
             available: err.wallet.available,
           });
         }
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/v1/admin/orgs/:id/limits',
+      operationId: 'adminUpdateOrgLimits',
+      summary: 'Set an organization\'s org-wide concurrency cap',
+      description:
+        'Operator only. Runs over the cap (or over an agent\'s own `max_concurrent_runs`) wait as `queued` and start in order of arrival as slots free.',
+      tag,
+      auth: { kind: 'admin' },
+      body: UpdateOrgLimitsBody,
+      responses: { 200: { description: 'The org\'s limits', schema: OrgLimitsSchema } },
+      async handler(ctx, { body }) {
+        const updated = await setOrgConcurrency(deps.db, resourceId(ctx.params.id, 'Organization'), body.max_concurrent_runs);
+        if (!updated) throw notFound('Organization');
+        ctx.body = updated;
       },
     }),
   ];

@@ -30,6 +30,7 @@ export function presentAgent(agent: Agent): z.input<typeof AgentSchema> {
     allow_callback_urls: agent.allow_callback_urls,
     run_timeout_seconds: agent.run_timeout_seconds,
     max_credits_per_run: agent.max_credits_per_run,
+    max_concurrent_runs: agent.max_concurrent_runs,
     metadata: agent.metadata,
     created_at: agent.created_at.toISOString(),
     updated_at: agent.updated_at.toISOString(),

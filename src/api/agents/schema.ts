@@ -100,6 +100,13 @@ const AgentFields = {
     .min(1)
     .max(1_000_000)
     .describe('Credits held when a run is accepted (402 when the org has fewer available) and the most one run is charged'),
+  max_concurrent_runs: z
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .nullable()
+    .describe('Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit)'),
   metadata: Metadata,
 };
 
@@ -114,6 +121,7 @@ export const CreateAgentBody = z
     allow_callback_urls: AgentFields.allow_callback_urls.default(false),
     run_timeout_seconds: AgentFields.run_timeout_seconds.default(300),
     max_credits_per_run: AgentFields.max_credits_per_run.default(DEFAULT_MAX_CREDITS_PER_RUN),
+    max_concurrent_runs: AgentFields.max_concurrent_runs.default(null),
     metadata: AgentFields.metadata.default({}),
   })
   .strict();
@@ -126,6 +134,7 @@ export const UpdateAgentBody = z
     allow_callback_urls: AgentFields.allow_callback_urls.optional(),
     run_timeout_seconds: AgentFields.run_timeout_seconds.optional(),
     max_credits_per_run: AgentFields.max_credits_per_run.optional(),
+    max_concurrent_runs: AgentFields.max_concurrent_runs.optional(),
     metadata: AgentFields.metadata.optional(),
   })
   .strict()
@@ -142,6 +151,7 @@ export const AgentSchema = z
     allow_callback_urls: z.boolean(),
     run_timeout_seconds: z.number().int(),
     max_credits_per_run: z.number().int().describe('Held per accepted run; the most one run is charged'),
+    max_concurrent_runs: z.number().int().nullable().describe('Runs processing at once; the rest wait `queued` (null: no limit)'),
     metadata: z.record(z.string(), z.unknown()),
     created_at: Timestamp,
     updated_at: Timestamp,

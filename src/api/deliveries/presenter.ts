@@ -26,6 +26,7 @@ export async function presentDeliveries(db: Db, deliveries: Delivery[]) {
         error: a.error,
         succeeded: a.succeeded,
       })),
+    throttled_ms: d.throttled_ms,
     created_at: d.created_at.toISOString(),
     updated_at: d.updated_at.toISOString(),
   }));

@@ -72,6 +72,7 @@ export async function presentEndpoints(db: Db, endpoints: Endpoint[]) {
     verify_ssl: endpoint.verify_ssl,
     timeout_seconds: endpoint.timeout_seconds,
     max_retries: endpoint.max_retries,
+    rate_limit_per_second: endpoint.rate_limit_per_second,
     created_at: endpoint.created_at.toISOString(),
     updated_at: endpoint.updated_at.toISOString(),
     last_triggered_at: endpoint.last_triggered_at?.toISOString() ?? null,
@@ -152,6 +153,7 @@ export function endpointRoutes(deps: AppDeps): RouteSpec[] {
             verify_ssl: body.verify_ssl,
             timeout_seconds: body.timeout_seconds,
             max_retries: body.max_retries,
+            rate_limit_per_second: body.rate_limit_per_second,
             updated_at: now,
           });
           const rotated = await rotateSecret(trx, deps.secrets, auth.orgId, endpointSecretOwner(created.id), now, 0);

@@ -37,6 +37,13 @@ const Fields = {
   verify_ssl: z.boolean().describe('Verify the receiver\'s TLS certificate'),
   timeout_seconds: z.number().int().min(1).max(300).describe('Per attempt, 1–300'),
   max_retries: z.number().int().min(0).max(10).describe('Retries after the first attempt, 0–10'),
+  rate_limit_per_second: z
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .nullable()
+    .describe('At most this many deliveries a second to this endpoint, across all workers; the excess waits its turn (never fails or drops), shown as `throttled_ms` in the delivery log. null: unlimited'),
 };
 
 export const CreateEndpointBody = z
@@ -52,6 +59,7 @@ export const CreateEndpointBody = z
     verify_ssl: Fields.verify_ssl.default(true),
     timeout_seconds: Fields.timeout_seconds.default(30),
     max_retries: Fields.max_retries.default(3),
+    rate_limit_per_second: Fields.rate_limit_per_second.default(null),
   })
   .strict();
 
@@ -68,6 +76,7 @@ export const UpdateEndpointBody = z
     verify_ssl: Fields.verify_ssl.optional(),
     timeout_seconds: Fields.timeout_seconds.optional(),
     max_retries: Fields.max_retries.optional(),
+    rate_limit_per_second: Fields.rate_limit_per_second.optional(),
   })
   .strict()
   .refine((b) => Object.keys(b).length > 0, 'name at least one field to change');
@@ -91,6 +100,7 @@ export const EndpointSchema = z
     verify_ssl: z.boolean(),
     timeout_seconds: z.number().int(),
     max_retries: z.number().int(),
+    rate_limit_per_second: z.number().int().nullable().describe('Deliveries a second at most (null: unlimited)'),
     created_at: Timestamp,
     updated_at: Timestamp,
     last_triggered_at: Timestamp.nullable(),
@@ -143,6 +153,7 @@ export const DeliverySchema = z
     message_id: z.string().describe('The webhook-id header: the same on every attempt'),
     status: z.enum(['pending', 'succeeded', 'failed']),
     attempts: z.array(DeliveryAttemptSchema),
+    throttled_ms: z.number().int().describe('How long this delivery waited for its endpoint\'s rate_limit_per_second, in milliseconds (0: never)'),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

@@ -68,6 +68,6 @@ export function presentRun(config: Config, run: Run, callback: ReturnType<typeof
 
 export function presentAccepted(config: Config, run: Run) {
   const links = runLinks(config, run);
-  const status = run.status === 'scheduled' ? ('scheduled' as const) : ('processing' as const);
+  const status = run.status === 'scheduled' || run.status === 'queued' ? run.status : ('processing' as const);
   return { trigger_id: run.id, run_id: run.id, status, status_url: links.self, events_url: links.events };
 }

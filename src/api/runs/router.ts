@@ -33,7 +33,7 @@ function delayedStart(body: { run_at?: string; delay_seconds?: number }, now: Da
 }
 
 /** Statuses of a run that has not ended. */
-const isLive = (status: Run['status']) => status === 'processing' || status === 'scheduled';
+const isLive = (status: Run['status']) => status === 'processing' || status === 'scheduled' || status === 'queued';
 
 export async function runInScope(deps: AppDeps, ctx: AppContext) {
   const auth = authOf(ctx);
@@ -200,7 +200,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       summary: 'Cancel a run',
       description:
         'Asks the run to stop; it ends as `cancelled` (recorded, announced and called back; its credit hold released, nothing charged). ' +
-        'A `scheduled` (delayed) run is cancelled before it starts. A finished run answers 409.',
+        'A `scheduled` (delayed) run is cancelled before it starts; a `queued` run leaves the queue uncharged without taking or freeing a slot. A finished run answers 409.',
       tag,
       auth: { kind: 'apiKey', scope: 'runs:write' },
       errors: [409, 503],

@@ -3,8 +3,10 @@ import { hasUrlCredentials, URL_CREDENTIALS_MESSAGE } from '../../domain/urlCred
 import { Metadata, PaginationQuery, Timestamp, Uuid } from '../schemas.js';
 
 export const RunStatusSchema = z
-  .enum(['scheduled', 'processing', 'completed', 'failed', 'cancelled', 'timed_out'])
-  .describe('`scheduled`: a delayed run waiting for its `run_at`; `processing`: started, the agent is working; the rest are endings');
+  .enum(['scheduled', 'queued', 'processing', 'completed', 'failed', 'cancelled', 'timed_out'])
+  .describe(
+    '`scheduled`: a delayed run waiting for its `run_at`; `queued`: accepted, waiting for a slot under the agent\'s or the org\'s max_concurrent_runs (status_detail says why); `processing`: started, the agent is working; the rest are endings',
+  );
 export const RunSourceSchema = z.enum(['api', 'webhook', 'trigger', 'schedule']).describe('What started the run; `schedule`: a firing of a schedule (`schedule_id`)');
 
 /** Latest allowed run_at / delay: one year ahead. */
@@ -70,7 +72,9 @@ export const RunAcceptedSchema = z
   .object({
     trigger_id: Uuid.describe('Same as run_id (seed compatibility)'),
     run_id: Uuid,
-    status: z.enum(['processing', 'scheduled']).describe('`scheduled` for a delayed run (run_at, delay_seconds)'),
+    status: z
+      .enum(['processing', 'scheduled', 'queued'])
+      .describe('`scheduled` for a delayed run (run_at, delay_seconds); `queued` when the agent or org is at its max_concurrent_runs: the run starts, in order of arrival, as a slot frees'),
     status_url: z.url().describe('Poll this with the same Authorization header'),
     events_url: z.url().describe('Live Server-Sent Events stream of the run'),
   })

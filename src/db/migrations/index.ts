@@ -12,6 +12,7 @@ import * as portalSessions from './20261130T1600_portal_sessions.js';
 import * as listIndexes from './20261201T0200_list_indexes.js';
 import * as metricSnapshots from './20261201T0210_metric_snapshots.js';
 import * as schedulesDelayedRuns from './20261201T0700_schedules_delayed_runs.js';
+import * as flowControl from './20261201T0800_flow_control.js';
 
 /** Every migration, by name; names sort in the order they run. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '20261201T0200_list_indexes': listIndexes,
   '20261201T0210_metric_snapshots': metricSnapshots,
   '20261201T0700_schedules_delayed_runs': schedulesDelayedRuns,
+  '20261201T0800_flow_control': flowControl,
 };
