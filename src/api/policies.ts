@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { findAgent } from '../db/agents.js';
 import type { Endpoint } from '../db/schema.js';
 import { AppError, notFound } from '../errors.js';
@@ -30,16 +29,8 @@ export function assertGrantableScopes(held: readonly string[], requested: readon
   if (beyond.length) throw new AppError(403, 'FORBIDDEN', `A key cannot grant scopes it does not hold: ${beyond.join(', ')}`);
 }
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
-/**
- * Whether a presented bearer token is the operator's configured one (ADMIN_TOKEN,
- * METRICS_TOKEN): compared as SHA-256 digests in constant time, so neither its length nor
- * its content leaks through timing. No configured token: nothing matches.
- */
-export function operatorTokenMatches(presented: string | undefined, expected: string | undefined): boolean {
-  return Boolean(presented && expected && timingSafeEqual(digest(presented), digest(expected)));
-}
+/** The operator-token compare (ADMIN_TOKEN, METRICS_TOKEN) lives beside the admin middleware. */
+export { operatorTokenMatches } from './route.js';
 
 /** The caller's live agent by path id; anything it may not see is simply not found. */
 export async function agentInScope(deps: Pick<AppDeps, 'db'>, ctx: AppContext, rawId: string | undefined) {

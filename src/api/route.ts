@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { z, ZodType } from 'zod';
@@ -7,7 +8,6 @@ import type { AppContext, AppDeps, AppState } from './context.js';
 import { jsonBody } from './middleware/body.js';
 import type { FormOptions } from './middleware/formBody.js';
 import { bearerOf, requireApiKey } from './middleware/auth.js';
-import { operatorTokenMatches } from './policies.js';
 import { validated } from './validate.js';
 
 /**
@@ -66,6 +66,20 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
   spec: RouteSpec<B, Q>,
 ): RouteSpec {
   return spec as unknown as RouteSpec;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/**
+ * Whether a presented bearer token is the operator's configured one (ADMIN_TOKEN here,
+ * METRICS_TOKEN for /metrics): compared as SHA-256 digests in constant time, so neither its
+ * length nor its content leaks through timing. No configured token: nothing matches.
+ */
+export function operatorTokenMatches(presented: string | undefined, configured: string | undefined): boolean {
+  const expected = configured ? digest(configured) : null;
+  return Boolean(presented && expected && timingSafeEqual(digest(presented), expected));
 }
 
 /**

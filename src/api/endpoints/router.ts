@@ -6,6 +6,7 @@ import {
   deliveryCounts24h,
   EndpointCapReached,
   findEndpoint,
+  type EndpointHealthCounts,
   insertEndpoint,
   listEndpoints,
   softDeleteEndpoint,
@@ -40,9 +41,7 @@ import {
   UpdateEndpointBody,
 } from './schema.js';
 
-type EndpointHealth = Awaited<ReturnType<typeof deliveryCounts24h>> extends Map<string, infer C> ? C : never;
-
-function presentHealth(endpoint: Endpoint, counts: EndpointHealth | undefined) {
+function presentHealth(endpoint: Endpoint, counts: EndpointHealthCounts | undefined) {
   const succeeded = counts?.succeeded ?? 0;
   const failed = counts?.failed ?? 0;
   return {
