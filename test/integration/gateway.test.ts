@@ -106,6 +106,27 @@ function refusingMultiOperation(real: Client): Client {
   });
 }
 
+describe('a slow agent on the synchronous token URL', () => {
+  it('still answers 200 from the same call; telling it from a dead engine costs one plain start (found already running)', async () => {
+    const counting = await countingClient(inject('temporalAddress'));
+    const second = await stack.startSecondApi({ temporal: counting.client });
+    try {
+      const slow = (await stack.api('/v1/agents', { key, body: { name: 'Slow', provider: { kind: 'echo', delay_ms: 4000 } } })).body.id;
+      const created = await stack.api(`/v1/agents/${slow}/webhooks`, { key, body: { name: 'Slow hook' } });
+      counting.calls.length = 0;
+      const reply = await request(second.baseUrl, `/api/webhook/${created.body.token}`, { body: { message: 'take your time' }, headers: { Prefer: 'wait=60' } });
+      expect(reply.status).toBe(200);
+      expect(reply.body).toMatchObject({ response: 'Echo: take your time' });
+      expect(counting.calls.filter((c) => c === 'StartWorkflowExecution')).toHaveLength(1);
+      expect(counting.calls.filter((c) => c === 'ExecuteMultiOperation').length).toBeGreaterThanOrEqual(1);
+      expect(counting.calls.filter((c) => c === 'UpdateWorkflowExecution')).toHaveLength(0);
+    } finally {
+      second.close();
+      await counting.connection.close();
+    }
+  });
+});
+
 describe('a server that refuses Update-with-Start', () => {
   it('still answers the token URL synchronously, the two-call way', async () => {
     const second = await stack.startSecondApi({ temporal: refusingMultiOperation(stack.temporal) });
