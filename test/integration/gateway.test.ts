@@ -250,5 +250,10 @@ describe('events', () => {
     expect(checkEventData('wallet.balance_low', emit('wallet.balance_low', { balance: 5, threshold: 100 }).data)).toEqual([]);
     expect(checkEventData('wallet.balance_low', { balance: '5' })).not.toEqual([]);
     expect(checkEventData('no.such.type', {})).toEqual(['unknown event type no.such.type']);
+    // The shape follows from the type at compile time (tsc fails if these stop being errors).
+    // @ts-expect-error balance is a number
+    emit('wallet.balance_low', { balance: '5', threshold: 100 });
+    // @ts-expect-error endpoint.disabled carries no balance
+    emit('endpoint.disabled', { balance: 5, threshold: 100 });
   });
 });
