@@ -4,6 +4,7 @@ import {
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
   WorkflowNotFoundError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
 } from '@temporalio/client';
 import { agentRun, eventDelivery, recovery as recoveryWorkflow, redeliver as redeliverWorkflow, runCallback, runOutcomeUpdate, type RunOutcome } from '../../workflows/index.js';
@@ -38,10 +39,13 @@ export function engineUnavailable(cause?: unknown): AppError {
 
 export const isEngineUnavailable = (err: unknown): err is AppError => err instanceof AppError && err.status === 503 && err.code === 'SERVICE_UNAVAILABLE';
 
+/** One call bounded by the deadline (DEADLINE_EXCEEDED past it). */
+const bounded = <T>(engine: Engine, fn: () => Promise<T>, deadlineMs = ENGINE_CALL_DEADLINE_MS) => engine.temporal.withDeadline(Date.now() + deadlineMs, fn);
+
 /** One bounded call; any failure but the ones `expected` lets through is the engine's unavailability. */
 async function call<T>(engine: Engine, fn: () => Promise<T>, expected: (err: unknown) => boolean = () => false, deadlineMs = ENGINE_CALL_DEADLINE_MS): Promise<T> {
   try {
-    return await engine.temporal.withDeadline(Date.now() + deadlineMs, fn);
+    return await bounded(engine, fn, deadlineMs);
   } catch (err) {
     if (expected(err)) throw err;
     throw engineUnavailable(err);
@@ -111,11 +115,12 @@ export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, 
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
   });
   let settled = false;
+  const deadline = Date.now() + waitMs;
   // Given up on (503), the call is abandoned rather than left waiting out its deadline.
   const abandon = new AbortController();
   const update = engine.temporal
     .withAbortSignal(abandon.signal, () =>
-      engine.temporal.withDeadline(Date.now() + waitMs, () => engine.temporal.workflow.executeUpdateWithStart(runOutcomeUpdate, { startWorkflowOperation })),
+      engine.temporal.withDeadline(deadline, () => engine.temporal.workflow.executeUpdateWithStart(runOutcomeUpdate, { startWorkflowOperation })),
     )
     .then(
       (outcome) => ({ outcome }),
@@ -149,7 +154,12 @@ export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, 
       if (confirmed) return undefined; // the wait elapsed on a running workflow
       // No answer and no confirmation: one plain start decides (false = it exists).
       await startAgentRun(engine, run, agent);
-      return undefined;
+      if (first.err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || Date.now() >= deadline) return undefined;
+      // Refused rather than timed out (e.g. a server with ExecuteMultiOperation disabled): the
+      // run is started, so wait the rest of the time the two-call way.
+      return await engine.temporal
+        .withDeadline(deadline, () => engine.temporal.workflow.getHandle(runWorkflowId(run.id)).executeUpdate(runOutcomeUpdate))
+        .catch(() => undefined);
     }
   } catch (err) {
     abandon.abort();
@@ -161,12 +171,13 @@ export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, 
 
 /**
  * Starts the event's `eventDelivery` workflow on the deliveries task queue. Starting twice is
- * harmless: false when it already exists. Called from activities: a failure is thrown as the
- * 503 error and retried by the activity's policy.
+ * harmless: false when it already exists. Called from activities: a failure is thrown as
+ * Temporal reported it and retried by the activity's policy.
  */
 export async function startEventDelivery(engine: Engine, event: Pick<EventRow, 'id' | 'org_id' | 'type' | 'agent_id'>, endpointIds: string[]): Promise<boolean> {
   try {
-    await call(
+    // Not mapped to the API's 503: the calling activity fails with Temporal's own error and retries.
+    await bounded(
       engine,
       () =>
         engine.temporal.workflow.start(eventDelivery, {
@@ -182,7 +193,6 @@ export async function startEventDelivery(engine: Engine, event: Pick<EventRow, '
           ],
           staticSummary: `Deliver ${event.type} to ${endpointIds.length} endpoint${endpointIds.length === 1 ? '' : 's'}`,
         }),
-      alreadyStarted,
     );
     return true;
   } catch (err) {

@@ -1,5 +1,8 @@
 import type { InterceptingCall, Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { eventDelivery } from '../../workflows/index.js';
+import { deliveriesTaskQueue } from '../../workflows/taskQueues.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { checkEventData, emit } from '../../src/domain/eventTypes.js';
 import { callbackRetryWorkflowId, callbackWorkflowId, eventWorkflowId, redeliverWorkflowId, runWorkflowId, slotHolderId } from '../../workflows/ids.js';
@@ -80,6 +83,60 @@ describe('the synchronous token URL', () => {
     } finally {
       second.close();
       await counting.connection.close();
+    }
+  });
+});
+
+/** The stack's client with Update-with-Start refused, as a server with ExecuteMultiOperation disabled answers. */
+function refusingMultiOperation(real: Client): Client {
+  const refuse = () => Promise.reject(Object.assign(new Error('ExecuteMultiOperation API is disabled'), { code: 7 }));
+  const workflow = new Proxy(real.workflow, {
+    get(target, prop) {
+      if (prop === 'executeUpdateWithStart') return refuse;
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'workflow') return workflow;
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+describe('a slow agent on the synchronous token URL', () => {
+  it('still answers 200 from the same call; telling it from a dead engine costs one plain start (found already running)', async () => {
+    const counting = await countingClient(inject('temporalAddress'));
+    const second = await stack.startSecondApi({ temporal: counting.client });
+    try {
+      const slow = (await stack.api('/v1/agents', { key, body: { name: 'Slow', provider: { kind: 'echo', delay_ms: 4000 } } })).body.id;
+      const created = await stack.api(`/v1/agents/${slow}/webhooks`, { key, body: { name: 'Slow hook' } });
+      counting.calls.length = 0;
+      const reply = await request(second.baseUrl, `/api/webhook/${created.body.token}`, { body: { message: 'take your time' }, headers: { Prefer: 'wait=60' } });
+      expect(reply.status).toBe(200);
+      expect(reply.body).toMatchObject({ response: 'Echo: take your time' });
+      expect(counting.calls.filter((c) => c === 'StartWorkflowExecution')).toHaveLength(1);
+      expect(counting.calls.filter((c) => c === 'ExecuteMultiOperation').length).toBeGreaterThanOrEqual(1);
+      expect(counting.calls.filter((c) => c === 'UpdateWorkflowExecution')).toHaveLength(0);
+    } finally {
+      second.close();
+      await counting.connection.close();
+    }
+  });
+});
+
+describe('a server that refuses Update-with-Start', () => {
+  it('still answers the token URL synchronously, the two-call way', async () => {
+    const second = await stack.startSecondApi({ temporal: refusingMultiOperation(stack.temporal) });
+    try {
+      const hook = await tokenUrl();
+      const reply = await request(second.baseUrl, `/api/webhook/${hook.token}`, { body: { message: 'two calls' }, headers: { Prefer: 'wait=60' } });
+      expect(reply.status).toBe(200);
+      expect(reply.body).toMatchObject({ response: 'Echo: two calls' });
+    } finally {
+      second.close();
     }
   });
 });
@@ -169,9 +226,34 @@ describe('events', () => {
     expect(all.flatMap((e) => checkEventData(e.type, e.data))).toEqual([]);
   });
 
+  it('an eventDelivery started with the input of before (no endpointIds) finds its subscribers itself, and its history replays', async () => {
+    const own = await stack.newOrg('Old input org');
+    const endpoint = await stack.api('/v1/endpoints', { key: own.apiKey, body: { url: receiver.url, events: ['agent.message'] } });
+    const ownAgent = (await stack.api('/v1/agents', { key: own.apiKey, body: { name: 'Old' } })).body.id;
+    const [event] = await stack.database.db
+      .insertInto('events')
+      .values({ id: crypto.randomUUID(), org_id: own.orgId, agent_id: ownAgent, run_id: null, type: 'agent.message', data: JSON.stringify({ old: true }), dedupe_key: `old-input:${Date.now()}` })
+      .returningAll()
+      .execute();
+    const handle = await stack.temporal.workflow.start(eventDelivery, {
+      workflowId: eventWorkflowId(event!.id),
+      taskQueue: deliveriesTaskQueue(stack.taskQueue),
+      args: [{ eventId: event!.id }],
+    });
+    expect(await handle.result()).toEqual({ delivered: 1, failed: 0, skipped: 0 });
+    const deliveries = await stack.database.db.selectFrom('deliveries').select('endpoint_id').where('event_id', '=', event!.id).execute();
+    expect(deliveries).toEqual([{ endpoint_id: endpoint.body.id }]);
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, await handle.fetchHistory(), handle.workflowId);
+  });
+
   it('checkEventData catches what the types would have refused', () => {
     expect(checkEventData('wallet.balance_low', emit('wallet.balance_low', { balance: 5, threshold: 100 }).data)).toEqual([]);
     expect(checkEventData('wallet.balance_low', { balance: '5' })).not.toEqual([]);
     expect(checkEventData('no.such.type', {})).toEqual(['unknown event type no.such.type']);
+    // The shape follows from the type at compile time (tsc fails if these stop being errors).
+    // @ts-expect-error balance is a number
+    emit('wallet.balance_low', { balance: '5', threshold: 100 });
+    // @ts-expect-error endpoint.disabled carries no balance
+    emit('endpoint.disabled', { balance: 5, threshold: 100 });
   });
 });
