@@ -14,18 +14,25 @@ export interface HttpClientOptions {
   log?: (fields: object, msg: string) => void;
   /** Replaces the system resolver; tests use it to play a rebinding DNS server. */
   resolve?: Resolver;
-  /** Keep-alive connections per origin (the default: 25 sockets at most, idle ones closed after 4 s). */
+  /** Keep-alive pool per origin (defaults: DEFAULT_POOL). */
   pool?: Partial<PoolOptions>;
 }
 
 export interface PoolOptions {
-  /** Open connections to one origin (host, port, TLS settings) at most; more requests wait for one. */
+  /**
+   * Open connections to one origin (host, port, TLS settings) at most; more requests wait for
+   * one, and the wait counts against their timeout. A safety bound well above what one origin
+   * should see: concurrency per endpoint is bounded by the endpoint slots (ENDPOINT_MAX_IN_FLIGHT),
+   * and several endpoints (tenants) may share one origin, which must not queue them behind each other.
+   */
   maxSocketsPerOrigin: number;
+  /** Idle connections kept per origin for reuse; the rest close when their request ends. */
+  idleSocketsPerOrigin: number;
   /** An idle connection is closed after this (kept under the common 5 s server keep-alive, so a reused socket is rarely one the receiver is closing). */
   idleTimeoutMs: number;
 }
 
-const DEFAULT_POOL: PoolOptions = { maxSocketsPerOrigin: 25, idleTimeoutMs: 4_000 };
+const DEFAULT_POOL: PoolOptions = { maxSocketsPerOrigin: 256, idleSocketsPerOrigin: 32, idleTimeoutMs: 4_000 };
 
 /**
  * Keep-alive agents: Node pools their sockets by host name, port and TLS options (an https
@@ -35,7 +42,7 @@ const DEFAULT_POOL: PoolOptions = { maxSocketsPerOrigin: 25, idleTimeoutMs: 4_00
  * the address it was checked against (DNS changes afterwards cannot redirect it).
  */
 function keepAliveAgents(pool: PoolOptions) {
-  const options = { keepAlive: true, maxSockets: pool.maxSocketsPerOrigin, maxFreeSockets: pool.maxSocketsPerOrigin, timeout: pool.idleTimeoutMs, scheduling: 'lifo' as const };
+  const options = { keepAlive: true, maxSockets: pool.maxSocketsPerOrigin, maxFreeSockets: pool.idleSocketsPerOrigin, timeout: pool.idleTimeoutMs, scheduling: 'lifo' as const };
   return { 'http:': new http.Agent(options), 'https:': new https.Agent(options) };
 }
 
