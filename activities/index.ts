@@ -3,6 +3,7 @@ import { createCallbackActivities } from './callbacks.js';
 import { createDeliveryActivities } from './deliveries.js';
 import type { ActivityDeps } from './deps.js';
 import { createEndpointSlotActivities } from './endpointSlots.js';
+import { createRetentionActivities } from './retention.js';
 import { createRunActivities } from './runs.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCallbackActivities(deps),
     ...createDeliveryActivities(deps),
     ...createEndpointSlotActivities(deps),
+    ...createRetentionActivities(deps),
   };
 }
 

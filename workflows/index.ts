@@ -7,3 +7,5 @@ export { runOutcomeUpdate } from './definitions.js';
 export type { RunOutcome } from './definitions.js';
 export { eventDelivery, redeliver } from './eventDelivery.js';
 export type { EventDeliveryInput, EventDeliveryResult } from './eventDelivery.js';
+export { retentionPurge } from './retentionPurge.js';
+export type { RetentionPurgeInput, RetentionPurgeResult } from './retentionPurge.js';

@@ -54,6 +54,8 @@ export interface OrgsTable {
   balance: ColumnType<string, never, string>;
   /** Credits held by runs in progress; available = balance − held. */
   held: ColumnType<string, never, string>;
+  /** Days runs (and their rows) are kept; null = the operator's RETENTION_DAYS. */
+  retention_days: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: CreatedAt;
 }
 
@@ -290,6 +292,7 @@ export interface CreditEntriesTable {
   /** bigint: pg returns it as a string; read through Number() where shown. */
   amount: ColumnType<string, number | bigint | string, never>;
   reason: string;
+  /** The run charged; kept (no foreign key) after retention purges the run: the ledger is never purged. */
   run_id: string | null;
   created_at: CreatedAt;
 }

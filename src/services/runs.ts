@@ -6,6 +6,7 @@ import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from '../../workflow
 import { CreditsUnavailable, holdCredits, releaseRunHold } from '../db/credits.js';
 import { RUN_EVENTS_CHANNEL } from '../db/events.js';
 import { deleteRun, insertRun } from '../db/queries.js';
+import { findRunByLiveIdempotencyKey } from '../db/retention.js';
 import type { Agent, Database, Run, RunSource } from '../db/schema.js';
 import { AppError, serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -50,8 +51,9 @@ export interface StartedRun {
 
 const fingerprint = (value: unknown) => createHash('sha256').update(JSON.stringify(value ?? null)).digest('hex');
 
+/** Keys live 24 h (src/db/retention.ts): an older one is released and the request makes a new run. */
 async function findByIdempotencyKey(db: Kysely<Database>, orgId: string, key: string) {
-  return db.selectFrom('runs').selectAll().where('org_id', '=', orgId).where('idempotency_key', '=', key).executeTakeFirst();
+  return findRunByLiveIdempotencyKey(db, orgId, key);
 }
 
 function replayOf(existing: Run, requestHash: string): StartedRun {

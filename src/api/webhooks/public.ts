@@ -10,6 +10,7 @@ import { runWorkflowId, startRun } from '../../services/runs.js';
 import type { AppContext, AppDeps } from '../context.js';
 import { route, type RouteSpec } from '../route.js';
 import { resourceId } from '../validate.js';
+import { findRunByLiveIdempotencyKey } from '../../db/retention.js';
 import type { z } from 'zod';
 import { WebhookCallBody, WebhookPendingSchema, WebhookReplySchema, WebhookRunSchema } from './schema.js';
 
@@ -111,7 +112,7 @@ async function callWebhook(deps: AppDeps, ctx: AppContext, body: CallBody, via: 
   // Keys are the webhook's own: the same key on another token URL or the API is another run.
   const idempotencyKey = key ? `webhook:${webhook.id}:${key}` : null;
   const replay = idempotencyKey
-    ? await deps.db.selectFrom('runs').select('id').where('org_id', '=', webhook.org_id).where('idempotency_key', '=', idempotencyKey).executeTakeFirst()
+    ? await findRunByLiveIdempotencyKey(deps.db, webhook.org_id, idempotencyKey)
     : undefined;
 
   // A replay costs nothing and starts nothing, so it is answered even when the window is full:

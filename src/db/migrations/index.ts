@@ -9,6 +9,7 @@ import * as creditHolds from './20261130T1000_credit_holds.js';
 import * as streamTokensEndpointLeases from './20261130T1200_stream_tokens_endpoint_leases.js';
 import * as webhookSyncTimeout from './20261130T1400_webhook_sync_timeout.js';
 import * as portalSessions from './20261130T1600_portal_sessions.js';
+import * as retention from './20261201T0600_retention.js';
 
 /** Every migration, by name; names sort in the order they run. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '20261130T1200_stream_tokens_endpoint_leases': streamTokensEndpointLeases,
   '20261130T1400_webhook_sync_timeout': webhookSyncTimeout,
   '20261130T1600_portal_sessions': portalSessions,
+  '20261201T0600_retention': retention,
 };
