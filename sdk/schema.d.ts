@@ -199,7 +199,7 @@ export interface paths {
         put?: never;
         /**
          * Start an agent run
-         * @description Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run.
+         * @description Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run for 24 hours; after that the key starts a new run.
          *
          *     Requires an API key with scope `runs:write`.
          */
@@ -1010,6 +1010,26 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/orgs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Set an organization's data retention
+         * @description Operator only (ADMIN_TOKEN). Runs older than `retention_days` are deleted with their messages, events, deliveries and attempts by the hourly retention purge (runs still processing or holding credits are kept until they end); the credit ledger is never purged.
+         */
+        patch: operations["adminUpdateOrg"];
         trace?: never;
     };
     "/v1/admin/orgs/{id}/credits": {
@@ -1897,6 +1917,18 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             created_at: string;
+        };
+        OrgSettings: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            created_at: string;
+            /** @description null: the operator default (RETENTION_DAYS) applies */
+            retention_days: number | null;
         };
         Me: {
             /**
@@ -7509,6 +7541,107 @@ export interface operations {
                         callback_secret: string;
                         balance: number;
                     };
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminUpdateOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Days the org's runs (with their messages, events, deliveries and attempts) are kept; null = the operator's RETENTION_DAYS */
+                    retention_days: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The org with its retention */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgSettings"];
                 };
             };
             /** @description Bad Request */

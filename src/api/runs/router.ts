@@ -52,7 +52,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       summary: 'Start an agent run',
       description:
         'Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. ' +
-        'Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run.',
+        'Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run for 24 hours; after that the key starts a new run.',
       tag,
       auth: { kind: 'apiKey', scope: 'runs:write' },
       body: CreateRunBody,
