@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ensureDelivery } from '../src/db/deliveries.js';
-import { storeEvent } from '../src/db/events.js';
+import { findEventById, storeEvent } from '../src/db/events.js';
 import type { Endpoint } from '../src/db/schema.js';
 import { nextDelayMs } from '../src/domain/deliveryPolicy.js';
 import { deliveryBody, endpointSecretOwner, eventMessageId } from '../src/domain/deliveryPayload.js';
@@ -61,7 +61,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
   return {
     /** Creates one delivery row per subscribed endpoint (idempotent) and returns the plan. */
     async planEventDeliveries(eventId: string): Promise<PlannedDelivery[]> {
-      const event = await deps.db.selectFrom('events').selectAll().where('id', '=', eventId).executeTakeFirst();
+      const event = await findEventById(deps.db, eventId);
       if (!event) throw ApplicationFailure.create({ type: 'EventNotFound', message: `event ${eventId} not found`, nonRetryable: true });
       const ids = await subscribedEndpointIds(deps.db, event);
       if (!ids.length) return [];
@@ -93,7 +93,8 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       if (delivery.status === 'succeeded' && !resend) return 'succeeded';
       const endpoint = await deps.db.selectFrom('endpoints').selectAll().where('id', '=', delivery.endpoint_id!).executeTakeFirstOrThrow();
       if (!endpoint.enabled || endpoint.deleted_at) return 'skipped';
-      const event = await deps.db.selectFrom('events').selectAll().where('id', '=', delivery.event_id!).executeTakeFirstOrThrow();
+      const event = await findEventById(deps.db, delivery.event_id!);
+      if (!event) throw ApplicationFailure.create({ type: 'EventNotFound', message: `event ${delivery.event_id} not found`, nonRetryable: true });
 
       const temporalAttempt = Context.current().info.attempt;
       const last = await deps.db

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, Delivery, DeliveryStatus } from './schema.js';
+import { newRowId } from './ids.js';
 
 /** One delivery per (kind, message id, endpoint): retried attempts hang off the same row. */
 export async function ensureDelivery(
@@ -10,7 +10,7 @@ export async function ensureDelivery(
   const inserted = await db
     .insertInto('deliveries')
     .values({
-      id: randomUUID(),
+      id: newRowId(),
       org_id: d.orgId,
       kind: d.kind,
       run_id: d.runId ?? null,

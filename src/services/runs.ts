@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import { sql, type Kysely } from 'kysely';
 import type { AgentRunInput } from '../../workflows/index.js';
@@ -11,6 +11,7 @@ import type { Agent, Database, Run, RunSource } from '../db/schema.js';
 import { AppError, serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runsStarted } from '../metrics.js';
+import { newRowId } from '../db/ids.js';
 
 export interface RunServiceDeps {
   db: Kysely<Database>;
@@ -81,14 +82,14 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput): Prom
   }
   const hold = input.agent.max_credits_per_run;
 
-  const runId = randomUUID();
+  const runId = newRowId();
   let run: Run;
   let newConversationId: string | null = null;
   try {
     run = await deps.db.transaction().execute(async (trx) => {
       let conversationId = input.conversationId ?? null;
       if (!conversationId) {
-        conversationId = randomUUID();
+        conversationId = newRowId();
         newConversationId = conversationId;
         await trx
           .insertInto('conversations')

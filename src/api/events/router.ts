@@ -1,3 +1,4 @@
+import { expandEvents } from '../../db/events.js';
 import { newestFirstPage } from '../../db/queries.js';
 import { WorkflowIdReusePolicy } from '@temporalio/client';
 import { z } from 'zod';
@@ -81,7 +82,7 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
         if (query.created_after) base = base.where('created_at', '>=', new Date(query.created_after));
         if (query.created_before) base = base.where('created_at', '<', new Date(query.created_before));
         const { rows, total } = await newestFirstPage(base, query);
-        ctx.body = { data: rows.map(presentEvent), pagination: pagination(query.page, query.limit, total) };
+        ctx.body = { data: (await expandEvents(deps.db, rows)).map(presentEvent), pagination: pagination(query.page, query.limit, total) };
       },
     }),
     route({
@@ -97,7 +98,7 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
         const event = await deps.db.selectFrom('events').selectAll().where('id', '=', resourceId(ctx.params.id, 'Event')).where('org_id', '=', auth.orgId).executeTakeFirst();
         if (!event || (auth.agentId && event.agent_id !== auth.agentId)) throw notFound('Event');
         const deliveries = await deps.db.selectFrom('deliveries').selectAll().where('event_id', '=', event.id).orderBy('created_at').execute();
-        ctx.body = { ...presentEvent(event), deliveries: await presentDeliveries(deps.db, deliveries) };
+        ctx.body = { ...presentEvent((await expandEvents(deps.db, [event]))[0]!), deliveries: await presentDeliveries(deps.db, deliveries) };
       },
     }),
     route({
