@@ -7,15 +7,16 @@ export const RUN_EVENTS_CHANNEL = 'run_events';
 
 /**
  * Appends a run event with the next sequence number, once per dedupe key: a retried activity
- * finds its event already there and adds nothing. The run row lock orders concurrent appends,
- * so sequences have no gaps, and NOTIFY fires on commit for every API process's SSE streams.
+ * finds its event already there and adds nothing. The run row lock (taken, not written: no new
+ * row version per event) orders concurrent appends, so sequences have no gaps; the next one is
+ * read from the run's own events. NOTIFY fires on commit for every API process's SSE streams.
  */
 export async function appendRunEvent(
   db: Kysely<Database>,
   event: { runId: string; type: string; dedupeKey: string; payload: unknown; at: Date },
 ): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    const run = await trx.selectFrom('runs').select('event_seq').where('id', '=', event.runId).forUpdate().executeTakeFirstOrThrow();
+    await trx.selectFrom('runs').select('id').where('id', '=', event.runId).forUpdate().executeTakeFirstOrThrow();
     const existing = await trx
       .selectFrom('run_events')
       .select('sequence')
@@ -23,8 +24,7 @@ export async function appendRunEvent(
       .where('dedupe_key', '=', event.dedupeKey)
       .executeTakeFirst();
     if (existing) return existing.sequence;
-    const sequence = run.event_seq + 1;
-    await trx.updateTable('runs').set({ event_seq: sequence }).where('id', '=', event.runId).execute();
+    const sequence = (await lastRunEventSequence(trx, event.runId)) + 1;
     await trx
       .insertInto('run_events')
       .values({
@@ -39,6 +39,15 @@ export async function appendRunEvent(
     await sql`select pg_notify(${RUN_EVENTS_CHANNEL}, ${event.runId})`.execute(trx);
     return sequence;
   });
+}
+
+/**
+ * The sequence of the run's last event (0 when none). runs.event_seq is no longer advanced per
+ * event (it stays at the run_queued event's 1): this is the source.
+ */
+export async function lastRunEventSequence(db: Kysely<Database> | Transaction<Database>, runId: string): Promise<number> {
+  const last = await db.selectFrom('run_events').select('sequence').where('run_id', '=', runId).orderBy('sequence', 'desc').limit(1).executeTakeFirst();
+  return last?.sequence ?? 0;
 }
 
 export async function listRunEvents(db: Kysely<Database>, runId: string, afterSequence: number) {

@@ -136,6 +136,7 @@ export interface RunsTable {
   idempotency_key: string | null;
   request_hash: string | null;
   status_detail: string | null;
+  /** Legacy: advanced per run event until 2026-12-01; the last sequence is now read from run_events (lastRunEventSequence). */
   event_seq: ColumnType<number, number | undefined, number>;
   inbound_webhook_id: string | null;
   /** Credits this run still holds (0 once captured or released; null: accepted before holds existed). */

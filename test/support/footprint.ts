@@ -7,13 +7,18 @@ export interface DatabaseFootprint {
   bytes: number;
   /** sum(pg_column_size(row)) of every row: the data alone, without pages, indexes or dead tuples. */
   dataBytes: number;
+  /**
+   * Free space inside the tables' heap pages (pgstattuple): room later rows fill, not a cost of the
+   * rows measured. `bytes − freeBytes` is steadier than `bytes` over a few hundred runs, where
+   * each relation's last, partly filled page is noise. 0 when pgstattuple is unavailable.
+   */
+  freeBytes: number;
   perTable: Record<string, { rows: number; bytes: number; dataBytes: number }>;
 }
 
 /**
  * The measure the bench's footprint section takes ("bytes per run" = the Δ of this over N runs
- * ÷ N). Tables are counted after a plain VACUUM-free CHECKPOINT-free read: the Δ over many runs
- * absorbs page rounding (each relation grows by whole 8 KiB pages).
+ * ÷ N): relations grow by whole 8 KiB pages, so the Δ needs a few hundred runs to mean much.
  */
 export async function databaseFootprint(db: Kysely<Database>): Promise<DatabaseFootprint> {
   const tables = await sql<{ name: string; bytes: string }>`
@@ -26,7 +31,18 @@ export async function databaseFootprint(db: Kysely<Database>): Promise<DatabaseF
     perTable[t.name] = { rows: Number(counted.rows[0]!.rows), bytes: Number(t.bytes), dataBytes: Number(counted.rows[0]!.data ?? 0) };
   }
   const sum = (f: 'bytes' | 'dataBytes') => Object.values(perTable).reduce((a, t) => a + t[f], 0);
-  return { bytes: sum('bytes'), dataBytes: sum('dataBytes'), perTable };
+  let freeBytes = 0;
+  try {
+    await sql`create extension if not exists pgstattuple`.execute(db);
+    const free = await sql<{ free: string | null }>`
+      select sum((pgstattuple(c.oid)).free_space) as free
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'public' and c.relkind = 'r' and c.relname not like 'kysely_%'`.execute(db);
+    freeBytes = Number(free.rows[0]!.free ?? 0);
+  } catch {
+    /* no pgstattuple here: bytes alone */
+  }
+  return { bytes: sum('bytes'), dataBytes: sum('dataBytes'), freeBytes, perTable };
 }
 
 /** Per-run Δ between two footprints, total and by table (tables that did not change are left out). */
@@ -37,5 +53,10 @@ export function perRunDelta(before: DatabaseFootprint, after: DatabaseFootprint,
     if (a.bytes === b.bytes && a.rows === b.rows) continue;
     tables[name] = { rows: (a.rows - b.rows) / runs, bytes: (a.bytes - b.bytes) / runs, dataBytes: (a.dataBytes - b.dataBytes) / runs };
   }
-  return { bytes: (after.bytes - before.bytes) / runs, dataBytes: (after.dataBytes - before.dataBytes) / runs, tables };
+  return {
+    bytes: (after.bytes - before.bytes) / runs,
+    usedBytes: (after.bytes - after.freeBytes - (before.bytes - before.freeBytes)) / runs,
+    dataBytes: (after.dataBytes - before.dataBytes) / runs,
+    tables,
+  };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { RunCallbackInput } from '../../../workflows/index.js';
 import { deliveriesTaskQueue } from '../../../workflows/taskQueues.js';
 import { callbackDeliveriesOf } from '../../db/deliveries.js';
+import { lastRunEventSequence } from '../../db/events.js';
 import { findRun, listRuns } from '../../db/queries.js';
 import type { Run } from '../../db/schema.js';
 import { AppError, notFound, serviceUnavailable } from '../../errors.js';
@@ -257,7 +258,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
         const run = await runInScope(deps, ctx);
         const lastEventId = Number.parseInt(ctx.get('last-event-id'), 10);
         const after = Number.isFinite(lastEventId) && lastEventId >= 0 ? lastEventId : (query.after_sequence ?? 0);
-        if (run.status !== 'processing' && after >= run.event_seq) {
+        if (run.status !== 'processing' && after >= (await lastRunEventSequence(deps.db, run.id))) {
           // A browser reconnects after the stream ends; 204 is what tells EventSource to stop.
           ctx.status = 204;
           return;
