@@ -7,7 +7,8 @@ export const RUN_EVENTS_CHANNEL = 'run_events';
 
 /**
  * Appends a run event with the next sequence number, once per dedupe key: a retried activity
- * finds its event already there and adds nothing. The run row lock (taken, not written: no new
+ * finds its event already there and adds nothing (the lock makes this check the uniqueness;
+ * there is no unique index on the key any more). The run row lock (taken, not written: no new
  * row version per event) orders concurrent appends, so sequences have no gaps; the next one is
  * read from the run's own events. NOTIFY fires on commit for every API process's SSE streams.
  */
