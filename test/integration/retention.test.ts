@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { ensureRetentionSchedule } from '../../src/temporal/schedules.js';
 import type { RetentionPurgeInput, RetentionPurgeResult } from '../../workflows/retentionPurge.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, startTestStack, type TestStack } from '../support/stack.js';
@@ -71,6 +73,21 @@ async function completed(key: string, runId: string) {
 }
 
 describe('retention', () => {
+  it('is scheduled once per task queue, however many workers start, on the latest interval', async () => {
+    const log = createLogger('silent', 'test');
+    const id = await ensureRetentionSchedule(stack.temporal, { taskQueue: stack.taskQueue, everyMs: 3_600_000, batchSize: 500, log });
+    // A second worker (or a restart with another interval) converges the same schedule.
+    expect(await ensureRetentionSchedule(stack.temporal, { taskQueue: stack.taskQueue, everyMs: 1_800_000, batchSize: 200, log })).toBe(id);
+    const handle = stack.temporal.schedule.getHandle(id);
+    try {
+      const described = await handle.describe();
+      expect(described.spec.intervals).toEqual([{ every: 1_800_000, offset: 0 }]);
+      expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'retentionPurge', taskQueue: stack.taskQueue, args: [{ batchSize: 200 }] });
+    } finally {
+      await handle.delete();
+    }
+  });
+
   it('removes runs older than the org window with all their rows, keeps newer and live runs, the ledger and the balance', async () => {
     const { orgId, apiKey: key } = await stack.newOrg('retention');
     // The org's own window, set by the operator (the default would be RETENTION_DAYS=30).

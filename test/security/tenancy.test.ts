@@ -73,6 +73,7 @@ const PLAUSIBLE: Record<string, unknown> = {
   invokeTrigger: { x: 1 },
   updateWebhook: { name: 'changed by the other org' },
   adminGrantCredits: { amount: 1000, reason: 'the other org wants more' },
+  adminUpdateOrg: { retention_days: 3 },
   callWebhook: { message: 'hello' },
   invokeTriggerByToken: { x: 1 },
 };
