@@ -81,7 +81,7 @@ describe('retention', () => {
     const handle = stack.temporal.schedule.getHandle(id);
     try {
       const described = await handle.describe();
-      expect(described.spec.intervals).toEqual([{ every: 1_800_000, offset: 0 }]);
+      expect(described.spec.intervals).toMatchObject([{ every: 1_800_000 }]);
       expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'retentionPurge', taskQueue: stack.taskQueue, args: [{ batchSize: 200 }] });
     } finally {
       await handle.delete();
