@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ensureDelivery, findCallbackDelivery, nextAttemptNumber } from '../src/db/deliveries.js';
-import { storeEvent } from '../src/db/events.js';
+import { findEventById, storeEvent } from '../src/db/events.js';
 import type { Endpoint } from '../src/db/schema.js';
 import { nextDelayMs } from '../src/domain/deliveryPolicy.js';
 import { deliveryBody, endpointSecretOwner, messageId } from '../src/domain/deliveryPayload.js';
@@ -63,7 +63,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
   return {
     /** Creates one delivery row per subscribed endpoint (idempotent) and returns the plan; `endpointIds`: the ones dispatchEvent found. */
     async planEventDeliveries(eventId: string, endpointIds?: string[]): Promise<PlannedDelivery[]> {
-      const event = await deps.db.selectFrom('events').selectAll().where('id', '=', eventId).executeTakeFirst();
+      const event = await findEventById(deps.db, eventId);
       if (!event) throw ApplicationFailure.create({ type: 'EventNotFound', message: `event ${eventId} not found`, nonRetryable: true });
       const ids = endpointIds ?? (await subscribedEndpointIds(deps.db, event));
       if (!ids.length) return [];
@@ -113,7 +113,8 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       if (delivery.status === 'succeeded' && !manual) return 'succeeded';
       const endpoint = await deps.db.selectFrom('endpoints').selectAll().where('id', '=', delivery.endpoint_id!).executeTakeFirstOrThrow();
       if (!endpoint.enabled || endpoint.deleted_at) return 'skipped';
-      const event = await deps.db.selectFrom('events').selectAll().where('id', '=', delivery.event_id!).executeTakeFirstOrThrow();
+      const event = await findEventById(deps.db, delivery.event_id!);
+      if (!event) throw ApplicationFailure.create({ type: 'EventNotFound', message: `event ${delivery.event_id} not found`, nonRetryable: true });
 
       const context = Context.current();
       const attempt = attemptOf(plan, context.info.attempt);

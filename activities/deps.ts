@@ -31,5 +31,7 @@ export interface ActivityDeps {
     maxActionsPerRun: number;
     /** Concurrent attempts per endpoint / per org's callback origin, across all workers (ENDPOINT_MAX_IN_FLIGHT; default 25). */
     endpointMaxInFlight?: number;
+    /** Days runs are kept when their org sets no window (RETENTION_DAYS; default 30). */
+    retentionDays?: number;
   };
 }

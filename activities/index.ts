@@ -5,6 +5,7 @@ import type { ActivityDeps } from './deps.js';
 import { createEndpointRateLimitActivities } from './endpointRateLimits.js';
 import { createEndpointSlotActivities } from './endpointSlots.js';
 import { createRecoveryActivities } from './recoveries.js';
+import { createRetentionActivities } from './retention.js';
 import { createRunActivities } from './runs.js';
 import { createRunQueueActivities } from './runQueue.js';
 import { createScheduleActivities } from './schedules.js';
@@ -24,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRunQueueActivities(deps),
     ...createEndpointRateLimitActivities(deps),
     ...createRecoveryActivities(deps),
+    ...createRetentionActivities(deps),
   };
 }
 

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { captureRunCredits, releaseRunHold } from '../src/db/credits.js';
 import { findAgentById, findRunById, markRunStarted } from '../src/db/queries.js';
@@ -11,6 +10,7 @@ import { dispatchEvent } from '../src/services/eventDispatch.js';
 import { emitForRun, runRef } from './events.js';
 import { emit } from '../src/domain/eventTypes.js';
 import type { AgentReply } from './providers/types.js';
+import { newRowId } from '../src/db/ids.js';
 
 /** A low-balance crossing is keyed by the run whose charge crossed it. */
 const lowBalanceKey = (runId: string) => `wallet.balance_low:${runId}:`;
@@ -56,7 +56,7 @@ export function createRunActivities(deps: ActivityDeps) {
       if (run.conversation_id) {
         await deps.db
           .insertInto('messages')
-          .values({ id: randomUUID(), conversation_id: run.conversation_id, run_id: run.id, role: 'user', content: run.message })
+          .values({ id: newRowId(), conversation_id: run.conversation_id, run_id: run.id, role: 'user', content: run.message })
           .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
           .execute();
       }
@@ -138,7 +138,7 @@ export function createRunActivities(deps: ActivityDeps) {
           if (run.conversation_id) {
             await trx
               .insertInto('messages')
-              .values({ id: randomUUID(), conversation_id: run.conversation_id, run_id: run.id, role: 'assistant', content: reply.text })
+              .values({ id: newRowId(), conversation_id: run.conversation_id, run_id: run.id, role: 'assistant', content: reply.text })
               .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
               .execute();
             await trx.updateTable('conversations').set({ updated_at: now }).where('id', '=', run.conversation_id).execute();

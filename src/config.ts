@@ -168,6 +168,20 @@ const ConfigSchema = z.object({
   RUN_RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(3_600),
   /** A run is left alone this long after it was accepted: its API is still starting it (5 s deadline). */
   RUN_RECONCILE_MIN_AGE_SECONDS: z.coerce.number().min(1).max(86_400),
+  /** Days runs and their messages, events, deliveries and attempts are kept, for orgs that set no retention_days. */
+  RETENTION_DAYS: z.coerce.number().int().min(1).max(3_650),
+  /** How often the worker's `retention-purge` schedule runs the purge (e.g. 1h); 0 = no schedule (the operator purges). */
+  RETENTION_PURGE_INTERVAL: z.string().transform((v, ctx) => {
+    if (v === '0') return 0;
+    const ms = parseDuration(v);
+    if (ms === null || ms < 60_000) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration of at least 1m like 30m or 1h, or 0 for no schedule' });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+  /** Runs deleted per purge batch (one short transaction each). */
+  RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000),
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600),
 });
@@ -219,6 +233,9 @@ const baseDefaults: Env = {
   MAX_ACTIONS_PER_RUN: '20',
   RUN_RECONCILE_INTERVAL_SECONDS: '10',
   RUN_RECONCILE_MIN_AGE_SECONDS: '15',
+  RETENTION_DAYS: '30',
+  RETENTION_PURGE_INTERVAL: '1h',
+  RETENTION_BATCH_SIZE: '500',
 };
 
 /** Never echoed back in a configuration error. */

@@ -23,11 +23,12 @@ import { devSecretsKey } from './secrets/devKey.js';
 import { createEchoAgent, createOrgWithKey } from './services/orgs.js';
 import { findTemporalCli } from './temporal/cli.js';
 import { temporalReachable } from './temporal/client.js';
-import { startTemporalDevServer, type DevServer } from './temporal/devServer.js';
+import { DEV_NAMESPACE_RETENTION_HOURS, startTemporalDevServer, type DevServer } from './temporal/devServer.js';
 import { activityDeps } from './temporal/activityDeps.js';
 import { temporalConnectionOptionsOrExit } from './temporal/connection.js';
 import { startTracing, stopTracing, temporalClientInterceptors } from './telemetry.js';
 import { createWorker, installRuntime } from './temporal/worker.js';
+import { scheduleRetention } from './temporal/retentionSchedule.js';
 
 /**
  * `npm run dev`: the whole stack in one process tree for a newcomer — the Temporal dev
@@ -92,6 +93,7 @@ async function main() {
       uiPort: config.TEMPORAL_UI_PORT,
       dbFilename: join(dataDir, 'temporal.sqlite'),
       namespace: config.TEMPORAL_NAMESPACE,
+      retentionHours: DEV_NAMESPACE_RETENTION_HOURS,
       stateDir: dataDir,
       log: (line) => log.info(line),
     });
@@ -132,6 +134,7 @@ async function main() {
     log.fatal({ err }, 'worker stopped with an error');
     process.kill(process.pid, 'SIGTERM');
   });
+  await scheduleRetention(temporal, config, log.child({ component: 'worker' }));
   const reconciler = startRunReconciler(
     { db: database.db, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log: log.child({ component: 'worker' }) },
     { intervalMs: config.RUN_RECONCILE_INTERVAL_SECONDS * 1000, minAgeMs: config.RUN_RECONCILE_MIN_AGE_SECONDS * 1000 },

@@ -59,6 +59,13 @@ export const creditsChargedHere = new Counter({
   registers: [registry],
 });
 
+export const retentionPurged = new Counter({
+  name: 'aw_retention_purged_rows_total',
+  help: 'Rows the retention purge removed in this worker, by table (idempotency_keys: keys released)',
+  labelNames: ['table'] as const,
+  registers: [registry],
+});
+
 export const gaugeRefreshes = new Counter({
   name: 'aw_metrics_gauge_refreshes_total',
   help: 'Times this process recomputed the database gauges for the cluster (one process per METRICS_GAUGE_INTERVAL_SECONDS, however often any is scraped)',

@@ -8,6 +8,7 @@ import { onShutdown, requireDatabaseUrl } from './process.js';
 import { refuseUnencryptedInProduction, warnWhenUnencrypted } from './secrets/box.js';
 import { startRunReconciler } from './services/runReconciler.js';
 import { activityDeps } from './temporal/activityDeps.js';
+import { scheduleRetention } from './temporal/retentionSchedule.js';
 import { createWorker, installRuntime, workerShutdownGraceSeconds, type WorkerSet } from './temporal/worker.js';
 import { startTracing, stopTracing, temporalClientInterceptors } from './telemetry.js';
 import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
@@ -75,6 +76,8 @@ log.info(
   },
   'worker running',
 );
+// Idempotent: every worker converges the `retention-purge` schedule on its settings.
+await scheduleRetention(temporal, config, log);
 // Starts the workflow of any run whose API died between accepting it and starting it.
 const reconciler = startRunReconciler(
   { db: database.db, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log },

@@ -35,3 +35,9 @@ export const scheduledRunWorkflowId = (scheduleId: string) => `scheduled-${sched
 
 /** A bulk recovery of an endpoint's failed deliveries (`POST /v1/endpoints/{id}/recover`). */
 export const recoveryWorkflowId = (recoveryId: string) => `recovery-${recoveryId}`;
+
+/** The retention schedule of a task queue (one per namespace and queue; every worker converges on it). */
+export const retentionScheduleId = (taskQueue: string) => (taskQueue === 'agent-webhooks' ? 'retention-purge' : `retention-purge-${taskQueue}`);
+
+/** The prefix of the retention schedule's purges: Temporal appends each firing's time. */
+export const retentionPurgeWorkflowId = (scheduleId: string) => `${scheduleId}-run`;

@@ -11,3 +11,5 @@ export { scheduledRun } from './scheduledRun.js';
 export type { ScheduledRunInput, ScheduledRunResult } from './scheduledRun.js';
 export { recovery } from './recovery.js';
 export type { RecoveryInput } from './recovery.js';
+export { retentionPurge } from './retentionPurge.js';
+export type { RetentionPurgeInput, RetentionPurgeResult } from './retentionPurge.js';

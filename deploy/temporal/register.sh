@@ -6,6 +6,9 @@
 set -eu
 NS="${TEMPORAL_NAMESPACE:-default}"
 ADDR="${TEMPORAL_ADDRESS:?set TEMPORAL_ADDRESS}"
+# How long closed workflows stay (README "Data retention"): each run closes 1 + (events with
+# subscribers) workflows of a few KB; 72 h keeps three days to inspect, not a month.
+RETENTION="${TEMPORAL_NAMESPACE_RETENTION:-72h}"
 fail() { echo "register: $*" >&2; exit 1; }
 
 tries=0
@@ -16,8 +19,12 @@ until temporal operator cluster health --address "$ADDR" >/dev/null 2>&1; do
 done
 
 if ! temporal operator namespace describe -n "$NS" --address "$ADDR" >/dev/null 2>&1; then
-  temporal operator namespace create -n "$NS" --retention 720h --address "$ADDR" \
+  temporal operator namespace create -n "$NS" --retention "$RETENTION" --address "$ADDR" \
     || fail "could not create namespace $NS"
+else
+  # An existing namespace (e.g. created with the old 720 h) converges on the setting.
+  temporal operator namespace update -n "$NS" --retention "$RETENTION" --address "$ADDR" >/dev/null \
+    || fail "could not set the retention of namespace $NS"
 fi
 
 register() { # name type

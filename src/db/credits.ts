@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { CreditEntry, CreditEntryKind, Database } from './schema.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
+import { newRowId } from './ids.js';
 
 /**
  * The credits repository: the only place that writes an org's kept balance, its holds and the
@@ -135,7 +136,7 @@ export async function captureRunCredits(trx: Transaction<Database>, run: { id: s
   }
   const entry = await trx
     .insertInto('credit_entries')
-    .values({ id: randomUUID(), org_id: run.org_id, kind: 'charge', amount: -charged, reason: `Run ${run.id}`, run_id: run.id })
+    .values({ id: newRowId(), org_id: run.org_id, kind: 'charge', amount: -charged, reason: `Run ${run.id}`, run_id: run.id })
     .onConflict((oc) => oc.column('run_id').doNothing())
     .returning('id')
     .executeTakeFirst();

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, Delivery, DeliveryAttempt, DeliveryStatus } from './schema.js';
 import type { Db } from './executor.js';
+import { newRowId } from './ids.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 
 /** One delivery per (kind, message id, endpoint): retried attempts hang off the same row. */
@@ -12,7 +12,7 @@ export async function ensureDelivery(
   const inserted = await db
     .insertInto('deliveries')
     .values({
-      id: randomUUID(),
+      id: newRowId(),
       org_id: d.orgId,
       kind: d.kind,
       run_id: d.runId ?? null,

@@ -1,22 +1,24 @@
-import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, EventRow } from './schema.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
+import { newRowId } from './ids.js';
 
 /** Channel on which every stored run event is announced, payload = run id. */
 export const RUN_EVENTS_CHANNEL = 'run_events';
 
 /**
  * Appends a run event with the next sequence number, once per dedupe key: a retried activity
- * finds its event already there and adds nothing. The run row lock orders concurrent appends,
- * so sequences have no gaps, and NOTIFY fires on commit for every API process's SSE streams.
+ * finds its event already there and adds nothing (the lock makes this check the uniqueness;
+ * there is no unique index on the key any more). The run row lock (taken, not written: no new
+ * row version per event) orders concurrent appends, so sequences have no gaps; the next one is
+ * read from the run's own events. NOTIFY fires on commit for every API process's SSE streams.
  */
 export async function appendRunEvent(
   db: Kysely<Database>,
   event: { runId: string; type: string; dedupeKey: string; payload: unknown; at: Date },
 ): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    const run = await trx.selectFrom('runs').select('event_seq').where('id', '=', event.runId).forUpdate().executeTakeFirstOrThrow();
+    await trx.selectFrom('runs').select('id').where('id', '=', event.runId).forUpdate().executeTakeFirstOrThrow();
     const existing = await trx
       .selectFrom('run_events')
       .select('sequence')
@@ -24,8 +26,7 @@ export async function appendRunEvent(
       .where('dedupe_key', '=', event.dedupeKey)
       .executeTakeFirst();
     if (existing) return existing.sequence;
-    const sequence = run.event_seq + 1;
-    await trx.updateTable('runs').set({ event_seq: sequence }).where('id', '=', event.runId).execute();
+    const sequence = (await lastRunEventSequence(trx, event.runId)) + 1;
     await trx
       .insertInto('run_events')
       .values({
@@ -42,6 +43,15 @@ export async function appendRunEvent(
   });
 }
 
+/**
+ * The sequence of the run's last event (0 when none). runs.event_seq is no longer advanced per
+ * event (it stays at the run_queued event's 1): this is the source.
+ */
+export async function lastRunEventSequence(db: Kysely<Database> | Transaction<Database>, runId: string): Promise<number> {
+  const last = await db.selectFrom('run_events').select('sequence').where('run_id', '=', runId).orderBy('sequence', 'desc').limit(1).executeTakeFirst();
+  return last?.sequence ?? 0;
+}
+
 export async function listRunEvents(db: Kysely<Database>, runId: string, afterSequence: number) {
   return db
     .selectFrom('run_events')
@@ -52,29 +62,118 @@ export async function listRunEvents(db: Kysely<Database>, runId: string, afterSe
     .execute();
 }
 
-/** Stores a customer-facing event once per dedupe key; returns its id (new or existing). */
+/**
+ * How an event's data is stored: each text once, and nothing the row already holds. Values
+ * equal to the row's run_id / agent_id (and agent.id), and texts equal to the run's message or
+ * reply, are left out and named in `$d` (one letter each); `expandEvents` puts them back, so
+ * readers (the event log, deliveries) see the data as emitted. Rows without `$d` are stored whole.
+ */
+const DERIVED = '$d';
+/** Texts shorter than this are stored inline: looking up the run would cost more than it saves. */
+const TEXT_REF_MIN_LENGTH = 48;
+
+type EventData = Record<string, unknown>;
+type RunTexts = { message: string; result: string | null };
+
+export function compactEventData(data: EventData, row: { runId: string | null; agentId: string | null }, run?: RunTexts): EventData {
+  const out: EventData = { ...data };
+  let codes = '';
+  if (row.runId && out.run_id === row.runId) {
+    delete out.run_id;
+    codes += 'r';
+  }
+  if (row.agentId && out.agent_id === row.agentId) {
+    delete out.agent_id;
+    codes += 'a';
+  }
+  const agent = out.agent as EventData | undefined;
+  if (row.agentId && agent && typeof agent === 'object' && !Array.isArray(agent) && agent.id === row.agentId) {
+    const rest = { ...agent };
+    delete rest.id;
+    out.agent = rest;
+    codes += 'i';
+  }
+  if (run && typeof out.content === 'string') {
+    if (out.content === run.message) {
+      delete out.content;
+      codes += 'm';
+    } else if (out.content === run.result) {
+      delete out.content;
+      codes += 'c';
+    }
+  }
+  if (run && typeof out.result === 'string' && out.result === run.result) {
+    delete out.result;
+    codes += 'R';
+  }
+  if (!codes) return data;
+  out[DERIVED] = codes;
+  return out;
+}
+
+function expandData(row: Pick<EventRow, 'run_id' | 'agent_id' | 'data'>, run?: RunTexts): EventData {
+  const stored = row.data;
+  const codes = stored?.[DERIVED];
+  if (typeof codes !== 'string') return stored;
+  const data = { ...stored };
+  delete data[DERIVED];
+  const out: EventData = {};
+  if (codes.includes('r')) out.run_id = row.run_id;
+  for (const [key, value] of Object.entries(data)) {
+    out[key] = key === 'agent' && codes.includes('i') ? { id: row.agent_id, ...(value as EventData) } : value;
+  }
+  if (codes.includes('a')) out.agent_id = row.agent_id;
+  if (codes.includes('m')) out.content = run?.message ?? null;
+  if (codes.includes('c')) out.content = run?.result ?? null;
+  if (codes.includes('R')) out.result = run?.result ?? null;
+  return out;
+}
+
+/** Events as emitted: their stored data expanded (one query for the runs whose texts they reference). */
+export async function expandEvents(db: Kysely<Database> | Transaction<Database>, rows: EventRow[]): Promise<EventRow[]> {
+  const needRun = (r: EventRow) => typeof r.data?.[DERIVED] === 'string' && /[mcR]/.test(r.data[DERIVED] as string) && r.run_id;
+  const runIds = [...new Set(rows.filter(needRun).map((r) => r.run_id!))];
+  const runs = new Map<string, RunTexts>();
+  if (runIds.length) {
+    for (const run of await db.selectFrom('runs').select(['id', 'message', 'result']).where('id', 'in', runIds).execute()) runs.set(run.id, run);
+  }
+  return rows.map((r) => ({ ...r, data: expandData(r, r.run_id ? runs.get(r.run_id) : undefined) }));
+}
+
+/** One event as emitted, by id. */
+export async function findEventById(db: Kysely<Database> | Transaction<Database>, id: string): Promise<EventRow | undefined> {
+  const row = await db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? (await expandEvents(db, [row]))[0] : undefined;
+}
+
+/**
+ * Stores a customer-facing event once per dedupe key; returns it (data as emitted) and whether
+ * it is new. Data is stored compact (compactEventData); a long text is referenced from its run.
+ */
 export async function storeEvent(
   db: Kysely<Database> | Transaction<Database>,
   event: { orgId: string; agentId: string | null; runId: string | null; type: string; data: Record<string, unknown>; dedupeKey: string; at: Date },
 ): Promise<{ event: EventRow; created: boolean }> {
+  const longText = [event.data.content, event.data.result].some((t) => typeof t === 'string' && t.length >= TEXT_REF_MIN_LENGTH);
+  const run = event.runId && longText ? await db.selectFrom('runs').select(['message', 'result']).where('id', '=', event.runId).executeTakeFirst() : undefined;
   const inserted = await db
     .insertInto('events')
     .values({
-      id: randomUUID(),
+      id: newRowId(),
       org_id: event.orgId,
       agent_id: event.agentId,
       run_id: event.runId,
       type: event.type,
-      data: JSON.stringify(event.data),
+      data: JSON.stringify(compactEventData(event.data, event, run)),
       dedupe_key: event.dedupeKey,
       created_at: event.at,
     })
     .onConflict((oc) => oc.column('dedupe_key').doNothing())
     .returningAll()
     .executeTakeFirst();
-  if (inserted) return { event: inserted, created: true };
+  if (inserted) return { event: { ...inserted, data: event.data }, created: true };
   const existing = await db.selectFrom('events').selectAll().where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow();
-  return { event: existing, created: false };
+  return { event: (await expandEvents(db, [existing]))[0]!, created: false };
 }
 
 

@@ -56,6 +56,8 @@ export interface OrgsTable {
   balance: ColumnType<string, never, string>;
   /** Credits held by runs in progress; available = balance − held. */
   held: ColumnType<string, never, string>;
+  /** Days runs (and their rows) are kept; null = the operator's RETENTION_DAYS. */
+  retention_days: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: CreatedAt;
   /** Runs of the org's agents that may be processing at once; the rest wait `queued` (null: no cap). */
   max_concurrent_runs: ColumnType<number | null, number | null | undefined, number | null>;
@@ -140,6 +142,7 @@ export interface RunsTable {
   idempotency_key: string | null;
   request_hash: string | null;
   status_detail: string | null;
+  /** Legacy: advanced per run event until 2026-12-01; the last sequence is now read from run_events (lastRunEventSequence). */
   event_seq: ColumnType<number, number | undefined, number>;
   inbound_webhook_id: string | null;
   /** Credits this run still holds (0 once captured or released; null: accepted before holds existed). */
@@ -359,6 +362,7 @@ export interface CreditEntriesTable {
   /** bigint: pg returns it as a string; read through Number() where shown. */
   amount: ColumnType<string, number | bigint | string, never>;
   reason: string;
+  /** The run charged; kept (no foreign key) after retention purges the run: the ledger is never purged. */
   run_id: string | null;
   created_at: CreatedAt;
 }

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type { RunOutcome } from '../../workflows/index.js';
@@ -7,8 +7,10 @@ import { findAgentSummary } from '../db/agents.js';
 import { insertConversation } from '../db/conversations.js';
 import { insertRunQueuedEvent } from '../db/events.js';
 import { inTransaction } from '../db/executor.js';
+import { newRowId } from '../db/ids.js';
+import { findRunByLiveIdempotencyKey } from '../db/retention.js';
 import { initialRunStatus, isLimited, markAdmitted, runLimitsOf } from '../db/runQueue.js';
-import { findRunByIdempotencyKey, insertRun, removeUnstartedRun } from '../db/runs.js';
+import { insertRun, removeUnstartedRun } from '../db/runs.js';
 import type { Agent, Database, Run, RunSource, RunStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -66,6 +68,9 @@ export interface StartRunOptions {
 
 const fingerprint = (value: unknown) => createHash('sha256').update(JSON.stringify(value ?? null)).digest('hex');
 
+/** Keys live 24 h (src/db/retention.ts): an older one is released and the request makes a new run. */
+const findRunByIdempotencyKey = findRunByLiveIdempotencyKey;
+
 function replayOf(existing: Run, requestHash: string): StartedRun {
   if (existing.request_hash !== requestHash) {
     throw new AppError(422, 'VALIDATION_FAILED', 'This Idempotency-Key was already used with a different request', {
@@ -122,7 +127,7 @@ export async function acceptRun(
   }
   const hold = input.agent.max_credits_per_run;
 
-  const runId = randomUUID();
+  const runId = newRowId();
   // A delayed run waits as `scheduled` (its limit is not applied: noted in the README).
   const limits = input.runAt ? { agentMax: null, orgMax: null } : await runLimitsOf(deps.db, orgId, input.agent.id);
   // Unknown (Temporal unreachable): queue it; the workflow start decides the rest.
@@ -133,7 +138,7 @@ export async function acceptRun(
     run = await inTransaction(deps.db, async (trx) => {
       let conversationId = input.conversationId ?? null;
       if (!conversationId) {
-        conversationId = randomUUID();
+        conversationId = newRowId();
         newConversationId = conversationId;
         await insertConversation(trx, {
           id: conversationId,

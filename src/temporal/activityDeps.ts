@@ -34,6 +34,7 @@ export function activityDeps(
       disableAfterFailures: config.ENDPOINT_DISABLE_AFTER_FAILURES,
       maxActionsPerRun: config.MAX_ACTIONS_PER_RUN,
       endpointMaxInFlight: config.ENDPOINT_MAX_IN_FLIGHT,
+      retentionDays: config.RETENTION_DAYS,
     },
     ...overrides,
   };

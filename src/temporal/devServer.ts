@@ -4,8 +4,12 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
+import { msToTs } from '@temporalio/common/lib/time.js';
 import { customSearchAttributes } from '../../workflows/searchAttributes.js';
 import { commandLineOf, liveRecordedProcess, OneLineError, removeRecord, TEMPORAL_PID_FILE, writeRecord } from '../devProcesses.js';
+
+/** The dev stack's namespace retention: a day of closed workflows to inspect in the Web UI. */
+export const DEV_NAMESPACE_RETENTION_HOURS = 24;
 
 export interface DevServerOptions {
   cli: string;
@@ -16,6 +20,11 @@ export interface DevServerOptions {
   /** SQLite file for persistence; undefined = in memory (tests). */
   dbFilename?: string;
   namespace: string;
+  /**
+   * How long closed workflows stay in the namespace (its retention), in hours. The dev server
+   * creates the namespace with 24 h; set here it is applied once the server answers.
+   */
+  retentionHours?: number;
   log?: (line: string) => void;
   startTimeoutMs?: number;
   /**
@@ -117,6 +126,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     await stopChild(child);
     throw err;
   }
+  if (options.retentionHours) await setNamespaceRetention(address, options.namespace, options.retentionHours);
   options.log?.(`Temporal dev server on ${address}${uiPort ? `, Web UI http://127.0.0.1:${uiPort}` : ''}`);
 
   return {
@@ -158,6 +168,16 @@ async function reapOrphan(stateDir: string, log?: (line: string) => void): Promi
     await new Promise((r) => setTimeout(r, 100));
   }
   removeRecord(stateDir, TEMPORAL_PID_FILE, orphan.pid);
+}
+
+/** Sets a namespace's retention (closed workflows' histories are deleted that long after they close). */
+export async function setNamespaceRetention(address: string, namespace: string, hours: number): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    await connection.workflowService.updateNamespace({ namespace, config: { workflowExecutionRetentionTtl: msToTs(hours * 3_600_000) } });
+  } finally {
+    await connection.close();
+  }
 }
 
 async function waitForFrontend(address: string, timeoutMs: number): Promise<void> {

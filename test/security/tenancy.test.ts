@@ -77,6 +77,7 @@ const PLAUSIBLE: Record<string, unknown> = {
   adminGrantCredits: { amount: 1000, reason: 'the other org wants more' },
   adminUpdateOrgLimits: { max_concurrent_runs: null },
   recoverEndpoint: { since: '2026-01-01T00:00:00Z' },
+  adminUpdateOrg: { retention_days: 3 },
   callWebhook: { message: 'hello' },
   invokeTriggerByToken: { x: 1 },
 };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CreditsUnavailable, grantCredits } from '../../db/credits.js';
 import { findOrg } from '../../db/orgs.js';
 import { setOrgConcurrency } from '../../db/runQueue.js';
+import { setOrgRetentionDays } from '../../db/retention.js';
 import { AppError, notFound } from '../../errors.js';
 import { createOrgWithKey } from '../../services/orgs.js';
 import { CreatedApiKeySchema } from '../apiKeys/schema.js';
@@ -36,6 +37,22 @@ const OrgLimitsSchema = z.object({ id: Uuid, name: z.string(), max_concurrent_ru
 
 const OrgSchema = z.object({ id: Uuid, name: z.string(), created_at: Timestamp }).meta({ id: 'Org' });
 
+const UpdateOrgBody = z
+  .object({
+    retention_days: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .nullable()
+      .describe('Days the org\'s runs (with their messages, events, deliveries and attempts) are kept; null = the operator\'s RETENTION_DAYS'),
+  })
+  .strict();
+
+const OrgSettingsSchema = OrgSchema.extend({
+  retention_days: z.number().int().nullable().describe('null: the operator default (RETENTION_DAYS) applies'),
+}).meta({ id: 'OrgSettings' });
+
 export function adminRoutes(deps: AppDeps): RouteSpec[] {
   const tag = 'Admin';
   return [
@@ -66,6 +83,24 @@ export function adminRoutes(deps: AppDeps): RouteSpec[] {
         ctx.status = 201;
         ctx.set('Cache-Control', 'no-store');
         ctx.body = presentCreatedOrg(created, body.credits ?? 0);
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/v1/admin/orgs/:id',
+      operationId: 'adminUpdateOrg',
+      summary: 'Set an organization\'s data retention',
+      description:
+        'Operator only (ADMIN_TOKEN). Runs older than `retention_days` are deleted with their messages, events, deliveries and attempts by the ' +
+        'hourly retention purge (runs still processing or holding credits are kept until they end); the credit ledger is never purged.',
+      tag,
+      auth: { kind: 'admin' },
+      body: UpdateOrgBody,
+      responses: { 200: { description: 'The org with its retention', schema: OrgSettingsSchema } },
+      async handler(ctx, { body }) {
+        const org = await setOrgRetentionDays(deps.db, resourceId(ctx.params.id, 'Organization'), body.retention_days);
+        if (!org) throw notFound('Organization');
+        ctx.body = { id: org.id, name: org.name, created_at: org.created_at.toISOString(), retention_days: org.retention_days };
       },
     }),
     route({

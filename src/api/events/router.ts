@@ -1,6 +1,6 @@
 import { deliveriesOfEvent, findDelivery, nextAttemptNumber } from '../../db/deliveries.js';
 import { findEndpointById } from '../../db/endpoints.js';
-import { findEvent, listEvents } from '../../db/events.js';
+import { expandEvents, findEvent, listEvents } from '../../db/events.js';
 import { z } from 'zod';
 import { EVENT_TYPES } from '../../domain/eventTypes.js';
 import { emptyPage } from '../../db/pagination.js';
@@ -85,7 +85,7 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
           createdBefore: query.created_before ? new Date(query.created_before) : undefined,
         };
         const { rows, pagination } = await listEvents(deps.db, auth.orgId, filter, pageRequest(query));
-        ctx.body = { data: rows.map(presentEvent), pagination };
+        ctx.body = { data: (await expandEvents(deps.db, rows)).map(presentEvent), pagination };
       },
     }),
     route({
@@ -101,7 +101,7 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
         const event = await findEvent(deps.db, auth.orgId, resourceId(ctx.params.id, 'Event'));
         if (!event || (auth.agentId && event.agent_id !== auth.agentId)) throw notFound('Event');
         const deliveries = await deliveriesOfEvent(deps.db, event.id);
-        ctx.body = { ...presentEvent(event), deliveries: await presentDeliveries(deps.db, deliveries) };
+        ctx.body = { ...presentEvent((await expandEvents(deps.db, [event]))[0]!), deliveries: await presentDeliveries(deps.db, deliveries) };
       },
     }),
     route({

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { findConversationOfAgent } from '../../db/conversations.js';
 import { callbackDeliveriesOf, callbackDeliveriesOfRun, findCallbackDelivery, nextAttemptNumber } from '../../db/deliveries.js';
+import { lastRunEventSequence } from '../../db/events.js';
 import { emptyPage } from '../../db/pagination.js';
 import { findRun, listRuns } from '../../db/runs.js';
 import { findTaskOfAgent } from '../../db/tasks.js';
@@ -62,7 +63,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       summary: 'Start an agent run',
       description:
         'Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. ' +
-        'Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run. ' +
+        'Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run for 24 hours; after that the key starts a new run. ' +
         'With `run_at` or `delay_seconds` the run is `scheduled`: it holds its credits and is started by the engine at that time ' +
         '(cancel it meanwhile with `POST /v1/runs/{id}/cancel`: no charge).',
       tag,
@@ -252,7 +253,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
         const run = await runInScope(deps, ctx);
         const lastEventId = Number.parseInt(ctx.get('last-event-id'), 10);
         const after = Number.isFinite(lastEventId) && lastEventId >= 0 ? lastEventId : (query.after_sequence ?? 0);
-        if (!isLive(run.status) && after >= run.event_seq) {
+        if (!isLive(run.status) && after >= (await lastRunEventSequence(deps.db, run.id))) {
           // A browser reconnects after the stream ends; 204 is what tells EventSource to stop.
           ctx.status = 204;
           return;

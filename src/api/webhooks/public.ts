@@ -2,7 +2,7 @@ import type { RunOutcome } from '../../../workflows/definitions.js';
 import { publicUrl } from '../../config.js';
 import { findAgentById } from '../../db/agents.js';
 import { findConversationOfAgent, findLatestConversationOfUser } from '../../db/conversations.js';
-import { findRunById, findRunIdByIdempotencyKey } from '../../db/runs.js';
+import { findRunById } from '../../db/runs.js';
 import type { Run } from '../../db/schema.js';
 import { AppError, invalid, notFound } from '../../errors.js';
 import { startRun } from '../../services/runs.js';
@@ -10,6 +10,7 @@ import type { AppContext, AppDeps } from '../context.js';
 import { route, type RouteSpec } from '../route.js';
 import { admitCall, findByToken, markUsed, webhookTokens } from '../tokenUrls.js';
 import { resourceId } from '../validate.js';
+import { findRunByLiveIdempotencyKey } from '../../db/retention.js';
 import type { z } from 'zod';
 import { WebhookCallBody, WebhookPendingSchema, WebhookReplySchema, WebhookRunSchema } from './schema.js';
 
@@ -90,7 +91,7 @@ async function callWebhook(deps: AppDeps, ctx: AppContext, body: CallBody, via: 
   // Keys are the webhook's own: the same key on another token URL or the API is another run.
   const idempotencyKey = key ? `webhook:${webhook.id}:${key}` : null;
   const replay = idempotencyKey
-    ? await findRunIdByIdempotencyKey(deps.db, webhook.org_id, idempotencyKey)
+    ? await findRunByLiveIdempotencyKey(deps.db, webhook.org_id, idempotencyKey)
     : undefined;
 
   // A replay costs nothing and starts nothing, so it is answered even when the window is full:

@@ -11,6 +11,7 @@ import * as webhookSyncTimeout from './20261130T1400_webhook_sync_timeout.js';
 import * as portalSessions from './20261130T1600_portal_sessions.js';
 import * as listIndexes from './20261201T0200_list_indexes.js';
 import * as metricSnapshots from './20261201T0210_metric_snapshots.js';
+import * as retention from './20261201T0600_retention.js';
 import * as schedulesDelayedRuns from './20261201T0700_schedules_delayed_runs.js';
 import * as flowControl from './20261201T0800_flow_control.js';
 
@@ -28,6 +29,7 @@ export const migrations: Record<string, Migration> = {
   '20261130T1600_portal_sessions': portalSessions,
   '20261201T0200_list_indexes': listIndexes,
   '20261201T0210_metric_snapshots': metricSnapshots,
+  '20261201T0600_retention': retention,
   '20261201T0700_schedules_delayed_runs': schedulesDelayedRuns,
   '20261201T0800_flow_control': flowControl,
 };
