@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { listConversationMessages } from '../../db/conversations.js';
 import { AppError, notFound } from '../../errors.js';
 import { CALLBACK_SECRET_OWNER, currentSecret, rotateSecret } from '../../services/signingSecrets.js';
 import type { AppDeps } from '../context.js';
@@ -52,13 +53,7 @@ export function conversationRoutes(deps: AppDeps): RouteSpec[] {
           .where('org_id', '=', auth.orgId)
           .executeTakeFirst();
         if (!conversation || !canSeeAgent(auth, conversation.agent_id)) throw notFound('Conversation');
-        const messages = await deps.db
-          .selectFrom('messages')
-          .selectAll()
-          .where('conversation_id', '=', conversation.id)
-          .orderBy('created_at')
-          .orderBy('role', 'desc') // a run's user message before its reply
-          .execute();
+        const messages = await listConversationMessages(deps.db, conversation.id);
         ctx.body = {
           id: conversation.id,
           agent_id: conversation.agent_id,
