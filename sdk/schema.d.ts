@@ -47,7 +47,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Requests by route and status, latency histograms, runs started, rate-limit rejections, and cluster-wide runs, deliveries and credits read from the database (cached: recomputed at most once per METRICS_GAUGE_INTERVAL_SECONDS, never per scrape). When METRICS_TOKEN is set, send `Authorization: Bearer <METRICS_TOKEN>`.
+         * @description Requests by route and status, latency histograms, runs started, rate-limit rejections, and cluster-wide runs, deliveries and credits read from the database (computed by one process of the cluster per METRICS_GAUGE_INTERVAL_SECONDS and stored; a scrape only reads them). When METRICS_TOKEN is set, send `Authorization: Bearer <METRICS_TOKEN>`.
          */
         get: operations["metrics"];
         put?: never;
@@ -199,7 +199,7 @@ export interface paths {
         put?: never;
         /**
          * Start an agent run
-         * @description Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run.
+         * @description Answers 202 at once; poll `status_url`, follow `events_url` (SSE) or pass a `callback_url`. Send an `Idempotency-Key` header to make retries safe: the same key and body return the same run for 24 hours; after that the key starts a new run. With `run_at` or `delay_seconds` the run is `scheduled`: it holds its credits and is started by the engine at that time (cancel it meanwhile with `POST /v1/runs/{id}/cancel`: no charge).
          *
          *     Requires an API key with scope `runs:write`.
          */
@@ -307,7 +307,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel a run
-         * @description Asks the run to stop; it ends as `cancelled` (recorded, announced and called back). A `queued` run leaves the queue uncharged (its hold released) without taking or freeing a slot. A finished run answers 409.
+         * @description Asks the run to stop; it ends as `cancelled` (recorded, announced and called back; its credit hold released, nothing charged). A `scheduled` (delayed) run is cancelled before it starts; a `queued` run leaves the queue uncharged without taking or freeing a slot. A finished run answers 409.
          *
          *     Requires an API key with scope `runs:write`.
          */
@@ -356,6 +356,130 @@ export interface paths {
          *     Requires an API key with scope `runs:read`.
          */
         post: operations["createRunStreamToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{id}/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List an agent's schedules, newest first
+         * @description Requires an API key with scope `runs:read`.
+         */
+        get: operations["listSchedules"];
+        put?: never;
+        /**
+         * Schedule recurring runs of an agent
+         * @description A cron expression (in `timezone`) or an interval, an overlap policy and an optional end. Each firing is an ordinary run (`source: schedule`, `schedule_id`): credits held and charged, events, callback, listed with the agent's runs. A firing the wallet cannot cover is recorded as a `failed` run with the reason. Backed by a Temporal Schedule (`schedule-<id>`, search attributes OrgId and AgentId) visible on the Web UI's Schedules page.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        post: operations["createSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a schedule, with its next firing
+         * @description Requires an API key with scope `runs:read`.
+         */
+        get: operations["getSchedule"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a schedule
+         * @description Removes the Temporal Schedule: no further firings. Runs it started keep running and keep their `schedule_id`.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        delete: operations["deleteSchedule"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a schedule
+         * @description Changes apply to the next firings; a run already started is not affected. `cron` replaces `interval_seconds` and the reverse.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        patch: operations["updateSchedule"];
+        trace?: never;
+    };
+    "/v1/schedules/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a schedule (no firings until resumed)
+         * @description A run already started goes on. Idempotent.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        post: operations["pauseSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a paused schedule
+         * @description Firings missed while paused are not made up. Idempotent.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        post: operations["resumeSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{id}/trigger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fire a schedule now
+         * @description One firing now, also when paused, under the schedule's overlap policy (a `skip` schedule whose previous run is still going takes none). The run appears in the agent's runs with `source: schedule`.
+         *
+         *     Requires an API key with scope `runs:write`.
+         */
+        post: operations["triggerSchedule"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1056,6 +1180,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/orgs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Set an organization's data retention
+         * @description Operator only (ADMIN_TOKEN). Runs older than `retention_days` are deleted with their messages, events, deliveries and attempts by the hourly retention purge (runs still processing or holding credits are kept until they end); the credit ledger is never purged.
+         */
+        patch: operations["adminUpdateOrg"];
+        trace?: never;
+    };
     "/v1/admin/orgs/{id}/credits": {
         parameters: {
             query?: never;
@@ -1331,12 +1475,19 @@ export interface components {
             updated_at: string;
         };
         Pagination: {
-            page: number;
+            /** @description The page number; null when the page was read by `cursor`/`starting_after` */
+            page: number | null;
             limit: number;
-            /** @description Items across all pages */
+            /** @description Items across all pages, exact up to 10000; when there are more it is 10000 and `total_capped` is true */
             total: number;
-            /** @description Number of pages */
+            /** @description True when the list has more than 10000 items (`total` then reads 10000, i.e. "10000+") */
+            total_capped: boolean;
+            /** @description ceil(total / limit): the pages reachable by number */
             pages: number;
+            /** @description Whether items follow this page */
+            has_more: boolean;
+            /** @description Pass as `cursor` for the next page; null on the last page */
+            next_cursor: string | null;
         };
         CreatedApiKey: {
             /** Format: uuid */
@@ -1381,10 +1532,10 @@ export interface components {
             /** Format: uuid */
             run_id: string;
             /**
-             * @description `queued` when the agent or org is at its max_concurrent_runs: the run starts, in order of arrival, as a slot frees
+             * @description `scheduled` for a delayed run (run_at, delay_seconds); `queued` when the agent or org is at its max_concurrent_runs: the run starts, in order of arrival, as a slot frees
              * @enum {string}
              */
-            status: "processing" | "queued";
+            status: "processing" | "scheduled" | "queued";
             /**
              * Format: uri
              * @description Poll this with the same Authorization header
@@ -1406,10 +1557,16 @@ export interface components {
             run_id: string;
             /** Format: uuid */
             agent_id: string;
-            /** @enum {string} */
-            source: "api" | "webhook" | "trigger";
-            /** @enum {string} */
-            status: "processing" | "completed" | "failed" | "cancelled" | "timed_out" | "queued";
+            /**
+             * @description What started the run; `schedule`: a firing of a schedule (`schedule_id`)
+             * @enum {string}
+             */
+            source: "api" | "webhook" | "trigger" | "schedule";
+            /**
+             * @description `scheduled`: a delayed run waiting for its `run_at`; `queued`: accepted, waiting for a slot under the agent's or the org's max_concurrent_runs (status_detail says why); `processing`: started, the agent is working; the rest are endings
+             * @enum {string}
+             */
+            status: "scheduled" | "queued" | "processing" | "completed" | "failed" | "cancelled" | "timed_out";
             status_detail: string | null;
             /** @description The agent's reply once completed */
             result: string | null;
@@ -1420,6 +1577,10 @@ export interface components {
              */
             created_at: string;
             started_at: string | null;
+            /** @description A delayed run's start time; null when it started at once */
+            run_at: string | null;
+            /** @description The schedule that fired this run (source `schedule`) */
+            schedule_id: string | null;
             completed_at: string | null;
             usage: {
                 input_tokens: number | null;
@@ -1510,6 +1671,54 @@ export interface components {
             events_url: string;
             /** @description ISO 8601; reconnects after this need a new token */
             expires_at: string;
+        };
+        Schedule: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            agent_id: string;
+            name: string;
+            cron: string | null;
+            interval_seconds: number | null;
+            timezone: string;
+            /**
+             * @description When a firing comes while the previous firing's run is still going: `skip` it, `buffer_one` (run it once the previous ends; at most one waits), or `allow_all` (run at once, overlapping)
+             * @enum {string}
+             */
+            overlap_policy: "skip" | "buffer_one" | "allow_all";
+            end_at: string | null;
+            paused: boolean;
+            message: string;
+            subject: string | null;
+            context: {
+                [key: string]: unknown;
+            };
+            task_definition_id: string | null;
+            callback_url: string | null;
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @description The next firing Temporal has computed (GET of one schedule only; null when paused, ended or unknown) */
+            next_run_at: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            updated_at: string;
+            links: {
+                /**
+                 * Format: uri
+                 * @description Runs of the schedule's agent (each firing is a run with source `schedule` and this schedule_id)
+                 */
+                runs: string;
+                /** @description The Temporal Schedule in the Web UI (Schedules page) */
+                temporal_ui: string | null;
+            };
         };
         TaskDefinition: {
             /** Format: uuid */
@@ -2008,6 +2217,18 @@ export interface components {
              */
             created_at: string;
         };
+        OrgSettings: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            created_at: string;
+            /** @description null: the operator default (RETENTION_DAYS) applies */
+            retention_days: number | null;
+        };
         OrgLimits: {
             /** Format: uuid */
             id: string;
@@ -2307,10 +2528,14 @@ export interface operations {
     listAgents: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
             };
             header?: never;
             path?: never;
@@ -2844,10 +3069,14 @@ export interface operations {
     listApiKeys: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 /** @description Only keys scoped to this agent */
                 agent_id?: string;
             };
@@ -3126,6 +3355,13 @@ export interface operations {
                      * @description Continue this conversation of the same agent
                      */
                     conversation_id?: string;
+                    /**
+                     * Format: date-time
+                     * @description Start the run at this time (at most a year ahead): it waits as `scheduled`, holding its credits, and can be cancelled meanwhile. A time already past starts it at once
+                     */
+                    run_at?: string;
+                    /** @description Start the run this many seconds from now (instead of run_at) */
+                    delay_seconds?: number;
                 };
             };
         };
@@ -3236,13 +3472,18 @@ export interface operations {
     listRuns: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 /** @description Only runs of this agent */
                 agent_id?: string;
-                status?: "processing" | "completed" | "failed" | "cancelled" | "timed_out" | "queued";
+                /** @description `scheduled`: a delayed run waiting for its `run_at`; `queued`: accepted, waiting for a slot under the agent's or the org's max_concurrent_runs (status_detail says why); `processing`: started, the agent is working; the rest are endings */
+                status?: "scheduled" | "queued" | "processing" | "completed" | "failed" | "cancelled" | "timed_out";
                 /** @description Only runs created at or after this time */
                 created_after?: string;
                 /** @description Only runs created before this time */
@@ -3850,13 +4091,820 @@ export interface operations {
             };
         };
     };
+    listSchedules: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1–100 */
+                limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of schedules */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Schedule"][];
+                        pagination: components["schemas"]["Pagination"];
+                    };
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The instruction or prompt for the agent, 1–50,000 characters */
+                    message: string;
+                    /** @description Conversation subject (new conversations only) */
+                    subject?: string;
+                    /** @description Key → scalar pairs appended to the message as structured context */
+                    context?: {
+                        [key: string]: string | number | boolean | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description Run one of the agent's task definitions
+                     */
+                    task_definition_id?: string;
+                    /**
+                     * Format: uri
+                     * @description Receives a signed POST when the run ends (the agent must allow callback URLs)
+                     */
+                    callback_url?: string;
+                    /** @description Arbitrary JSON stored with the run and returned with it (at most 16 KB) */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                    /** @description A label for the schedule */
+                    name?: string;
+                    /** @description A cron expression (5 fields, e.g. `0 9 * * MON-FRI`; Temporal also takes `@hourly`, `@every 90m` …). Exactly one of cron and interval_seconds */
+                    cron?: string;
+                    /** @description Fire every this many seconds. Exactly one of cron and interval_seconds */
+                    interval_seconds?: number;
+                    /**
+                     * @description IANA time zone the cron expression is read in (default UTC)
+                     * @default UTC
+                     */
+                    timezone?: string;
+                    /**
+                     * @description When a firing comes while the previous firing's run is still going: `skip` it, `buffer_one` (run it once the previous ends; at most one waits), or `allow_all` (run at once, overlapping)
+                     * @default skip
+                     * @enum {string}
+                     */
+                    overlap_policy?: "skip" | "buffer_one" | "allow_all";
+                    /**
+                     * Format: date-time
+                     * @description No firings after this time
+                     */
+                    end_at?: string;
+                    /**
+                     * @description Create it paused
+                     * @default false
+                     */
+                    paused?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The schedule */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A label for the schedule */
+                    name?: string;
+                    /** @description Replaces interval_seconds */
+                    cron?: string;
+                    /** @description Replaces cron */
+                    interval_seconds?: number;
+                    /** @description IANA time zone the cron expression is read in (default UTC) */
+                    timezone?: string;
+                    /**
+                     * @description When a firing comes while the previous firing's run is still going: `skip` it, `buffer_one` (run it once the previous ends; at most one waits), or `allow_all` (run at once, overlapping)
+                     * @enum {string}
+                     */
+                    overlap_policy?: "skip" | "buffer_one" | "allow_all";
+                    /** @description No firings after this time; null removes the end */
+                    end_at?: string | null;
+                    /** @description The instruction or prompt for the agent, 1–50,000 characters */
+                    message?: string;
+                    subject?: string | null;
+                    /** @description Key → scalar pairs appended to the message as structured context */
+                    context?: {
+                        [key: string]: string | number | boolean | null;
+                    };
+                    task_definition_id?: string | null;
+                    callback_url?: string | null;
+                    /** @description Arbitrary JSON stored with the run and returned with it (at most 16 KB) */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pauseSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    triggerSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Firing requested */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        schedule_id: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 UTC timestamp
+                         */
+                        triggered_at: string;
+                    };
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listTasks: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
             };
             header?: never;
             path: {
@@ -4515,10 +5563,14 @@ export interface operations {
     listWebhooks: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
             };
             header?: never;
             path: {
@@ -5519,10 +6571,14 @@ export interface operations {
     listTriggers: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
             };
             header?: never;
             path: {
@@ -6433,10 +7489,14 @@ export interface operations {
     listEndpoints: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 /** @description Endpoints that receive this agent's events */
                 agent_id?: string;
             };
@@ -7148,10 +8208,14 @@ export interface operations {
     listEndpointDeliveries: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 status?: "pending" | "succeeded" | "failed";
             };
             header?: never;
@@ -7492,10 +8556,14 @@ export interface operations {
     listEvents: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 type?: string;
                 agent_id?: string;
                 created_after?: string;
@@ -7743,10 +8811,14 @@ export interface operations {
     getCredits: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
             };
             header?: never;
             path?: never;
@@ -7840,6 +8912,107 @@ export interface operations {
                         callback_secret: string;
                         balance: number;
                     };
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminUpdateOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Days the org's runs (with their messages, events, deliveries and attempts) are kept; null = the operator's RETENTION_DAYS */
+                    retention_days: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The org with its retention */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgSettings"];
                 };
             };
             /** @description Bad Request */
@@ -8190,10 +9363,14 @@ export interface operations {
     listPortalSessions: {
         parameters: {
             query?: {
-                /** @description Page number, from 1 */
-                page?: number;
                 /** @description Items per page, 1–100 */
                 limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
                 /** @description Admin token: only this org's sessions (default: every org) */
                 org_id?: string;
                 /** @description Only sessions limited to this agent */
