@@ -196,13 +196,13 @@ export function createRunActivities(deps: ActivityDeps) {
   }
 
   return {
-    /** Marks the run started and stores the user's message (a local activity of workflows started before `beginRun`). */
+    /** Marks the run started and stores the user's message (a local activity of workflows started before `startRunAndAnnounce`). */
     async startRun(runId: string): Promise<RunPlan> {
       const { run, agent } = await loadRun(deps, runId);
       return markStarted(run, agent);
     },
 
-    /** Announces the start (an activity of workflows started before `beginRun`). */
+    /** Announces the start (an activity of workflows started before `startRunAndAnnounce`). */
     async announceStart(runId: string): Promise<void> {
       const { run, agent } = await loadRun(deps, runId);
       await announceStartOf(run, agent);
@@ -214,20 +214,20 @@ export function createRunActivities(deps: ActivityDeps) {
      * that follows comes after it). Each part is idempotent by run id, so a retry or a second
      * worker after a crash repeats nothing.
      */
-    async beginRun(runId: string): Promise<RunPlan> {
+    async startRunAndAnnounce(runId: string): Promise<RunPlan> {
       const { run, agent } = await loadRun(deps, runId);
       const plan = await markStarted(run, agent);
       await announceStartOf(run, agent);
       return plan;
     },
 
-    /** Charges the run and stores its reply (a local activity of workflows started before `finishRun`). */
+    /** Charges the run and stores its reply (a local activity of workflows started before `completeRunAndAnnounce`). */
     async completeRun(runId: string, reply: AgentReply): Promise<number> {
       const { run } = await loadRun(deps, runId);
       return complete(run, reply);
     },
 
-    /** Announces a completed run (an activity of workflows started before `finishRun`). */
+    /** Announces a completed run (an activity of workflows started before `completeRunAndAnnounce`). */
     async announceCompletion(runId: string, actions: AgentReply['actions']): Promise<void> {
       const { run, agent } = await loadRun(deps, runId);
       await announceCompletionOf(run, agent, actions);
@@ -241,7 +241,7 @@ export function createRunActivities(deps: ActivityDeps) {
      * task may have ended the run otherwise (a cancel seen first); the first ending stored wins,
      * and only it is announced.
      */
-    async finishRun(runId: string, reply: AgentReply): Promise<RunOutcome> {
+    async completeRunAndAnnounce(runId: string, reply: AgentReply): Promise<RunOutcome> {
       const { run, agent } = await loadRun(deps, runId);
       await complete(run, reply);
       const stored = (await findRunById(deps.db, runId)) ?? run;
@@ -252,7 +252,7 @@ export function createRunActivities(deps: ActivityDeps) {
 
     /**
      * Ends a run without a reply (failed, cancelled, timed out), once, and announces it.
-     * Returns how the run ended as stored: the first ending wins (see `finishRun`).
+     * Returns how the run ended as stored: the first ending wins (see `completeRunAndAnnounce`).
      */
     async endRun(runId: string, status: TerminalStatus, detail: string | null): Promise<RunOutcome> {
       const { run, agent } = await loadRun(deps, runId);

@@ -16,7 +16,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import { agentRunV1 } from './agentRunV1.js';
 import { runOutcomeUpdate, type RunOutcome } from './definitions.js';
-import { describeFailure, finishRun, type AgentRunResult, type Ending, type RunState } from './runEnding.js';
+import { closeRun, describeFailure, type AgentRunResult, type Ending, type RunState } from './runEnding.js';
 
 export type { AgentRunResult } from './runEnding.js';
 
@@ -67,7 +67,7 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
   // still see the start recorded and announced, then reach the ending below, which records the
   // cancellation and releases the run's credit hold.
   const plan = await CancellationScope.nonCancellable(() =>
-    bookkeeping.beginRun.executeWithOptions({ summary: 'mark started, store the message, announce the start' }, [runId]),
+    bookkeeping.startRunAndAnnounce.executeWithOptions({ summary: 'mark started, store the message, announce the start' }, [runId]),
   );
   setCurrentDetails('The agent is working on the message');
 
@@ -81,7 +81,7 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
     // Once the agent has answered, the charge, the reply and their announcement happen even if
     // a cancel arrives now: the run is complete.
     stored = await CancellationScope.nonCancellable(() =>
-      bookkeeping.finishRun.executeWithOptions({ summary: 'charge credits, store and announce the reply' }, [runId, reply]),
+      bookkeeping.completeRunAndAnnounce.executeWithOptions({ summary: 'charge credits, store and announce the reply' }, [runId, reply]),
     );
   } catch (err) {
     let ending: Ending;
@@ -98,7 +98,7 @@ export async function agentRun({ runId }: AgentRunInput): Promise<AgentRunResult
   // The update's answer goes out with the workflow task that recorded the ending.
   state.outcome = stored;
   await CancellationScope.nonCancellable(async () => {
-    await finishRun(runId, stored.status, plan);
+    await closeRun(runId, stored.status, plan);
     await condition(allHandlersFinished);
   });
   if (stored.status === 'completed') return { runId, status: 'completed', credits_used: stored.credits_used };

@@ -11,7 +11,7 @@ import {
   ApplicationFailure,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { describeFailure, finishRun, type AgentRunResult, type Ending, type RunState } from './runEnding.js';
+import { closeRun, describeFailure, type AgentRunResult, type Ending, type RunState } from './runEnding.js';
 
 // Frozen: the shape of `agentRun` before it ran in two workflow tasks (five tasks, three
 // activities, a deadline timer). Runs started before that change replay through this code, so
@@ -76,7 +76,7 @@ export async function agentRunV1(runId: string, state: RunState): Promise<AgentR
       state.outcome = { status: 'completed', credits_used: charged, detail: null, result: reply.text };
       await announcedStart;
       await bookkeeping.announceCompletion.executeWithOptions({ summary: 'announce the reply and completion' }, [runId, reply.actions]);
-      await finishRun(runId, 'completed', plan);
+      await closeRun(runId, 'completed', plan);
       await condition(allHandlersFinished);
       return charged;
     });
@@ -93,7 +93,7 @@ export async function agentRunV1(runId: string, state: RunState): Promise<AgentR
     await announcedStart;
     await bookkeeping.endRun.executeWithOptions({ summary: `record ${ending.status}` }, [runId, ending.status, ending.detail]);
     state.outcome = { status: ending.status, credits_used: 0, detail: ending.detail, result: null };
-    await finishRun(runId, ending.status, plan);
+    await closeRun(runId, ending.status, plan);
     await condition(allHandlersFinished);
   });
   // Rethrowing the cancellation closes the workflow as Canceled; other endings as Failed.

@@ -22,7 +22,7 @@ export interface RunState {
  * The last steps of every ending: RunStatus for operators (one search-attribute upsert) and,
  * when the run has a callback_url, the callback as an abandoned child on the deliveries queue.
  */
-export async function finishRun(runId: string, status: string, plan: Pick<RunPlan, 'hasCallback' | 'callbackAttempts'>): Promise<void> {
+export async function closeRun(runId: string, status: string, plan: Pick<RunPlan, 'hasCallback' | 'callbackAttempts'>): Promise<void> {
   upsertSearchAttributes([{ key: RunStatusKey, value: status }]);
   setCurrentDetails(`Run ${status}`);
   if (!plan.hasCallback) return;

@@ -17,7 +17,7 @@ import { RunStatusKey } from '../../workflows/searchAttributes.js';
  * activities replaced by doubles, on the real dev server of the test run (short deadlines,
  * no database). What a double saw is recorded per run and asserted on.
  */
-type Step = 'beginRun' | 'runAgent' | 'agentCancelled' | 'finishRun' | `endRun:${string}`;
+type Step = 'startRunAndAnnounce' | 'runAgent' | 'agentCancelled' | 'completeRunAndAnnounce' | `endRun:${string}`;
 
 interface Script {
   timeoutSeconds?: number;
@@ -56,8 +56,8 @@ async function neverAnswers(ctx: Context): Promise<never> {
 }
 
 const activities: Partial<Activities> = {
-  async beginRun(runId: string): Promise<RunPlan> {
-    record(runId, 'beginRun');
+  async startRunAndAnnounce(runId: string): Promise<RunPlan> {
+    record(runId, 'startRunAndAnnounce');
     const s = scripts.get(runId)!;
     return { timeoutSeconds: s.timeoutSeconds ?? 30, hasCallback: Boolean(s.hasCallback), callbackAttempts: 2 };
   },
@@ -71,10 +71,10 @@ const activities: Partial<Activities> = {
       throw err;
     }
   },
-  async finishRun(runId: string, answer: AgentReply): Promise<RunOutcome> {
+  async completeRunAndAnnounce(runId: string, answer: AgentReply): Promise<RunOutcome> {
     const s = scripts.get(runId)!;
     if (s.finishDelayMs) await sleep(s.finishDelayMs);
-    record(runId, 'finishRun');
+    record(runId, 'completeRunAndAnnounce');
     if (!stored.has(runId)) stored.set(runId, { status: 'completed', credits_used: answer.usage.output_tokens + 1, detail: null, result: answer.text });
     return stored.get(runId)!;
   },
@@ -152,7 +152,7 @@ describe('agentRun endings', () => {
     const outcome = await handle.executeUpdate(runOutcomeUpdate);
     expect(outcome).toEqual({ status: 'completed', credits_used: 3, detail: null, result: 'Echo: hi' });
     expect(await ending(handle)).toBe('completed:3');
-    expect(distinct(runId)).toEqual(['beginRun', 'runAgent', 'finishRun']);
+    expect(distinct(runId)).toEqual(['startRunAndAnnounce', 'runAgent', 'completeRunAndAnnounce']);
     const described = await handle.describe();
     expect(described.typedSearchAttributes.get(RunStatusKey)).toBe('completed');
   });
@@ -161,7 +161,7 @@ describe('agentRun endings', () => {
     const { runId, handle: started } = start({});
     const handle = await started;
     expect(await ending(handle)).toBe('completed:3');
-    expect(steps.get(runId)).toEqual(['beginRun', 'runAgent', 'finishRun']);
+    expect(steps.get(runId)).toEqual(['startRunAndAnnounce', 'runAgent', 'completeRunAndAnnounce']);
     expect(await historyLength(handle)).toBeLessThanOrEqual(16);
   });
 
@@ -183,7 +183,7 @@ describe('agentRun endings', () => {
     });
     const handle = await started;
     expect(await ending(handle)).toBe('RunFailed');
-    expect(distinct(runId)).toEqual(['beginRun', 'runAgent', 'endRun:failed:agent answered 400']);
+    expect(distinct(runId)).toEqual(['startRunAndAnnounce', 'runAgent', 'endRun:failed:agent answered 400']);
     expect(await handle.executeUpdate(runOutcomeUpdate).catch(() => 'closed')).toBe('closed');
     expect((await handle.describe()).typedSearchAttributes.get(RunStatusKey)).toBe('failed');
   });
@@ -194,7 +194,7 @@ describe('agentRun endings', () => {
     expect(await ending(handle)).toBe('RunTimedOut');
     expect(stored.get(runId)!.status).toBe('timed_out');
     expect(distinct(runId).filter((s) => s.startsWith('endRun'))).toEqual(['endRun:timed_out:no answer within 1 seconds']);
-    expect(steps.get(runId)).not.toContain('finishRun');
+    expect(steps.get(runId)).not.toContain('completeRunAndAnnounce');
     await reached(runId, 'agentCancelled'); // the agent is told to stop (at its next heartbeat)
   });
 
@@ -221,7 +221,7 @@ describe('agentRun endings', () => {
     const late = await Worker.create({ ...workerOptions(), taskQueue: queue });
     const result = await late.runUntil(ending(handle));
     expect(result).toBe('cancelled');
-    expect(distinct(runId)).toEqual(['beginRun', 'endRun:cancelled:cancelled on request']);
+    expect(distinct(runId)).toEqual(['startRunAndAnnounce', 'endRun:cancelled:cancelled on request']);
   });
 
   it('cancelled during the agent: the agent is cancelled and cancelled is recorded', async () => {
@@ -231,7 +231,7 @@ describe('agentRun endings', () => {
     await handle.cancel();
     expect(await ending(handle)).toBe('cancelled');
     await reached(runId, 'agentCancelled');
-    expect(distinct(runId).filter((s) => s !== 'agentCancelled')).toEqual(['beginRun', 'runAgent', 'endRun:cancelled:cancelled on request']);
+    expect(distinct(runId).filter((s) => s !== 'agentCancelled')).toEqual(['startRunAndAnnounce', 'runAgent', 'endRun:cancelled:cancelled on request']);
     expect((await handle.describe()).typedSearchAttributes.get(RunStatusKey)).toBe('cancelled');
   });
 
@@ -239,11 +239,11 @@ describe('agentRun endings', () => {
     const { runId, handle: started } = start({ finishDelayMs: 1500 });
     const handle = await started;
     await reached(runId, 'runAgent');
-    await sleep(300); // the answer is in; finishRun is charging
+    await sleep(300); // the answer is in; completeRunAndAnnounce is charging
     await handle.cancel();
     expect(await ending(handle)).toBe('completed:3');
     expect(stored.get(runId)!.status).toBe('completed');
-    expect(distinct(runId)).toEqual(['beginRun', 'runAgent', 'finishRun']);
+    expect(distinct(runId)).toEqual(['startRunAndAnnounce', 'runAgent', 'completeRunAndAnnounce']);
   });
 });
 
@@ -252,7 +252,7 @@ describe('agentRun races between deadline, answer and cancel', () => {
     const { runId, handle: started } = start({ timeoutSeconds: 2, agent: async () => (await sleep(1200), reply) });
     const handle = await started;
     expect(await ending(handle)).toBe('completed:3');
-    expect(distinct(runId)).toEqual(['beginRun', 'runAgent', 'finishRun']);
+    expect(distinct(runId)).toEqual(['startRunAndAnnounce', 'runAgent', 'completeRunAndAnnounce']);
   });
 
   it('an answer after the deadline is discarded: timed_out, never charged', async () => {
@@ -260,7 +260,7 @@ describe('agentRun races between deadline, answer and cancel', () => {
     const handle = await started;
     expect(await ending(handle)).toBe('RunTimedOut');
     await sleep(1800); // the late answer arrives and is refused by the server
-    expect(distinct(runId)).toEqual(['beginRun', 'runAgent', 'endRun:timed_out:no answer within 1 seconds']);
+    expect(distinct(runId)).toEqual(['startRunAndAnnounce', 'runAgent', 'endRun:timed_out:no answer within 1 seconds']);
   });
 
   it('a cancel after the deadline fired does not change the ending: timed_out, recorded once', async () => {
@@ -279,7 +279,7 @@ describe('agentRun races between deadline, answer and cancel', () => {
     await handle.cancel();
     expect(await ending(handle)).toBe('cancelled');
     expect(stored.get(runId)!.status).toBe('cancelled');
-    expect(steps.get(runId)).not.toContain('finishRun');
+    expect(steps.get(runId)).not.toContain('completeRunAndAnnounce');
   });
 
   it('a cancel racing the answer ends one way only: completed and charged, or cancelled and never charged', async () => {

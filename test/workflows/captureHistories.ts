@@ -70,11 +70,11 @@ for (const s of scenarios) {
   const plan = { timeoutSeconds: s.timeoutSeconds ?? 30, hasCallback: Boolean(s.hasCallback), callbackAttempts: 2 };
   const activities = {
     async startRun() { return plan; },
-    async beginRun() { return plan; },
+    async startRunAndAnnounce() { return plan; },
     async announceStart() {},
     async runAgent() { return s.runAgent ? s.runAgent() : reply; },
     async completeRun() { if (s.completeDelayMs) await sleep(s.completeDelayMs); return 3; },
-    async finishRun() {
+    async completeRunAndAnnounce() {
       if (s.completeDelayMs) await sleep(s.completeDelayMs);
       return { status: 'completed', credits_used: 3, detail: null, result: reply.text };
     },
