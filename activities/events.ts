@@ -1,3 +1,4 @@
+import { orgHasEnabledEndpoints } from '../src/db/endpoints.js';
 import { appendRunEvent, storeEvent } from '../src/db/events.js';
 import type { Agent, Run } from '../src/db/schema.js';
 import type { Emitted } from '../src/domain/eventTypes.js';
@@ -21,6 +22,8 @@ export function runRef(run: Run, agent: Pick<Agent, 'id' | 'name'>) {
 }
 
 export async function emitForRun(deps: ActivityDeps, run: Run, emissions: RunEmission[]): Promise<void> {
+  // One look per call instead of a subscription query per event when the org has no endpoint.
+  let anyEndpoint: boolean | undefined;
   for (const { stream, event } of emissions) {
     const at = deps.clock();
     if (stream) {
@@ -37,7 +40,8 @@ export async function emitForRun(deps: ActivityDeps, run: Run, emissions: RunEmi
         at,
       });
       // Also on a retry that found the event stored: the earlier attempt may have died before this.
-      await dispatchEvent(deps, stored.event);
+      anyEndpoint ??= await orgHasEnabledEndpoints(deps.db, run.org_id);
+      if (anyEndpoint) await dispatchEvent(deps, stored.event);
     }
   }
 }

@@ -3,14 +3,16 @@ import { captureRunCredits, releaseRunHold } from '../src/db/credits.js';
 import { findAgentById, findRunById, markRunStarted } from '../src/db/queries.js';
 import { creditsForUsage } from '../src/domain/credits.js';
 import { creditsChargedHere } from '../src/metrics.js';
+import type { Agent, Run } from '../src/db/schema.js';
 import type { ActivityDeps } from './deps.js';
 import { findEventByDedupeKey, storeEvent } from '../src/db/events.js';
+import { newRowId } from '../src/db/ids.js';
 import type { EventRow } from '../src/db/schema.js';
+import { emit } from '../src/domain/eventTypes.js';
 import { dispatchEvent } from '../src/services/eventDispatch.js';
 import { emitForRun, runRef } from './events.js';
-import { emit } from '../src/domain/eventTypes.js';
+import type { RunOutcome } from '../workflows/definitions.js';
 import type { AgentReply } from './providers/types.js';
-import { newRowId } from '../src/db/ids.js';
 
 /** A low-balance crossing is keyed by the run whose charge crossed it. */
 const lowBalanceKey = (runId: string) => `wallet.balance_low:${runId}:`;
@@ -32,6 +34,13 @@ async function loadRun(deps: ActivityDeps, runId: string) {
   return { run, agent };
 }
 
+/** A run's ending as stored, as the workflow reports it (the runOutcome update's answer). */
+function outcomeOf(run: Run): RunOutcome {
+  if (run.status === 'completed') return { status: 'completed', credits_used: Number(run.credits_used ?? 0), detail: null, result: run.result ?? '' };
+  const status = run.status === 'failed' || run.status === 'cancelled' || run.status === 'timed_out' ? run.status : 'failed';
+  return { status, credits_used: 0, detail: run.status_detail ?? run.error ?? null, result: null };
+}
+
 /** Postgres refusing a value for what it is: retrying the same write can never succeed. */
 const DETERMINISTIC_DB_ERRORS: Record<string, string> = {
   '22021': 'text the database cannot store (invalid byte sequence)',
@@ -48,160 +57,212 @@ function deterministicDbFailure(err: unknown): ApplicationFailure | undefined {
 
 /** Run bookkeeping. Each write is idempotent by run id, so retries and replays are harmless. */
 export function createRunActivities(deps: ActivityDeps) {
+  /** Marks the run started and stores the user's message. */
+  async function markStarted(run: Run, agent: Agent): Promise<RunPlan> {
+    await markRunStarted(deps.db, run.id, deps.clock());
+    if (run.conversation_id) {
+      await deps.db
+        .insertInto('messages')
+        .values({ id: newRowId(), conversation_id: run.conversation_id, run_id: run.id, role: 'user', content: run.message })
+        .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
+        .execute();
+    }
+    return {
+      timeoutSeconds: agent.run_timeout_seconds,
+      hasCallback: Boolean(run.callback_url),
+      callbackAttempts: deps.settings.retryScheduleMs.length + 1,
+    };
+  }
+
+  /** Announces the start: run_started on the run's stream, run.started, user.message and conversation.created. */
+  async function announceStartOf(run: Run, agent: Agent): Promise<void> {
+    const ref = runRef(run, agent);
+    let newConversation = false;
+    let conversation: { subject: string | null; external_user_id: string | null } | undefined;
+    if (run.conversation_id) {
+      const earlier = await deps.db
+        .selectFrom('messages')
+        .select('id')
+        .where('conversation_id', '=', run.conversation_id)
+        .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', run.id)]))
+        .where('created_at', '<', run.created_at)
+        .limit(1)
+        .executeTakeFirst();
+      newConversation = !earlier;
+      conversation = await deps.db.selectFrom('conversations').select(['subject', 'external_user_id']).where('id', '=', run.conversation_id).executeTakeFirst();
+    }
+    await emitForRun(deps, run, [
+      { stream: { type: 'run_started', payload: { status: 'processing' } }, event: emit('run.started', { ...ref, source: run.source }) },
+      ...(newConversation && run.conversation_id
+        ? [{ event: emit('conversation.created', { conversation_id: run.conversation_id, agent: ref.agent, subject: conversation?.subject ?? null }) }]
+        : []),
+      {
+        // Seed 003's user.message shape: `user {id, name}` and `room {id, name}` (the conversation).
+        event: emit('user.message', {
+          ...ref,
+          source: run.source,
+          user: { id: conversation?.external_user_id ?? null, name: null },
+          room: { id: run.conversation_id, name: conversation?.subject ?? null },
+          content: run.message,
+        }),
+      },
+    ]);
+  }
+
+  /**
+   * Captures the run's charge (the usage formula, never above its hold; the rest of the hold
+   * released) and stores the reply, in one transaction. The ledger's unique run_id and the
+   * run's hold going to 0 make the capture happen once however often this runs (a worker
+   * dying after the commit retries into a no-op); a low-balance crossing is recorded as an
+   * event in the same transaction, so it is neither lost nor doubled, and dispatched right
+   * after the commit (only a retry of a charge already captured looks it up again). A reply the
+   * database refuses for what it is (bad text, a number out of range) fails the run at once
+   * instead of retrying forever. Returns the credits charged.
+   */
+  async function complete(run: Run, reply: AgentReply): Promise<number> {
+    const now = deps.clock();
+    let charge: { charged: number; lowBalance?: EventRow; retried: boolean };
+    try {
+      charge = await deps.db.transaction().execute(async (trx) => {
+        const capture = await captureRunCredits(trx, run, creditsForUsage(reply.usage));
+        await trx
+          .updateTable('runs')
+          .set({
+            status: 'completed',
+            result: reply.text,
+            input_tokens: reply.usage.input_tokens,
+            output_tokens: reply.usage.output_tokens,
+            credits_used: capture.charged,
+            actions_dropped: reply.actions_dropped ?? 0,
+            completed_at: now,
+          })
+          .where('id', '=', run.id)
+          .where('status', '=', 'processing')
+          .execute();
+        if (run.conversation_id) {
+          await trx
+            .insertInto('messages')
+            .values({ id: newRowId(), conversation_id: run.conversation_id, run_id: run.id, role: 'assistant', content: reply.text })
+            .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
+            .execute();
+          await trx.updateTable('conversations').set({ updated_at: now }).where('id', '=', run.conversation_id).execute();
+        }
+        if (!capture.captured) return { charged: capture.charged, retried: true };
+        creditsChargedHere.inc(capture.charged);
+        // Org row updates are serialised by its row lock: exactly one charge sees the crossing.
+        const org = await trx.selectFrom('orgs').select('low_balance_threshold').where('id', '=', run.org_id).executeTakeFirstOrThrow();
+        const balance = capture.balance;
+        const threshold = Number(org.low_balance_threshold);
+        if (balance + capture.charged > threshold && balance <= threshold) {
+          const { event } = await storeEvent(trx, {
+            orgId: run.org_id,
+            agentId: null,
+            runId: run.id,
+            ...emit('wallet.balance_low', { balance, threshold }),
+            dedupeKey: lowBalanceKey(run.id),
+            at: now,
+          });
+          return { charged: capture.charged, lowBalance: event, retried: false };
+        }
+        return { charged: capture.charged, retried: false };
+      });
+    } catch (err) {
+      throw deterministicDbFailure(err) ?? err;
+    }
+    // The crossing is known here, once: dispatched as it was stored. Only a retry of a charge
+    // already captured (its attempt may have died before dispatching) looks it up again.
+    const lowBalance = charge.retried ? await findEventByDedupeKey(deps.db, lowBalanceKey(run.id)) : charge.lowBalance;
+    if (lowBalance) await dispatchEvent(deps, lowBalance);
+    return charge.charged;
+  }
+
+  /** Announces a completed run: its actions, the reply and the completion (a low-balance event went out with the charge). */
+  async function announceCompletionOf(run: Run, agent: Agent, actions: AgentReply['actions']): Promise<void> {
+    const ref = runRef(run, agent);
+    const result = run.result ?? '';
+    await emitForRun(deps, run, [
+      ...actions.map((action, i) => ({
+        stream: { type: 'agent_action', key: `agent_action:${i}`, payload: { ...action } },
+        event: { ...emit('agent.action', { ...ref, room: run.conversation_id, action: action.name ?? action.type, content: JSON.stringify(action) }), key: String(i) },
+      })),
+      {
+        stream: { type: 'agent_message', payload: { content: result } },
+        event: emit('agent.message', { ...ref, room: run.conversation_id, content: result }),
+      },
+      {
+        stream: { type: 'run_completed', payload: { status: 'completed', credits_used: run.credits_used, actions_dropped: run.actions_dropped } },
+        event: emit('run.completed', {
+          ...ref,
+          status: 'completed',
+          result,
+          credits_used: run.credits_used,
+          actions_dropped: run.actions_dropped,
+          metadata: run.metadata ?? {},
+        }),
+      },
+    ]);
+  }
+
   return {
-    /** Marks the run started and stores the user's message: quick, so it runs as a local activity. */
+    /** Marks the run started and stores the user's message (a local activity of workflows started before `startRunAndAnnounce`). */
     async startRun(runId: string): Promise<RunPlan> {
       const { run, agent } = await loadRun(deps, runId);
-      await markRunStarted(deps.db, runId, deps.clock());
-      if (run.conversation_id) {
-        await deps.db
-          .insertInto('messages')
-          .values({ id: newRowId(), conversation_id: run.conversation_id, run_id: run.id, role: 'user', content: run.message })
-          .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
-          .execute();
-      }
-      return {
-        timeoutSeconds: agent.run_timeout_seconds,
-        hasCallback: Boolean(run.callback_url),
-        callbackAttempts: deps.settings.retryScheduleMs.length + 1,
-      };
+      return markStarted(run, agent);
     },
 
-    /** Announces the start: run_started on the run's stream, run.started, user.message and conversation.created. */
+    /** Announces the start (an activity of workflows started before `startRunAndAnnounce`). */
     async announceStart(runId: string): Promise<void> {
       const { run, agent } = await loadRun(deps, runId);
-      const ref = runRef(run, agent);
-      let newConversation = false;
-      let conversation: { subject: string | null; external_user_id: string | null } | undefined;
-      if (run.conversation_id) {
-        const earlier = await deps.db
-          .selectFrom('messages')
-          .select('id')
-          .where('conversation_id', '=', run.conversation_id)
-          .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', run.id)]))
-          .where('created_at', '<', run.created_at)
-          .limit(1)
-          .executeTakeFirst();
-        newConversation = !earlier;
-        conversation = await deps.db.selectFrom('conversations').select(['subject', 'external_user_id']).where('id', '=', run.conversation_id).executeTakeFirst();
-      }
-      await emitForRun(deps, run, [
-        { stream: { type: 'run_started', payload: { status: 'processing' } }, event: emit('run.started', { ...ref, source: run.source }) },
-        ...(newConversation && run.conversation_id
-          ? [{ event: emit('conversation.created', { conversation_id: run.conversation_id, agent: ref.agent, subject: conversation?.subject ?? null }) }]
-          : []),
-        {
-          // Seed 003's user.message shape: `user {id, name}` and `room {id, name}` (the conversation).
-          event: emit('user.message', {
-            ...ref,
-            source: run.source,
-            user: { id: conversation?.external_user_id ?? null, name: null },
-            room: { id: run.conversation_id, name: conversation?.subject ?? null },
-            content: run.message,
-          }),
-        },
-      ]);
+      await announceStartOf(run, agent);
     },
 
     /**
-     * Captures the run's charge (the usage formula, never above its hold; the rest of the hold
-     * released) and stores the reply, in one transaction. The ledger's unique run_id and the
-     * run's hold going to 0 make the capture happen once however often this runs (a worker
-     * dying after the commit retries into a no-op); a low-balance crossing is recorded as an
-     * event in the same transaction, so it is neither lost nor doubled, and dispatched right
-     * after the commit. Announcing the reply is left to announceCompletion: the synchronous
-     * webhook answers as soon as this returns. A reply the
-     * database refuses for what it is (bad text, a number out of range) fails the run at once
-     * instead of retrying forever. Returns the credits charged.
+     * The run's first step, a local activity in its first workflow task: marks it started,
+     * stores the user's message and announces the start, in that order (every announcement
+     * that follows comes after it). Each part is idempotent by run id, so a retry or a second
+     * worker after a crash repeats nothing.
      */
+    async startRunAndAnnounce(runId: string): Promise<RunPlan> {
+      const { run, agent } = await loadRun(deps, runId);
+      const plan = await markStarted(run, agent);
+      await announceStartOf(run, agent);
+      return plan;
+    },
+
+    /** Charges the run and stores its reply (a local activity of workflows started before `completeRunAndAnnounce`). */
     async completeRun(runId: string, reply: AgentReply): Promise<number> {
       const { run } = await loadRun(deps, runId);
-      const now = deps.clock();
-      let charge: { charged: number; lowBalance?: EventRow; retried: boolean };
-      try {
-        charge = await deps.db.transaction().execute(async (trx) => {
-          const capture = await captureRunCredits(trx, run, creditsForUsage(reply.usage));
-          await trx
-            .updateTable('runs')
-            .set({
-              status: 'completed',
-              result: reply.text,
-              input_tokens: reply.usage.input_tokens,
-              output_tokens: reply.usage.output_tokens,
-              credits_used: capture.charged,
-              actions_dropped: reply.actions_dropped ?? 0,
-              completed_at: now,
-            })
-            .where('id', '=', run.id)
-            .where('status', '=', 'processing')
-            .execute();
-          if (run.conversation_id) {
-            await trx
-              .insertInto('messages')
-              .values({ id: newRowId(), conversation_id: run.conversation_id, run_id: run.id, role: 'assistant', content: reply.text })
-              .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
-              .execute();
-            await trx.updateTable('conversations').set({ updated_at: now }).where('id', '=', run.conversation_id).execute();
-          }
-          if (!capture.captured) return { charged: capture.charged, retried: true };
-          creditsChargedHere.inc(capture.charged);
-          // Org row updates are serialised by its row lock: exactly one charge sees the crossing.
-          const org = await trx.selectFrom('orgs').select('low_balance_threshold').where('id', '=', run.org_id).executeTakeFirstOrThrow();
-          const balance = capture.balance;
-          const threshold = Number(org.low_balance_threshold);
-          if (balance + capture.charged > threshold && balance <= threshold) {
-            const { event } = await storeEvent(trx, {
-              orgId: run.org_id,
-              agentId: null,
-              runId: run.id,
-              ...emit('wallet.balance_low', { balance, threshold }),
-              dedupeKey: lowBalanceKey(run.id),
-              at: now,
-            });
-            return { charged: capture.charged, lowBalance: event, retried: false };
-          }
-          return { charged: capture.charged, retried: false };
-        });
-      } catch (err) {
-        throw deterministicDbFailure(err) ?? err;
-      }
-      // The crossing is known here, once: dispatched as it was stored. Only a retry of a charge
-      // already captured (its attempt may have died before dispatching) looks it up again.
-      const lowBalance = charge.retried ? await findEventByDedupeKey(deps.db, lowBalanceKey(run.id)) : charge.lowBalance;
-      if (lowBalance) await dispatchEvent(deps, lowBalance);
-      return charge.charged;
+      return complete(run, reply);
     },
 
-    /** Announces a completed run: its actions, the reply and the completion (a low-balance event went out with completeRun). */
+    /** Announces a completed run (an activity of workflows started before `completeRunAndAnnounce`). */
     async announceCompletion(runId: string, actions: AgentReply['actions']): Promise<void> {
       const { run, agent } = await loadRun(deps, runId);
-      const ref = runRef(run, agent);
-      const result = run.result ?? '';
-      await emitForRun(deps, run, [
-        ...actions.map((action, i) => ({
-          stream: { type: 'agent_action', key: `agent_action:${i}`, payload: { ...action } },
-          event: { ...emit('agent.action', { ...ref, room: run.conversation_id, action: action.name ?? action.type, content: JSON.stringify(action) }), key: String(i) },
-        })),
-        {
-          stream: { type: 'agent_message', payload: { content: result } },
-          event: emit('agent.message', { ...ref, room: run.conversation_id, content: result }),
-        },
-        {
-          stream: { type: 'run_completed', payload: { status: 'completed', credits_used: run.credits_used, actions_dropped: run.actions_dropped } },
-          event: emit('run.completed', {
-            ...ref,
-            status: 'completed',
-            result,
-            credits_used: run.credits_used,
-            actions_dropped: run.actions_dropped,
-            metadata: run.metadata ?? {},
-          }),
-        },
-      ]);
+      await announceCompletionOf(run, agent, actions);
     },
 
-    /** Ends a run without a reply (failed, cancelled, timed out), once, and announces it. */
-    async endRun(runId: string, status: TerminalStatus, detail: string | null): Promise<void> {
+    /**
+     * Completes a run that has its reply, as one local activity: the charge and the reply in
+     * one transaction (exactly once, see `complete`), then their announcement, read back from
+     * the stored run. Returns how the run ended as stored: a local activity may run again when
+     * its workflow task is retried (an event arrived meanwhile), and an earlier attempt of that
+     * task may have ended the run otherwise (a cancel seen first); the first ending stored wins,
+     * and only it is announced.
+     */
+    async completeRunAndAnnounce(runId: string, reply: AgentReply): Promise<RunOutcome> {
+      const { run, agent } = await loadRun(deps, runId);
+      await complete(run, reply);
+      const stored = (await findRunById(deps.db, runId)) ?? run;
+      if (stored.status !== 'completed') return outcomeOf(stored);
+      await announceCompletionOf(stored, agent, reply.actions);
+      return outcomeOf(stored);
+    },
+
+    /**
+     * Ends a run without a reply (failed, cancelled, timed out), once, and announces it.
+     * Returns how the run ended as stored: the first ending wins (see `completeRunAndAnnounce`).
+     */
+    async endRun(runId: string, status: TerminalStatus, detail: string | null): Promise<RunOutcome> {
       const { run, agent } = await loadRun(deps, runId);
       // The ending and the release of the run's hold commit together (idempotent by run id).
       await deps.db.transaction().execute(async (trx) => {
@@ -221,7 +282,8 @@ export function createRunActivities(deps: ActivityDeps) {
       // Announce only the ending the run actually has (a retry finds its own; a run that
       // completed first must not also be announced as cancelled).
       const current = await findRunById(deps.db, run.id);
-      if (current?.status !== status) return;
+      if (!current) return { status, credits_used: 0, detail, result: null };
+      if (current.status !== status) return outcomeOf(current);
       const ref = runRef(run, agent);
       const common = { ...ref, metadata: run.metadata ?? {} };
       const event =
@@ -231,6 +293,7 @@ export function createRunActivities(deps: ActivityDeps) {
             ? emit('run.failed', { ...common, status, error: detail ?? status })
             : emit('run.timed_out', { ...common, status, error: detail ?? status });
       await emitForRun(deps, run, [{ stream: { type: `run_${status}`, payload: { status, detail } }, event }]);
+      return outcomeOf(current);
     },
   };
 }

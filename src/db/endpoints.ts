@@ -140,3 +140,9 @@ export async function listEndpoints(
   else if (agentId) base = base.where((eb) => eb.or([sql<boolean>`cardinality(agent_ids) = 0`, sql<boolean>`${agentId}::uuid = any(agent_ids)`]));
   return keysetPage(db, base, page);
 }
+
+/** Whether the org has any enabled endpoint: a run's announcements skip the per-event subscription lookup when it has none. */
+export async function orgHasEnabledEndpoints(db: Kysely<Database> | Transaction<Database>, orgId: string): Promise<boolean> {
+  const row = await db.selectFrom('endpoints').select('id').where('org_id', '=', orgId).where('enabled', '=', true).where('deleted_at', 'is', null).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
