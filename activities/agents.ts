@@ -1,5 +1,8 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { findAgentById, findRunById } from '../src/db/queries.js';
+import { findAgentById } from '../src/db/agents.js';
+import { conversationHistory } from '../src/db/conversations.js';
+import { findRunById } from '../src/db/runs.js';
+import { findTaskById } from '../src/db/tasks.js';
 import type { AgentProvider } from '../src/db/schema.js';
 import { openHeaders } from '../src/secrets/box.js';
 import type { ActivityDeps } from './deps.js';
@@ -43,17 +46,10 @@ async function loadAgentContext(deps: ActivityDeps, runId: string) {
   const agent = await findAgentById(deps.db, run.agent_id);
   if (!agent) throw ApplicationFailure.create({ type: 'AgentNotFound', message: `agent ${run.agent_id} not found`, nonRetryable: true });
   const task = run.task_definition_id
-    ? await deps.db.selectFrom('task_definitions').selectAll().where('id', '=', run.task_definition_id).executeTakeFirst()
+    ? await findTaskById(deps.db, run.task_definition_id)
     : undefined;
   const history = run.conversation_id
-    ? await deps.db
-        .selectFrom('messages')
-        .select(['role', 'content'])
-        .where('conversation_id', '=', run.conversation_id)
-        .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', runId)]))
-        .orderBy('created_at', 'desc')
-        .limit(50)
-        .execute()
+    ? await conversationHistory(deps.db, run.conversation_id, runId, 50)
     : [];
   const instructions = [agent.instructions, task ? `Task "${task.name}": ${task.instructions}` : '']
     .filter(Boolean)

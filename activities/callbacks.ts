@@ -1,5 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { findRunById } from '../src/db/queries.js';
+import { findRunById } from '../src/db/runs.js';
 import { ensureDelivery, findCallbackDelivery, nextAttemptNumber } from '../src/db/deliveries.js';
 import { messageId } from '../src/domain/deliveryPayload.js';
 import { nextDelayMs } from '../src/domain/deliveryPolicy.js';

@@ -1,6 +1,7 @@
+import { countEndpointFailure, disableEndpoint, findEndpointById, findEndpointsByIds, recordEndpointAttempt } from '../src/db/endpoints.js';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { ensureDelivery, findCallbackDelivery, nextAttemptNumber } from '../src/db/deliveries.js';
+import { ensureDelivery, findCallbackDelivery, findDeliveryById, nextAttemptNumber } from '../src/db/deliveries.js';
 import { findEventById, storeEvent } from '../src/db/events.js';
 import type { Endpoint } from '../src/db/schema.js';
 import { nextDelayMs } from '../src/domain/deliveryPolicy.js';
@@ -27,26 +28,11 @@ export function createDeliveryActivities(deps: ActivityDeps) {
   /** A delivery gave up for good: count it against the endpoint, and disable a hopeless one. */
   async function recordFinalFailure(endpoint: Endpoint, reason: string, forceDisable: boolean) {
     const now = deps.clock();
-    const updated = await deps.db
-      .updateTable('endpoints')
-      .set((eb) => ({
-        consecutive_failures: eb('consecutive_failures', '+', 1),
-        failing_since: eb.fn.coalesce('failing_since', eb.val(now)),
-        updated_at: now,
-      }))
-      .where('id', '=', endpoint.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const updated = await countEndpointFailure(deps.db, endpoint.id, now);
     const failingForADay = updated.failing_since !== null && now.getTime() - updated.failing_since.getTime() >= 24 * 3_600_000;
     if (!forceDisable && updated.consecutive_failures < deps.settings.disableAfterFailures && !failingForADay) return;
     const why = forceDisable ? reason : `${updated.consecutive_failures} deliveries in a row failed (last: ${reason})`;
-    const disabled = await deps.db
-      .updateTable('endpoints')
-      .set({ enabled: false, disabled_reason: why, updated_at: now })
-      .where('id', '=', endpoint.id)
-      .where('enabled', '=', true)
-      .executeTakeFirst();
-    if (Number(disabled.numUpdatedRows) !== 1) return;
+    if (!(await disableEndpoint(deps.db, endpoint.id, why, now))) return;
     // The activity logger carries the workflow id, run id and activity type with the line.
     Context.current().log.warn('endpoint disabled', { endpoint_id: endpoint.id, reason: why });
     const { event } = await storeEvent(deps.db, {
@@ -67,7 +53,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       if (!event) throw ApplicationFailure.create({ type: 'EventNotFound', message: `event ${eventId} not found`, nonRetryable: true });
       const ids = endpointIds ?? (await subscribedEndpointIds(deps.db, event));
       if (!ids.length) return [];
-      const endpoints = await deps.db.selectFrom('endpoints').selectAll().where('id', 'in', ids).execute();
+      const endpoints = await findEndpointsByIds(deps.db, ids);
       const plan: PlannedDelivery[] = [];
       for (const endpoint of endpoints) {
         const deliveryId = await ensureDelivery(deps.db, {
@@ -108,10 +94,10 @@ export function createDeliveryActivities(deps: ActivityDeps) {
             : { deliveryId: input, trigger: 'scheduled', attempt: 1, maxAttempts: legacyMaxAttempts }
           : input;
       const manual = plan.trigger === 'manual';
-      const delivery = await deps.db.selectFrom('deliveries').selectAll().where('id', '=', plan.deliveryId).executeTakeFirstOrThrow();
+      const delivery = await findDeliveryById(deps.db, plan.deliveryId);
       // A worker that died after a successful POST retries into this: do not send it twice.
       if (delivery.status === 'succeeded' && !manual) return 'succeeded';
-      const endpoint = await deps.db.selectFrom('endpoints').selectAll().where('id', '=', delivery.endpoint_id!).executeTakeFirstOrThrow();
+      const endpoint = await findEndpointById(deps.db, delivery.endpoint_id!);
       if (!endpoint.enabled || endpoint.deleted_at) return 'skipped';
       const event = await findEventById(deps.db, delivery.event_id!);
       if (!event) throw ApplicationFailure.create({ type: 'EventNotFound', message: `event ${delivery.event_id} not found`, nonRetryable: true });
@@ -136,15 +122,11 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       );
 
       if (outcome === 'succeeded') {
-        await deps.db
-          .updateTable('endpoints')
-          .set({ consecutive_failures: 0, failing_since: null, last_triggered_at: startedAt })
-          .where('id', '=', endpoint.id)
-          .execute();
+        await recordEndpointAttempt(deps.db, endpoint.id, startedAt, true);
         return 'succeeded';
       }
       const why = error ?? 'failed';
-      await deps.db.updateTable('endpoints').set({ last_triggered_at: startedAt }).where('id', '=', endpoint.id).execute();
+      await recordEndpointAttempt(deps.db, endpoint.id, startedAt, false);
       if (manual) {
         // A manual retry is the customer checking their receiver: whatever it answers, it never
         // disables the endpoint nor counts toward ENDPOINT_DISABLE_AFTER_FAILURES.

@@ -1,3 +1,5 @@
+import { findDeliveryEndpointId } from '../src/db/deliveries.js';
+import { findRunCallbackTarget } from '../src/db/runs.js';
 import { acquireEndpointLease, releaseEndpointLease } from '../src/db/streams.js';
 import type { ActivityDeps } from './deps.js';
 
@@ -15,10 +17,10 @@ export function createEndpointSlotActivities(deps: ActivityDeps) {
   async function targetOf(ref: SlotRef): Promise<string | null> {
     if ('endpointId' in ref) return `endpoint:${ref.endpointId}`;
     if ('deliveryId' in ref) {
-      const row = await deps.db.selectFrom('deliveries').select('endpoint_id').where('id', '=', ref.deliveryId).executeTakeFirst();
-      return row?.endpoint_id ? `endpoint:${row.endpoint_id}` : null;
+      const endpointId = await findDeliveryEndpointId(deps.db, ref.deliveryId);
+      return endpointId ? `endpoint:${endpointId}` : null;
     }
-    const run = await deps.db.selectFrom('runs').select(['org_id', 'callback_url']).where('id', '=', ref.callbackOfRun).executeTakeFirst();
+    const run = await findRunCallbackTarget(deps.db, ref.callbackOfRun);
     if (!run?.callback_url) return null;
     let origin: string;
     try {

@@ -1,6 +1,8 @@
+import { inTransaction } from '../src/db/executor.js';
 import { ApplicationFailure } from '@temporalio/activity';
 import { releaseRunHold } from '../src/db/credits.js';
-import { findAgentById, findRunById } from '../src/db/queries.js';
+import { findAgentById } from '../src/db/agents.js';
+import { findRunById } from '../src/db/runs.js';
 import { admitQueuedRuns, cancelQueuedRunRow, setQueuedDetail } from '../src/db/runQueue.js';
 import { startRunWorkflow } from '../src/services/runs.js';
 import { signalRunAdmitted } from '../src/temporal/gateway.js';
@@ -70,7 +72,7 @@ export function createRunQueueActivities(deps: ActivityDeps) {
       const plan = { hasCallback: Boolean(run.callback_url), callbackAttempts: deps.settings.retryScheduleMs.length + 1 };
       if (run.status === 'processing') return { cancelled: false, ...plan };
       const detail = 'cancelled on request while queued';
-      await deps.db.transaction().execute(async (trx) => {
+      await inTransaction(deps.db, async (trx) => {
         if (await cancelQueuedRunRow(trx, run, detail, deps.clock())) await releaseRunHold(trx, run);
       });
       const current = await findRunById(deps.db, runId);

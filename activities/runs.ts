@@ -1,6 +1,10 @@
+import { inTransaction } from '../src/db/executor.js';
 import { ApplicationFailure } from '@temporalio/activity';
 import { captureRunCredits, releaseRunHold } from '../src/db/credits.js';
-import { findAgentById, findRunById, markRunStarted } from '../src/db/queries.js';
+import { findAgentById } from '../src/db/agents.js';
+import { conversationHadEarlierMessage, findConversationLabels, insertRunMessage, touchConversation } from '../src/db/conversations.js';
+import { findLowBalanceThreshold } from '../src/db/orgs.js';
+import { findRunById, markRunStarted, storeRunEnding, storeRunReply } from '../src/db/runs.js';
 import { creditsForUsage } from '../src/domain/credits.js';
 import { creditsChargedHere } from '../src/metrics.js';
 import type { Agent, Run } from '../src/db/schema.js';
@@ -61,11 +65,7 @@ export function createRunActivities(deps: ActivityDeps) {
   async function markStarted(run: Run, agent: Agent): Promise<RunPlan> {
     await markRunStarted(deps.db, run.id, deps.clock());
     if (run.conversation_id) {
-      await deps.db
-        .insertInto('messages')
-        .values({ id: newRowId(), conversation_id: run.conversation_id, run_id: run.id, role: 'user', content: run.message })
-        .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
-        .execute();
+      await insertRunMessage(deps.db, { id: newRowId(), conversationId: run.conversation_id, runId: run.id, role: 'user', content: run.message });
     }
     return {
       timeoutSeconds: agent.run_timeout_seconds,
@@ -80,16 +80,8 @@ export function createRunActivities(deps: ActivityDeps) {
     let newConversation = false;
     let conversation: { subject: string | null; external_user_id: string | null } | undefined;
     if (run.conversation_id) {
-      const earlier = await deps.db
-        .selectFrom('messages')
-        .select('id')
-        .where('conversation_id', '=', run.conversation_id)
-        .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', run.id)]))
-        .where('created_at', '<', run.created_at)
-        .limit(1)
-        .executeTakeFirst();
-      newConversation = !earlier;
-      conversation = await deps.db.selectFrom('conversations').select(['subject', 'external_user_id']).where('id', '=', run.conversation_id).executeTakeFirst();
+      newConversation = !(await conversationHadEarlierMessage(deps.db, run.conversation_id, run.id, run.created_at));
+      conversation = await findConversationLabels(deps.db, run.conversation_id);
     }
     await emitForRun(deps, run, [
       { stream: { type: 'run_started', payload: { status: 'processing' } }, event: emit('run.started', { ...ref, source: run.source }) },
@@ -123,36 +115,25 @@ export function createRunActivities(deps: ActivityDeps) {
     const now = deps.clock();
     let charge: { charged: number; lowBalance?: EventRow; retried: boolean };
     try {
-      charge = await deps.db.transaction().execute(async (trx) => {
+      charge = await inTransaction(deps.db, async (trx) => {
         const capture = await captureRunCredits(trx, run, creditsForUsage(reply.usage));
-        await trx
-          .updateTable('runs')
-          .set({
-            status: 'completed',
-            result: reply.text,
-            input_tokens: reply.usage.input_tokens,
-            output_tokens: reply.usage.output_tokens,
-            credits_used: capture.charged,
-            actions_dropped: reply.actions_dropped ?? 0,
-            completed_at: now,
-          })
-          .where('id', '=', run.id)
-          .where('status', '=', 'processing')
-          .execute();
+        const reply_ = {
+          text: reply.text,
+          inputTokens: reply.usage.input_tokens,
+          outputTokens: reply.usage.output_tokens,
+          creditsUsed: capture.charged,
+          actionsDropped: reply.actions_dropped ?? 0,
+        };
+        await storeRunReply(trx, run.id, reply_, now);
         if (run.conversation_id) {
-          await trx
-            .insertInto('messages')
-            .values({ id: newRowId(), conversation_id: run.conversation_id, run_id: run.id, role: 'assistant', content: reply.text })
-            .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
-            .execute();
-          await trx.updateTable('conversations').set({ updated_at: now }).where('id', '=', run.conversation_id).execute();
+          await insertRunMessage(trx, { id: newRowId(), conversationId: run.conversation_id, runId: run.id, role: 'assistant', content: reply.text });
+          await touchConversation(trx, run.conversation_id, now);
         }
         if (!capture.captured) return { charged: capture.charged, retried: true };
         creditsChargedHere.inc(capture.charged);
         // Org row updates are serialised by its row lock: exactly one charge sees the crossing.
-        const org = await trx.selectFrom('orgs').select('low_balance_threshold').where('id', '=', run.org_id).executeTakeFirstOrThrow();
         const balance = capture.balance;
-        const threshold = Number(org.low_balance_threshold);
+        const threshold = await findLowBalanceThreshold(trx, run.org_id);
         if (balance + capture.charged > threshold && balance <= threshold) {
           const { event } = await storeEvent(trx, {
             orgId: run.org_id,
@@ -265,18 +246,8 @@ export function createRunActivities(deps: ActivityDeps) {
     async endRun(runId: string, status: TerminalStatus, detail: string | null): Promise<RunOutcome> {
       const { run, agent } = await loadRun(deps, runId);
       // The ending and the release of the run's hold commit together (idempotent by run id).
-      await deps.db.transaction().execute(async (trx) => {
-        await trx
-          .updateTable('runs')
-          .set({
-            status,
-            error: status === 'cancelled' ? null : detail,
-            status_detail: detail,
-            completed_at: deps.clock(),
-          })
-          .where('id', '=', run.id)
-          .where('status', '=', 'processing')
-          .execute();
+      await inTransaction(deps.db, async (trx) => {
+        await storeRunEnding(trx, run.id, status, detail, deps.clock());
         await releaseRunHold(trx, run);
       });
       // Announce only the ending the run actually has (a retry finds its own; a run that

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { findAgentById } from '../src/db/queries.js';
+import { findAgentById } from '../src/db/agents.js';
 import { deleteSchedule, findFiringRun, findScheduleById, insertRefusedRun } from '../src/db/schedules.js';
 import { AppError } from '../src/errors.js';
 import { acceptRun } from '../src/services/runs.js';

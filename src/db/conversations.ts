@@ -53,3 +53,46 @@ export async function listConversationMessages(db: Db, conversationId: string) {
     .orderBy('role', 'desc') // a run's user message before its reply
     .execute();
 }
+
+/** The conversation's latest messages (newest first, at most `limit`), leaving out the run's own. */
+export async function conversationHistory(db: Db, conversationId: string, excludeRunId: string, limit: number) {
+  return db
+    .selectFrom('messages')
+    .select(['role', 'content'])
+    .where('conversation_id', '=', conversationId)
+    .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', excludeRunId)]))
+    .orderBy('created_at', 'desc')
+    .limit(limit)
+    .execute();
+}
+
+/** Whether the conversation had a message before this run's (it is new with this run otherwise). */
+export async function conversationHadEarlierMessage(db: Db, conversationId: string, runId: string, before: Date): Promise<boolean> {
+  const earlier = await db
+    .selectFrom('messages')
+    .select('id')
+    .where('conversation_id', '=', conversationId)
+    .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', runId)]))
+    .where('created_at', '<', before)
+    .limit(1)
+    .executeTakeFirst();
+  return earlier !== undefined;
+}
+
+/** What a run's announcements name of its conversation. */
+export async function findConversationLabels(db: Db, id: string) {
+  return db.selectFrom('conversations').select(['subject', 'external_user_id']).where('id', '=', id).executeTakeFirst();
+}
+
+/** Stores a run's message (the user's or the reply) once: a retried activity adds nothing. */
+export async function insertRunMessage(db: Db, m: { id: string; conversationId: string; runId: string; role: 'user' | 'assistant'; content: string }) {
+  await db
+    .insertInto('messages')
+    .values({ id: m.id, conversation_id: m.conversationId, run_id: m.runId, role: m.role, content: m.content })
+    .onConflict((oc) => oc.columns(['run_id', 'role']).doNothing())
+    .execute();
+}
+
+export async function touchConversation(db: Db, id: string, now: Date) {
+  await db.updateTable('conversations').set({ updated_at: now }).where('id', '=', id).execute();
+}

@@ -140,3 +140,14 @@ export async function listEndpointDeliveries(
   if (filter.status) base = base.where('status', '=', filter.status);
   return keysetPage(db, base, page);
 }
+
+/** A delivery by id alone (the attempt activity, which the workflow names it to). */
+export async function findDeliveryById(db: Db, id: string): Promise<Delivery> {
+  return db.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+}
+
+/** The endpoint a delivery goes to (null for a run's callback). */
+export async function findDeliveryEndpointId(db: Db, id: string): Promise<string | null> {
+  const row = await db.selectFrom('deliveries').select('endpoint_id').where('id', '=', id).executeTakeFirst();
+  return row?.endpoint_id ?? null;
+}

@@ -146,3 +146,43 @@ export async function orgHasEnabledEndpoints(db: Kysely<Database> | Transaction<
   const row = await db.selectFrom('endpoints').select('id').where('org_id', '=', orgId).where('enabled', '=', true).where('deleted_at', 'is', null).limit(1).executeTakeFirst();
   return row !== undefined;
 }
+
+/** Endpoints by id (a planned event's subscribers). */
+export async function findEndpointsByIds(db: Db, ids: readonly string[]): Promise<Endpoint[]> {
+  if (!ids.length) return [];
+  return db.selectFrom('endpoints').selectAll().where('id', 'in', [...ids]).execute();
+}
+
+/** A delivery gave up for good: one more consecutive failure (failing_since set on the first). */
+export async function countEndpointFailure(db: Db, id: string, now: Date): Promise<Endpoint> {
+  return db
+    .updateTable('endpoints')
+    .set((eb) => ({
+      consecutive_failures: eb('consecutive_failures', '+', 1),
+      failing_since: eb.fn.coalesce('failing_since', eb.val(now)),
+      updated_at: now,
+    }))
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Disables an enabled endpoint; false when it was not enabled (someone else disabled it first). */
+export async function disableEndpoint(db: Db, id: string, reason: string, now: Date): Promise<boolean> {
+  const disabled = await db
+    .updateTable('endpoints')
+    .set({ enabled: false, disabled_reason: reason, updated_at: now })
+    .where('id', '=', id)
+    .where('enabled', '=', true)
+    .executeTakeFirst();
+  return Number(disabled.numUpdatedRows) === 1;
+}
+
+/** An attempt reached the endpoint: success resets its failure count; any answer stamps last_triggered_at. */
+export async function recordEndpointAttempt(db: Db, id: string, at: Date, succeeded: boolean): Promise<void> {
+  await db
+    .updateTable('endpoints')
+    .set(succeeded ? { consecutive_failures: 0, failing_since: null, last_triggered_at: at } : { last_triggered_at: at })
+    .where('id', '=', id)
+    .execute();
+}

@@ -111,3 +111,41 @@ export async function findUnstartedRuns(db: Db, window: { since: Date; before: D
     .limit(limit)
     .execute();
 }
+
+/** Where a run's callback goes, for the per-org-and-origin callback slots. */
+export async function findRunCallbackTarget(db: Db, id: string) {
+  return db.selectFrom('runs').select(['org_id', 'callback_url']).where('id', '=', id).executeTakeFirst();
+}
+
+/** Stores a processing run's reply and charge; a run already ended (a cancel stored first) is left as it is. */
+export async function storeRunReply(
+  db: Db,
+  id: string,
+  reply: { text: string; inputTokens: number; outputTokens: number; creditsUsed: number; actionsDropped: number },
+  now: Date,
+): Promise<void> {
+  await db
+    .updateTable('runs')
+    .set({
+      status: 'completed',
+      result: reply.text,
+      input_tokens: reply.inputTokens,
+      output_tokens: reply.outputTokens,
+      credits_used: reply.creditsUsed,
+      actions_dropped: reply.actionsDropped,
+      completed_at: now,
+    })
+    .where('id', '=', id)
+    .where('status', '=', 'processing')
+    .execute();
+}
+
+/** Ends a processing run without a reply (failed, cancelled, timed out); one already ended is left as it is. */
+export async function storeRunEnding(db: Db, id: string, status: 'failed' | 'cancelled' | 'timed_out', detail: string | null, now: Date): Promise<void> {
+  await db
+    .updateTable('runs')
+    .set({ status, error: status === 'cancelled' ? null : detail, status_detail: detail, completed_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'processing')
+    .execute();
+}

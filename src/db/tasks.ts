@@ -38,3 +38,8 @@ export async function listTasks(db: Db, agentId: string, page: PageRequest): Pro
   const base = db.selectFrom('task_definitions').where('agent_id', '=', agentId).where('deleted_at', 'is', null);
   return keysetPage(db, base, page);
 }
+
+/** A task definition by id, deleted or not (a run names the one it was started with). */
+export async function findTaskById(db: Db, id: string) {
+  return db.selectFrom('task_definitions').selectAll().where('id', '=', id).executeTakeFirst();
+}

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findAgentById } from '../../src/db/queries.js';
+import { findAgentById } from '../../src/db/agents.js';
 import { createLogger } from '../../src/logger.js';
 import { reconcileUnstartedRuns } from '../../src/services/runReconciler.js';
 import { acceptRun } from '../../src/services/runs.js';

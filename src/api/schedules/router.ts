@@ -1,3 +1,4 @@
+import { inTransaction } from '../../db/executor.js';
 import { randomUUID } from 'node:crypto';
 import { publicUrl } from '../../config.js';
 import { agentHasTask, deleteSchedule, findSchedule, insertSchedule, listSchedules, updateSchedule } from '../../db/schedules.js';
@@ -124,7 +125,7 @@ export function scheduleRoutes(deps: AppDeps): RouteSpec[] {
         const now = clock();
         if (body.end_at && new Date(body.end_at) <= now) throw invalid('end_at', 'must be in the future');
         // The row commits only once Temporal holds the Schedule: no schedule without its engine side.
-        const schedule = await deps.db.transaction().execute(async (trx) => {
+        const schedule = await inTransaction(deps.db, async (trx) => {
           const created = await insertSchedule(trx, {
             id: randomUUID(),
             org_id: agent.org_id,
@@ -209,7 +210,7 @@ export function scheduleRoutes(deps: AppDeps): RouteSpec[] {
           ...(end_at !== undefined ? { end_at: end_at === null ? null : new Date(end_at) } : {}),
           updated_at: now,
         };
-        const schedule = await deps.db.transaction().execute(async (trx) => {
+        const schedule = await inTransaction(deps.db, async (trx) => {
           await findSchedule(trx, found.org_id, found.id, { forUpdate: true });
           const updated = await updateSchedule(trx, found.id, patch);
           await engine(ctx, () => updateTemporalSchedule(gateway, updated, agent.name));
@@ -230,7 +231,7 @@ export function scheduleRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 204: { description: 'Deleted' } },
       async handler(ctx) {
         const schedule = await scheduleInScope(deps, ctx);
-        await deps.db.transaction().execute(async (trx) => {
+        await inTransaction(deps.db, async (trx) => {
           await deleteSchedule(trx, schedule.id);
           await engine(ctx, () => deleteTemporalSchedule(gateway, schedule.id));
         });
@@ -251,7 +252,7 @@ export function scheduleRoutes(deps: AppDeps): RouteSpec[] {
         async handler(ctx) {
           const found = await scheduleInScope(deps, ctx);
           const paused = action === 'pause';
-          const schedule = await deps.db.transaction().execute(async (trx) => {
+          const schedule = await inTransaction(deps.db, async (trx) => {
             await findSchedule(trx, found.org_id, found.id, { forUpdate: true });
             const updated = await updateSchedule(trx, found.id, { paused, updated_at: clock() });
             await engine(ctx, () => pauseTemporalSchedule(gateway, found.id, paused));
