@@ -1,3 +1,4 @@
+import { addDeliveryThrottle, takeSendTurn } from '../src/db/endpointRateLimits.js';
 import { countEndpointFailure, disableEndpoint, findEndpointById, findEndpointsByIds, recordEndpointAttempt } from '../src/db/endpoints.js';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -44,6 +45,22 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       at: now,
     });
     await dispatchEvent(deps, event);
+  }
+
+  /**
+   * The endpoint's rate_limit_per_second at the moment of sending: the workflow already waited
+   * for its reserved turn on a durable timer, but timers that fire late (a busy or restarted
+   * worker) would send their backlog at once; this keeps actual sends 1/rate apart across every
+   * worker, retries and recoveries included. The wait heartbeats and shows in throttled_ms.
+   */
+  async function waitForSendTurn(endpointId: string, deliveryId: string, context: Context): Promise<void> {
+    let waited = 0;
+    for (let wait = await takeSendTurn(deps.db, endpointId); wait > 0; wait = await takeSendTurn(deps.db, endpointId)) {
+      context.heartbeat();
+      await context.sleep(wait);
+      waited += wait;
+    }
+    if (waited > 0) await addDeliveryThrottle(deps.db, deliveryId, waited);
   }
 
   return {
@@ -104,6 +121,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
 
       const context = Context.current();
       const attempt = attemptOf(plan, context.info.attempt);
+      if (endpoint.rate_limit_per_second) await waitForSendTurn(endpoint.id, delivery.id, context);
       const { response, outcome, startedAt, final, error } = await sendSignedAttempt(
         deps,
         {

@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { RunOutcome } from './definitions.js';
+import { callbackWorkflowId } from './ids.js';
 import { runCallback } from './runCallback.js';
 import { runAdmittedSignal } from './runQueueSignal.js';
 import { RunStatusKey } from './searchAttributes.js';
@@ -73,7 +74,7 @@ export async function waitForRunSlot(runId: string): Promise<EndedInQueue | null
       setCurrentDetails('Run cancelled while queued');
       if (ended.hasCallback) {
         await startChild(runCallback, {
-          workflowId: `callback-${runId}`,
+          workflowId: callbackWorkflowId(runId),
           taskQueue: deliveriesTaskQueue(workflowInfo().taskQueue),
           args: [{ runId, maxAttempts: ended.callbackAttempts }],
           parentClosePolicy: ParentClosePolicy.ABANDON,

@@ -34,3 +34,30 @@ export async function addDeliveryThrottle(db: Db, deliveryId: string, waitMs: nu
     .where('id', '=', deliveryId)
     .execute();
 }
+
+/**
+ * The send-time gate of rate_limit_per_second: takes the endpoint's turn when its last request
+ * went out at least 1/rate ago (0: send now), else answers how long until it may. One
+ * statement under the row's lock, on the database's clock, so sends through every worker stay
+ * spaced 1/rate apart even when reserved turns (reserveEndpointSendSlot) come due together
+ * after a stall. 0 for an endpoint without a limit.
+ */
+export async function takeSendTurn(db: Db, endpointId: string): Promise<number> {
+  const { rows } = await sql<{ taken: boolean; wait_ms: number | null }>`
+    with limited as (
+      select id, make_interval(secs => 1.0 / rate_limit_per_second) as gap from endpoints where id = ${endpointId} and rate_limit_per_second is not null
+    ), taken as (
+      insert into endpoint_send_slots as s (endpoint_id, next_at, sent_at)
+      select id, now(), now() from limited
+      on conflict (endpoint_id) do update set sent_at = now()
+        where s.sent_at is null or s.sent_at <= now() - (select gap from limited)
+      returning s.endpoint_id
+    )
+    select exists (select 1 from taken) as taken,
+      (select greatest(1, extract(epoch from (s.sent_at + limited.gap - now())) * 1000)
+         from endpoint_send_slots s, limited where s.endpoint_id = limited.id)::float8 as wait_ms
+    from limited`.execute(db);
+  const row = rows[0];
+  if (!row || row.taken) return 0;
+  return Math.ceil(row.wait_ms ?? 1);
+}

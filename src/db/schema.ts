@@ -314,6 +314,8 @@ export interface DeliveriesTable {
 export interface EndpointSendSlotsTable {
   endpoint_id: string;
   next_at: Date;
+  /** When a request last went out under the limit (the send-time gate). */
+  sent_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export type RecoveryStatus = 'running' | 'completed' | 'failed';

@@ -28,7 +28,7 @@ afterAll(async () => {
 
 type Call = { activity: string; args: unknown[]; try: number };
 
-/** Runs one workflow on a worker whose activities are `mocks` (plus slots that are always free), recording every call. */
+/** Runs one workflow on a worker whose activities are `mocks` (plus slots and rate-limit turns that are always free), recording every call. */
 async function run<T>(mocks: Partial<Record<keyof Activities, (...args: any[]) => unknown>>, start: (taskQueue: string) => Promise<T>) {
   const calls: Call[] = [];
   const record = (activity: string, fn: (...args: any[]) => unknown) => async (...args: unknown[]) => {
@@ -38,6 +38,8 @@ async function run<T>(mocks: Partial<Record<keyof Activities, (...args: any[]) =
   const activities: Record<string, (...args: unknown[]) => Promise<unknown>> = {
     acquireEndpointSlot: async () => true,
     releaseEndpointSlot: async () => undefined,
+    // No rate_limit_per_second on these endpoints: every delivery's turn is now.
+    reserveDeliverySlot: async () => 0,
   };
   for (const [name, fn] of Object.entries(mocks)) activities[name] = record(name, fn!);
   const taskQueue = `wf-test-${randomUUID()}`;

@@ -14,6 +14,7 @@ import * as metricSnapshots from './20261201T0210_metric_snapshots.js';
 import * as retention from './20261201T0600_retention.js';
 import * as schedulesDelayedRuns from './20261201T0700_schedules_delayed_runs.js';
 import * as flowControl from './20261201T0800_flow_control.js';
+import * as endpointSendTurns from './20261201T0900_endpoint_send_turns.js';
 
 /** Every migration, by name; names sort in the order they run. */
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '20261201T0600_retention': retention,
   '20261201T0700_schedules_delayed_runs': schedulesDelayedRuns,
   '20261201T0800_flow_control': flowControl,
+  '20261201T0900_endpoint_send_turns': endpointSendTurns,
 };
