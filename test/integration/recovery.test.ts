@@ -66,7 +66,9 @@ describe('bulk recovery', () => {
     await emitEvents(orgId, DELIVERIES, orgId);
     const failed = await failedDeliveries(endpoint.id, DELIVERIES);
     const failedIds = new Set(failed.map((d) => d.message_id));
-    const streak = (await stack.database.db.selectFrom('endpoints').select('consecutive_failures').where('id', '=', endpoint.id).executeTakeFirstOrThrow()).consecutive_failures;
+    // A delivery's row says failed as its last attempt is logged; the endpoint's count follows in the same activity.
+    const streakOf = async () => (await stack.database.db.selectFrom('endpoints').select('consecutive_failures').where('id', '=', endpoint.id).executeTakeFirstOrThrow()).consecutive_failures;
+    const streak = await eventually(async () => ((await streakOf()) >= DELIVERIES ? streakOf() : undefined), `the endpoint to count ${DELIVERIES} failures`, 30_000);
     expect(streak).toBe(DELIVERIES);
 
     // Still down: a recovery resends everything, all fail, and none of it counts toward disabling.
