@@ -14,11 +14,12 @@ afterAll(() => stack?.close());
 /** The bench's standard run: an async echo run of `{"message": "Hello from the benchmark"}`. */
 const RUNS = Number(process.env.FOOTPRINT_RUNS ?? 300);
 /**
- * What this code holds, from observed sizes (2026-11-30, 300 runs, PostgreSQL 15): 6.9 KB/run
- * without heap free space (main before: 9.3 KB). Issue 19's target, 5 KB, is not reached yet
- * (see the report: the events nobody reads are still written).
+ * What this code holds, from observed sizes (2026-11-30, 300 runs, PostgreSQL 15): 7.8–8.5 KB/run
+ * without heap free space once the keyset-pagination indexes joined (6.9 KB before them; main
+ * before this round: 9.3 KB). The budget sits below that old figure, so going back fails.
+ * Issue 19's target, 5 KB, is not reached yet: the events nobody reads are still written.
  */
-const BUDGET_BYTES = 8 * 1024;
+const BUDGET_BYTES = 9_000;
 const TARGET_BYTES = 5 * 1024;
 
 describe('bytes per run in Postgres', () => {
