@@ -18,6 +18,8 @@ function start(command: string, args: string[], options: { cwd: string; env?: Re
     cwd: options.cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: `npm run` starts node under a shell, and stopping means stopping all of them.
+    detached: true,
   });
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
@@ -55,7 +57,8 @@ describe('.env', () => {
       }, 'the api to listen on the port .env names');
       expect(health.status).toBe(200);
     } finally {
-      api.kill('SIGTERM');
+      // The whole group: SIGTERM to npm alone would leave its node child serving on the port.
+      if (api.exitCode === null) process.kill(-api.pid!, 'SIGTERM');
       await exitOf(api);
     }
   }, 180_000);
