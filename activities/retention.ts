@@ -1,5 +1,5 @@
+import { addPurgeCounts, emptyPurgeCounts, type PurgeCounts } from '../workflows/purgeCounts.js';
 import {
-  emptyPurgeCounts,
   expireIdempotencyKeys,
   IDEMPOTENCY_KEY_TTL_MS,
   orgAfter,
@@ -7,12 +7,11 @@ import {
   purgeExpiredStreamTokens,
   purgeOrgEventsBatch,
   purgeRunsBatch,
-  type PurgeCounts,
 } from '../src/db/retention.js';
 import { retentionPurged } from '../src/metrics.js';
 import type { ActivityDeps } from './deps.js';
 
-export type { PurgeCounts } from '../src/db/retention.js';
+export type { PurgeCounts } from '../workflows/purgeCounts.js';
 
 /** Operator default when neither the org nor RETENTION_DAYS says otherwise. */
 export const DEFAULT_RETENTION_DAYS = 30;
@@ -36,11 +35,6 @@ function count(removed: PurgeCounts): PurgeCounts {
   return removed;
 }
 
-function add(total: PurgeCounts, more: PurgeCounts): PurgeCounts {
-  for (const key of Object.keys(total) as Array<keyof PurgeCounts>) total[key] += more[key];
-  return total;
-}
-
 /** One short transaction per call, so the workflow paces the purge and Temporal retries a failed batch. */
 export function createRetentionActivities(deps: ActivityDeps) {
   const defaultDays = () => deps.settings.retentionDays ?? DEFAULT_RETENTION_DAYS;
@@ -54,7 +48,7 @@ export function createRetentionActivities(deps: ActivityDeps) {
       const removed = await purgeRunsBatch(deps.db, scope);
       if (removed.runs >= input.batchSize) return { removed: count(removed), cursor: org.id };
       const events = await purgeOrgEventsBatch(deps.db, scope);
-      add(removed, events);
+      addPurgeCounts(removed, events);
       if (events.events >= input.batchSize) return { removed: count(removed), cursor: org.id };
       return { removed: count(removed), cursor: await orgAfter(deps.db, org.id) };
     },

@@ -1,6 +1,6 @@
 import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { PurgeCounts } from '../activities/retention.js';
+import { addPurgeCounts, emptyPurgeCounts, type PurgeCounts } from './purgeCounts.js';
 
 export interface RetentionPurgeInput {
   /** The purge's "now" (ISO); default the workflow's start time. Tests and operators inject one. */
@@ -23,18 +23,6 @@ export interface RetentionPurgeResult {
 /** Batches per workflow run before continuing as new: keeps the history small on a big first purge. */
 const BATCHES_PER_HISTORY = 400;
 
-const zero = (): PurgeCounts => ({
-  runs: 0,
-  messages: 0,
-  events: 0,
-  run_events: 0,
-  deliveries: 0,
-  delivery_attempts: 0,
-  conversations: 0,
-  stream_tokens: 0,
-  idempotency_keys: 0,
-});
-
 /**
  * Deletes what the retention windows let go (workflow id from the `retention-purge` schedule):
  * org by org, in batches of short transactions, children before parents; then the
@@ -48,13 +36,11 @@ export async function retentionPurge(input: RetentionPurgeInput = {}): Promise<R
   });
   const asOf = input.asOf ?? new Date().toISOString();
   const batchSize = input.batchSize ?? 500;
-  const removed = input.removed ?? zero();
+  const removed = input.removed ?? emptyPurgeCounts();
   let batches = input.batches ?? 0;
   let cursor = input.cursor ?? null;
   let orgsDone = input.phase === 'keys';
-  const add = (more: PurgeCounts) => {
-    for (const key of Object.keys(removed) as Array<keyof PurgeCounts>) removed[key] += more[key];
-  };
+  const add = (more: PurgeCounts) => addPurgeCounts(removed, more);
   let runCount = 0;
   while (!orgsDone) {
     const batch = await purgeRetentionBatch({ asOf, cursor, batchSize });

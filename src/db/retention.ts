@@ -1,35 +1,11 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { emptyPurgeCounts, type PurgeCounts } from '../../workflows/purgeCounts.js';
 import type { Database, Run } from './schema.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
 /** An Idempotency-Key names one run for 24 hours (as Stripe's do); a replay after that is a new run. */
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 3_600_000;
-
-/** Rows one retention batch removed, by table. */
-export interface PurgeCounts {
-  runs: number;
-  messages: number;
-  events: number;
-  run_events: number;
-  deliveries: number;
-  delivery_attempts: number;
-  conversations: number;
-  stream_tokens: number;
-  idempotency_keys: number;
-}
-
-export const emptyPurgeCounts = (): PurgeCounts => ({
-  runs: 0,
-  messages: 0,
-  events: 0,
-  run_events: 0,
-  deliveries: 0,
-  delivery_attempts: 0,
-  conversations: 0,
-  stream_tokens: 0,
-  idempotency_keys: 0,
-});
 
 const affected = (result: { numDeletedRows?: bigint; numUpdatedRows?: bigint } | undefined) => Number(result?.numDeletedRows ?? result?.numUpdatedRows ?? 0);
 
