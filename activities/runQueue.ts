@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { releaseRunHold } from '../src/db/credits.js';
 import { findAgentById } from '../src/db/agents.js';
 import { findRunById } from '../src/db/runs.js';
-import { admitQueuedRuns, cancelQueuedRunRow, setQueuedDetail } from '../src/db/runQueue.js';
+import { admitQueuedRuns, cancelQueuedRunRow, enqueueDueRun, setQueuedDetail } from '../src/db/runQueue.js';
 import { startRunWorkflow } from '../src/services/runs.js';
 import { signalRunAdmitted } from '../src/temporal/gateway.js';
 import { runsHoldingSlotsInTemporal } from '../src/services/runSlots.js';
@@ -41,8 +41,13 @@ export function createRunQueueActivities(deps: ActivityDeps) {
      * a retry after the commit finds the run processing and answers admitted.
      */
     async admitRun(runId: string): Promise<AdmissionState> {
-      const run = await findRunById(deps.db, runId);
+      let run = await findRunById(deps.db, runId);
       if (!run) throw ApplicationFailure.create({ type: 'RunNotFound', message: `run ${runId} not found`, nonRetryable: true });
+      // A delayed run's time has come: it joins the queue now (or starts, with no limit to wait for).
+      if (run.status === 'scheduled') {
+        await enqueueDueRun(deps.db, runId);
+        run = (await findRunById(deps.db, runId)) ?? run;
+      }
       if (run.status === 'processing') return { state: 'admitted' };
       if (run.status !== 'queued') return { state: 'ended', status: run.status };
       const holding = await runsHoldingSlotsInTemporal(deps.temporal, run.org_id);
@@ -71,7 +76,7 @@ export function createRunQueueActivities(deps: ActivityDeps) {
       if (!run) throw ApplicationFailure.create({ type: 'RunNotFound', message: `run ${runId} not found`, nonRetryable: true });
       const plan = { hasCallback: Boolean(run.callback_url), callbackAttempts: deps.settings.retryScheduleMs.length + 1 };
       if (run.status === 'processing') return { cancelled: false, ...plan };
-      const detail = 'cancelled on request while queued';
+      const detail = run.status === 'scheduled' ? 'cancelled on request before it started' : 'cancelled on request while queued';
       await inTransaction(deps.db, async (trx) => {
         if (await cancelQueuedRunRow(trx, run, detail, deps.clock())) await releaseRunHold(trx, run);
       });

@@ -10,7 +10,8 @@ import { emitForRun, runRef } from './events.js';
 
 /** What a firing's workflow needs next; nothing secret, it lands in history. */
 export type ScheduledFiring =
-  | { outcome: 'created'; runId: string; orgId: string; agentId: string; summary: string }
+  /** queued: over the agent's or org's concurrency limit, the run waits for a slot (absent in histories from before limits). */
+  | { outcome: 'created'; runId: string; orgId: string; agentId: string; summary: string; queued?: boolean }
   | { outcome: 'refused'; runId: string; reason: string }
   | { outcome: 'gone'; runId: null };
 
@@ -49,7 +50,14 @@ export function createScheduleActivities(deps: ActivityDeps) {
       if (earlier && earlier.status === 'failed' && !earlier.started_at) return announceRefused(earlier, earlier.error ?? 'refused');
       try {
         const { run } = await acceptRun(deps, input);
-        return { outcome: 'created', runId: run.id, orgId: run.org_id, agentId: agent.id, summary: `Run of agent "${agent.name}" (schedule)`.slice(0, 190) };
+        return {
+          outcome: 'created',
+          runId: run.id,
+          orgId: run.org_id,
+          agentId: agent.id,
+          summary: `Run of agent "${agent.name}" (schedule)`.slice(0, 190),
+          ...(run.status === 'queued' ? { queued: true } : {}),
+        };
       } catch (err) {
         if (!(err instanceof AppError) || err.code !== 'INSUFFICIENT_CREDITS') throw err;
         const reason = `insufficient credits: ${err.message}`;

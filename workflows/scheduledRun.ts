@@ -50,7 +50,8 @@ export async function scheduledRun({ scheduleId }: ScheduledRunInput): Promise<S
     const result = await executeChild(agentRun, {
       workflowId: runWorkflowId(runId),
       taskQueue: workflowInfo().taskQueue,
-      args: [{ runId }],
+      // Over a concurrency limit the run waits for its slot like any other queued run.
+      args: [firing.queued ? { runId, queued: true } : { runId }],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       // The run is the customer's: it goes on to its end (and callback) even if this firing is terminated.
       parentClosePolicy: ParentClosePolicy.ABANDON,
@@ -58,7 +59,7 @@ export async function scheduledRun({ scheduleId }: ScheduledRunInput): Promise<S
         { key: OrgIdKey, value: firing.orgId },
         { key: AgentIdKey, value: firing.agentId },
         { key: RunSourceKey, value: 'schedule' },
-        { key: RunStatusKey, value: 'processing' },
+        { key: RunStatusKey, value: firing.queued ? 'queued' : 'processing' },
       ],
       staticSummary: firing.summary,
     });

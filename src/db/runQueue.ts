@@ -6,7 +6,7 @@ type Db = Kysely<Database> | Transaction<Database>;
 /**
  * Concurrency limits (an agent's and its org's max_concurrent_runs). The runs table is the
  * truth: a run holds a slot while it is `processing`, waits while `queued`, in arrival order
- * (created_at, id). Every admission decision for an org is taken under one transaction-scoped
+ * (created_at, or run_at for a delayed run; then id). Every admission decision for an org is taken under one transaction-scoped
  * advisory lock, so any number of API and worker processes admit exactly as one would; a slot
  * frees itself when its run ends (no lease to leak when a process dies).
  */
@@ -74,6 +74,26 @@ export async function markAdmitted(trx: Transaction<Database>, runId: string): P
   await trx.updateTable('runs').set({ admitted_at: sql<Date>`clock_timestamp()` }).where('id', '=', runId).execute();
 }
 
+/**
+ * A delayed run whose time has come: under a limit it joins the queue, placed by its run_at
+ * (runs queued since it was accepted stay ahead of it); without one it simply starts. Does
+ * nothing to a run that is no longer `scheduled` (cancelled, or a retry after the commit).
+ */
+export async function enqueueDueRun(db: Kysely<Database>, runId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const run = await trx.selectFrom('runs').select(['org_id', 'agent_id', 'status']).where('id', '=', runId).executeTakeFirst();
+    if (run?.status !== 'scheduled') return;
+    await lockOrgAdmission(trx, run.org_id);
+    const queued = isLimited(await runLimitsOf(trx, run.org_id, run.agent_id));
+    await trx
+      .updateTable('runs')
+      .set(queued ? { status: 'queued', status_detail: 'waiting for a slot: the concurrency limit is reached' } : { status: 'processing', status_detail: null })
+      .where('id', '=', runId)
+      .where('status', '=', 'scheduled')
+      .execute();
+  });
+}
+
 export interface Admission {
   /** Runs moved from queued to processing now, in arrival order. */
   admitted: string[];
@@ -100,7 +120,8 @@ export async function admitQueuedRuns(db: Kysely<Database>, orgId: string, holdi
       .select(['runs.id', 'runs.agent_id', 'agents.max_concurrent_runs as agentMax'])
       .where('runs.org_id', '=', orgId)
       .where('runs.status', '=', 'queued')
-      .orderBy('runs.created_at')
+      // Arrival order; a delayed run arrived at its run_at.
+      .orderBy(sql`coalesce(runs.run_at, runs.created_at)`)
       .orderBy('runs.id')
       .limit(ADMISSION_WINDOW)
       .execute();
@@ -145,15 +166,16 @@ export async function setQueuedDetail(db: Db, runId: string, detail: string): Pr
 }
 
 /**
- * Ends a run that never left the queue as cancelled; false when it is no longer queued (it was
- * admitted or ended meanwhile). The caller releases the hold in the same transaction.
+ * Ends a run that never left the queue (or, delayed, never joined it) as cancelled; false when
+ * it is no longer waiting (it was admitted or ended meanwhile). The caller releases the hold in the same transaction.
  */
 export async function cancelQueuedRunRow(trx: Transaction<Database>, run: Pick<Run, 'id'>, detail: string, now: Date): Promise<boolean> {
   const updated = await trx
     .updateTable('runs')
     .set({ status: 'cancelled', status_detail: detail, completed_at: now })
     .where('id', '=', run.id)
-    .where('status', '=', 'queued')
+    // A delayed run cancelled as its time comes has not joined the queue yet.
+    .where('status', 'in', ['queued', 'scheduled'])
     .executeTakeFirst();
   return Number(updated.numUpdatedRows) === 1;
 }

@@ -65,8 +65,9 @@ function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
     ...(delayMs > 0 ? { startDelay: delayMs } : {}),
     workflowId: runWorkflowId(run.id),
     taskQueue: engine.taskQueue,
-    // A queued run's workflow first waits for a slot (workflows/runQueue.ts).
-    args: [run.status === 'queued' ? { runId: run.id, queued: true } : { runId: run.id }] as Parameters<typeof agentRun>,
+    // A queued run's workflow first waits for a slot (workflows/runQueue.ts); so does a delayed
+    // one, which joins its agent's queue when its time comes (at once when no limit applies).
+    args: [run.status === 'queued' || run.status === 'scheduled' ? { runId: run.id, queued: true } : { runId: run.id }] as Parameters<typeof agentRun>,
     // Deterministic id + reject duplicates: whoever starts it first (the accepting API, an
     // Idempotency-Key retry, a cancel, the reconciler) wins, and the others find it started.
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
@@ -74,7 +75,7 @@ function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
       { key: OrgIdKey, value: run.org_id },
       { key: AgentIdKey, value: agent.id },
       { key: RunSourceKey, value: run.source },
-      { key: RunStatusKey, value: run.status === 'queued' ? 'queued' : 'processing' },
+      { key: RunStatusKey, value: run.status === 'queued' || run.status === 'scheduled' ? run.status : 'processing' },
     ],
     staticSummary: truncate(`Run of agent "${agent.name}" (${run.source})`, 190),
     staticDetails: `**Run** \`${run.id}\`\n\n**Agent** ${agent.name} (\`${agent.id}\`)\n\n**Org** \`${run.org_id}\`\n\n**Source** ${run.source}`,

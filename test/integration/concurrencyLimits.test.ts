@@ -106,6 +106,32 @@ describe('one process', () => {
     expect(replay.events.map((e) => e.data.event_type)).toEqual(['run_queued', 'run_started', 'agent_message', 'run_completed']);
   }, 240_000);
 
+  it('a delayed run joins its agent\'s queue when its time comes, placed by its run_at: the limit holds for it too', async () => {
+    const { apiKey } = await stack.newOrg('Delayed queue org', 10_000);
+    const agent = (await stack.api('/v1/agents', { key: apiKey, body: { name: 'one at a time, later', provider: { kind: 'echo', delay_ms: 4_000 }, max_concurrent_runs: 1 } }))
+      .body;
+    const sampler = sampleRunning(stack.database.db, stack.temporal, agent.id);
+    const later = (await stack.api(`/v1/agents/${agent.id}/runs`, { key: apiKey, body: { message: 'later', delay_seconds: 2 } })).body;
+    const now = (await stack.api(`/v1/agents/${agent.id}/runs`, { key: apiKey, body: { message: 'now' } })).body;
+    const next = (await stack.api(`/v1/agents/${agent.id}/runs`, { key: apiKey, body: { message: 'next' } })).body;
+    expect([later.status, now.status, next.status]).toEqual(['scheduled', 'processing', 'queued']);
+
+    // At its run_at the slot is taken: the delayed run waits, queued, instead of running beside it.
+    const waiting = await eventually(async () => {
+      const run = (await stack.api(`/v1/runs/${later.run_id}`, { key: apiKey })).body;
+      return run.status !== 'scheduled' ? run : undefined;
+    }, 'the delayed run to leave scheduled');
+    expect(waiting.status).toBe('queued');
+    expect(waiting.status_detail).toMatch(/waiting for a slot/);
+
+    // Queued before its run_at, `next` goes first; the delayed run after it; one at a time throughout.
+    const ended = await expectFifoAndComplete(stack.database.db, [now.run_id, next.run_id, later.run_id], 60_000);
+    await sampler.stop();
+    expect(sampler.maxDb).toBe(1);
+    expect(sampler.maxVisible).toBeLessThanOrEqual(1);
+    expect(ended[2]!.started_at!.getTime()).toBeGreaterThanOrEqual(ended[2]!.run_at!.getTime());
+  }, 120_000);
+
   it('a queued run cancelled before its turn ends cancelled: nothing charged, its hold released, no slot taken', async () => {
     const { apiKey, orgId } = await stack.newOrg('Cancel org', 10_000);
     const agent = (await stack.api('/v1/agents', { key: apiKey, body: { name: 'one at a time', provider: { kind: 'echo', delay_ms: 3_000 }, max_concurrent_runs: 1 } })).body;

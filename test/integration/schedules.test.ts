@@ -144,6 +144,36 @@ describe('scheduled runs', () => {
     await stack.api(`/v1/schedules/${scheduleId}`, { key, method: 'DELETE' });
   });
 
+  it('firings allowed to overlap still keep the agent\'s concurrency limit: the extra runs wait queued, then complete', async () => {
+    const { apiKey: key, orgId } = await stack.newOrg('Overlap under a limit', 10_000);
+    const agentId = await agentOf(key, { provider: { kind: 'echo', delay_ms: 2_000 }, max_concurrent_runs: 1 });
+    const created = await stack.api(`/v1/agents/${agentId}/schedules`, { key, body: { interval_seconds: 1, overlap_policy: 'allow_all', message: 'one at a time' } });
+    expect(created.status).toBe(201);
+    const scheduleId: string = created.body.id;
+
+    let maxProcessing = 0;
+    let sawQueued = false;
+    const sample = async () => {
+      const runs = await runsOf(agentId);
+      maxProcessing = Math.max(maxProcessing, runs.filter((r) => r.status === 'processing').length);
+      sawQueued ||= runs.some((r) => r.status === 'queued');
+      return runs;
+    };
+    await eventually(async () => ((await sample()).length >= 4 ? true : undefined), 'four firings', 30_000);
+    expect((await stack.api(`/v1/schedules/${scheduleId}/pause`, { key, method: 'POST' })).status).toBe(200);
+    const runs = await eventually(async () => {
+      const all = await sample();
+      return all.every((r) => r.status === 'completed') && (await runningFirings(orgId, agentId)) === 0 ? all : undefined;
+    }, 'every firing\'s run to complete one after the other', 60_000);
+    const intervals = runs.map((r) => [r.started_at!.getTime(), r.completed_at!.getTime()] as const).sort((x, y) => x[0] - y[0]);
+    const overlaps = intervals.filter((x, i) => i > 0 && x[0] < intervals[i - 1]![1]).length;
+    console.log(`allow_all under max_concurrent_runs 1: ${runs.length} runs, at most ${maxProcessing} processing, ${overlaps} overlapping`);
+    expect(sawQueued).toBe(true);
+    expect(maxProcessing).toBe(1);
+    expect(overlaps).toBe(0);
+    await stack.api(`/v1/schedules/${scheduleId}`, { key, method: 'DELETE' });
+  });
+
   it('a firing with an empty wallet records a failed run with the reason, announced as run.failed', async () => {
     const { apiKey: key, orgId } = await stack.newOrg('Empty wallet', 0);
     const agentId = await agentOf(key, { max_credits_per_run: 10 });
