@@ -2675,7 +2675,7 @@ export interface operations {
                      */
                     max_credits_per_run?: number;
                     /**
-                     * @description Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit)
+                     * @description Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit). Delayed runs and schedule firings count too: a delayed run joins the queue at its `run_at`
                      * @default null
                      */
                     max_concurrent_runs?: number | null;
@@ -2964,7 +2964,7 @@ export interface operations {
                     run_timeout_seconds?: number;
                     /** @description Credits held when a run is accepted (402 when the org has fewer available) and the most one run is charged */
                     max_credits_per_run?: number;
-                    /** @description Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit) */
+                    /** @description Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit). Delayed runs and schedule firings count too: a delayed run joins the queue at its `run_at` */
                     max_concurrent_runs?: number | null;
                     /** @description Free-form JSON object, at most 16 KB */
                     metadata?: {

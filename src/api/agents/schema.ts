@@ -106,7 +106,7 @@ const AgentFields = {
     .min(1)
     .max(10_000)
     .nullable()
-    .describe('Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit)'),
+    .describe('Runs of this agent processing at once; more wait as `queued` and start in order of arrival as slots free (null: no limit). Delayed runs and schedule firings count too: a delayed run joins the queue at its `run_at`'),
   metadata: Metadata,
 };
 
