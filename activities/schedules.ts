@@ -12,7 +12,8 @@ import { emitForRun, runRef } from './events.js';
 export type ScheduledFiring =
   /** queued: over the agent's or org's concurrency limit, the run waits for a slot (absent in histories from before limits). */
   | { outcome: 'created'; runId: string; orgId: string; agentId: string; summary: string; queued?: boolean }
-  | { outcome: 'refused'; runId: string; reason: string }
+  /** callbackAttempts: the schedule has a callback_url, so the refused run is called back like any ending. */
+  | { outcome: 'refused'; runId: string; reason: string; callbackAttempts?: number }
   | { outcome: 'gone'; runId: null };
 
 export function createScheduleActivities(deps: ActivityDeps) {
@@ -74,7 +75,7 @@ export function createScheduleActivities(deps: ActivityDeps) {
           metadata: JSON.stringify(schedule.metadata ?? {}),
           subject: input.subject,
           context: JSON.stringify(schedule.context ?? {}),
-          callback_url: null,
+          callback_url: schedule.callback_url,
           task_definition_id: schedule.task_definition_id,
           conversation_id: null,
           idempotency_key: idempotencyKey,
@@ -91,7 +92,7 @@ export function createScheduleActivities(deps: ActivityDeps) {
             event: { type: 'run.failed', data: { ...runRef(run, agent!), status: 'failed', error: reason, metadata: run.metadata ?? {} } },
           },
         ]);
-        return { outcome: 'refused', runId: run.id, reason };
+        return { outcome: 'refused', runId: run.id, reason, ...(run.callback_url ? { callbackAttempts: deps.settings.retryScheduleMs.length + 1 } : {}) };
       }
     },
   };

@@ -5,13 +5,16 @@ import {
   WorkflowIdReusePolicy,
   executeChild,
   proxyLocalActivities,
+  startChild,
   setCurrentDetails,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { agentRun } from './agentRun.js';
-import { runWorkflowId } from './ids.js';
+import { callbackWorkflowId, runWorkflowId } from './ids.js';
+import { runCallback } from './runCallback.js';
 import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from './searchAttributes.js';
+import { deliveriesTaskQueue } from './taskQueues.js';
 
 export interface ScheduledRunInput {
   scheduleId: string;
@@ -42,6 +45,20 @@ export async function scheduledRun({ scheduleId }: ScheduledRunInput): Promise<S
   const firing = await inline.createScheduledRun.executeWithOptions({ summary: 'create the run (hold its credits)' }, [scheduleId, workflowInfo().workflowId]);
   if (firing.outcome !== 'created') {
     setCurrentDetails(firing.outcome === 'refused' ? `Run ${firing.runId} refused: ${firing.reason}` : 'The schedule or its agent is gone');
+    // A refused run is an ending like any other: called back when the schedule has a callback_url.
+    // (Firings recorded before refused runs kept the callback_url carry no callbackAttempts.)
+    if (firing.outcome === 'refused' && firing.callbackAttempts) {
+      await startChild(runCallback, {
+        workflowId: callbackWorkflowId(firing.runId),
+        taskQueue: deliveriesTaskQueue(workflowInfo().taskQueue),
+        args: [{ runId: firing.runId, maxAttempts: firing.callbackAttempts }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        staticSummary: `Callback of run ${firing.runId} (failed: refused)`,
+      }).catch((err: unknown) => {
+        // Started already (this firing was reset and ran again): the callback goes once.
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      });
+    }
     return { outcome: firing.outcome, runId: firing.runId, status: firing.outcome === 'refused' ? 'failed' : null };
   }
   const { runId } = firing;

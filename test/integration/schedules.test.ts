@@ -176,11 +176,15 @@ describe('scheduled runs', () => {
 
   it('a firing with an empty wallet records a failed run with the reason, announced as run.failed', async () => {
     const { apiKey: key, orgId } = await stack.newOrg('Empty wallet', 0);
-    const agentId = await agentOf(key, { max_credits_per_run: 10 });
+    const agentId = await agentOf(key, { max_credits_per_run: 10, allow_callback_urls: true });
     const failures = await startReceiver('/failed');
+    const callbacks = await startReceiver('/callback');
     try {
       expect((await stack.api('/v1/endpoints', { key, body: { url: failures.url, events: ['run.failed'] } })).status).toBe(201);
-      const created = await stack.api(`/v1/agents/${agentId}/schedules`, { key, body: { cron: '0 0 1 1 *', message: 'no money', paused: true } });
+      const created = await stack.api(`/v1/agents/${agentId}/schedules`, {
+        key,
+        body: { cron: '0 0 1 1 *', message: 'no money', paused: true, callback_url: callbacks.url },
+      });
       expect(created.status).toBe(201);
       expect((await stack.api(`/v1/schedules/${created.body.id}/trigger`, { key, method: 'POST' })).status).toBe(202);
 
@@ -191,11 +195,15 @@ describe('scheduled runs', () => {
       expect(shown.body).toMatchObject({ status: 'failed', error: expect.stringContaining('insufficient credits') });
       const delivered = await eventually(async () => failures.received.find((r) => r.body.includes(failed.id)), 'the run.failed delivery');
       expect(JSON.parse(delivered.body)).toMatchObject({ type: 'run.failed' });
+      // Called back like any ending of a run with a callback_url.
+      const calledBack = await eventually(async () => callbacks.received.find((r) => JSON.parse(r.body).run_key === failed.id), 'the refused run\'s callback');
+      expect(JSON.parse(calledBack.body)).toMatchObject({ run_key: failed.id, status: 'failed' });
       expect((await stack.api('/v1/credits', { key })).body).toMatchObject({ balance: 0, held: 0 });
       await eventually(async () => ((await runningFirings(orgId, agentId)) === 0 ? true : undefined), 'the firing workflow to end');
       expect((await runsOf(agentId)).length).toBe(1);
     } finally {
       await failures.close();
+      await callbacks.close();
     }
   });
 
