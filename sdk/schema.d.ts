@@ -550,10 +550,30 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Get a conversation with its messages
+         * Get a conversation with its latest messages
          * @description Requires an API key with scope `runs:read`.
          */
         get: operations["getConversation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a conversation's messages, newest first
+         * @description Requires an API key with scope `runs:read`.
+         */
+        get: operations["listConversationMessages"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1759,19 +1779,30 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             updated_at: string;
-            messages: {
-                /** Format: uuid */
-                id: string;
-                /** @enum {string} */
-                role: "user" | "assistant";
-                content: string;
-                run_id: string | null;
+            /** @description The latest 100 messages, oldest first; older ones are read with GET /v1/conversations/{id}/messages */
+            messages: components["schemas"]["ConversationMessage"][];
+            /** @description True when the conversation has more than the 100 messages embedded here */
+            messages_truncated: boolean;
+            links: {
                 /**
-                 * Format: date-time
-                 * @description ISO 8601 UTC timestamp
+                 * Format: uri
+                 * @description Every message, newest first, cursor-paginated
                  */
-                created_at: string;
-            }[];
+                messages: string;
+            };
+        };
+        ConversationMessage: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            role: "user" | "assistant";
+            content: string;
+            run_id: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 UTC timestamp
+             */
+            created_at: string;
         };
         CallbackSecret: {
             /** @description whsec_… current callback signing secret */
@@ -5365,7 +5396,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The conversation, oldest message first */
+            /** @description The conversation with its latest 100 messages, oldest first */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5394,6 +5425,94 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listConversationMessages: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1–100 */
+                limit?: number;
+                /** @description Opaque `pagination.next_cursor` of the previous page: the items after it, newest first. Preferred over `page`: its cost does not grow with the list */
+                cursor?: string;
+                /** @description The `id` of the last item of the previous page (an alternative to `cursor`) */
+                starting_after?: string;
+                /** @description Page number, from 1 (compatibility). Reaches only the first 10,000 items: deeper pages answer 422, follow `next_cursor` */
+                page?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of messages */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["ConversationMessage"][];
+                        pagination: components["schemas"]["Pagination"];
+                    };
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,4 +1,6 @@
 import type { Db } from './executor.js';
+import { keysetPage, type Page, type PageRequest } from './pagination.js';
+import type { Message } from './schema.js';
 
 export type { Conversation, ConversationsTable, Message, MessagesTable } from './schema.js';
 
@@ -44,14 +46,25 @@ export async function findLatestConversationOfUser(db: Db, inboundWebhookId: str
     .executeTakeFirst();
 }
 
-export async function listConversationMessages(db: Db, conversationId: string) {
-  return db
+/**
+ * The conversation's latest `limit` messages, oldest first (what GET /v1/conversations/{id}
+ * embeds), and whether older ones exist beyond them.
+ */
+export async function latestConversationMessages(db: Db, conversationId: string, limit: number) {
+  const newest = await db
     .selectFrom('messages')
     .selectAll()
     .where('conversation_id', '=', conversationId)
-    .orderBy('created_at')
-    .orderBy('role', 'desc') // a run's user message before its reply
+    .orderBy('created_at', 'desc')
+    .orderBy('role') // a run's reply after its user message (they may share created_at)
+    .limit(limit + 1)
     .execute();
+  return { messages: newest.slice(0, limit).reverse(), truncated: newest.length > limit };
+}
+
+/** Every message of the conversation, newest first, a keyset page at a time. */
+export async function listConversationMessages(db: Db, conversationId: string, page: PageRequest): Promise<Page<Message>> {
+  return keysetPage(db, db.selectFrom('messages').where('conversation_id', '=', conversationId), page);
 }
 
 /** The conversation's latest messages (newest first, at most `limit`), leaving out the run's own. */

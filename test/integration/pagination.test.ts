@@ -145,6 +145,13 @@ describe('cursor pagination (#19.1)', () => {
     await sql`insert into deliveries (id, org_id, kind, endpoint_id, url, message_id, status)
               select gen_random_uuid(), ${orgId}::uuid, 'endpoint', ${endpoint.id}::uuid, 'http://127.0.0.1:9/a', 'msg_' || g, 'failed' from generate_series(1, 3) g`.execute(db);
     await grantCredits(db, { orgId, amount: 5, reason: 'paged' });
+    const conversationId = randomUUID();
+    await sql`insert into conversations (id, org_id, agent_id, subject, updated_at) values (${conversationId}::uuid, ${orgId}::uuid, ${agentId}::uuid, 'paged', now())`.execute(db);
+    // 105 messages, a second apart, alternating user/assistant: more than GET /v1/conversations/{id} embeds.
+    await sql`insert into messages (id, conversation_id, role, content, created_at)
+              select gen_random_uuid(), ${conversationId}::uuid, case when g % 2 = 1 then 'user' else 'assistant' end, 'message ' || g,
+                     '2026-01-01T00:00:00Z'::timestamptz + make_interval(secs => g)
+              from generate_series(1, 105) g`.execute(db);
 
     const lists = [
       '/v1/runs',
@@ -158,6 +165,7 @@ describe('cursor pagination (#19.1)', () => {
       `/v1/agents/${agentId}/tasks`,
       '/v1/credits',
       '/v1/portal-sessions',
+      `/v1/conversations/${conversationId}/messages`,
     ];
     const walked: Record<string, number> = {};
     for (const list of lists) {
@@ -182,5 +190,19 @@ describe('cursor pagination (#19.1)', () => {
       walked[list] = byCursor.length;
     }
     console.log(`lists walked by cursor (items): ${JSON.stringify(walked)}`);
+    expect(walked[`/v1/conversations/${conversationId}/messages`]).toBe(105);
+
+    // The conversation itself embeds only its latest 100 messages, oldest first, and says so.
+    const conversation = await stack.api(`/v1/conversations/${conversationId}`, { key });
+    expect(conversation.status).toBe(200);
+    const contents = conversation.body.messages.map((m: { content: string }) => m.content);
+    expect(contents).toHaveLength(100);
+    expect(contents[0]).toBe('message 6');
+    expect(contents.at(-1)).toBe('message 105');
+    expect(conversation.body.messages_truncated).toBe(true);
+    expect(conversation.body.links.messages).toBe(`${stack.baseUrl}/v1/conversations/${conversationId}/messages`);
+    const newest = await stack.api(`/v1/conversations/${conversationId}/messages?limit=2`, { key });
+    expect(newest.body.data.map((m: { content: string }) => m.content)).toEqual(['message 105', 'message 104']);
+    expect((await stack.api(`/v1/conversations/${conversationId}/messages`, { key: (await stack.newOrg('Stranger')).apiKey })).status).toBe(404);
   });
 });
