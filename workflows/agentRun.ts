@@ -25,6 +25,17 @@ export interface AgentRunInput {
   runId: string;
   /** Accepted as `queued` under a concurrency limit: wait for a slot first (workflows/runQueue.ts). */
   queued?: boolean;
+  /**
+   * 2: started in the two-task shape, so the workflow need not ask patched('run-in-two-tasks')
+   * (each patched() call records a marker and a TemporalChangeVersion search-attribute upsert,
+   * a visibility write, in every run). Absent in runs started before the field existed.
+   */
+  shape?: 2;
+}
+
+/** What every start of an agentRun passes (the API's, the reconciler's, a schedule firing's). */
+export function agentRunInput(runId: string, queued = false): AgentRunInput {
+  return queued ? { runId, queued: true, shape: 2 } : { runId, shape: 2 };
 }
 
 // The bookkeeping is quick, idempotent DB work: local activities, in the worker that runs the
@@ -58,14 +69,15 @@ const agentWithin = (timeoutSeconds: number) =>
  * Every terminal state is recorded, announced and called back; operators see it as RunStatus.
  * A run accepted `queued` under a concurrency limit first waits for its slot (workflows/runQueue.ts).
  */
-export async function agentRun({ runId, queued }: AgentRunInput): Promise<AgentRunResult> {
+export async function agentRun({ runId, queued, shape }: AgentRunInput): Promise<AgentRunResult> {
   const state: RunState = { outcome: undefined };
   setHandler(runOutcomeUpdate, async () => {
     await condition(() => state.outcome !== undefined);
     return state.outcome!;
   });
-  // Runs started before this shape replay through the frozen earlier one.
-  if (!patched('run-in-two-tasks')) return agentRunV1(runId, state);
+  // Runs started before this shape replay through the frozen earlier one; runs started since
+  // say so in their input (shape 2) and record no patch marker.
+  if (shape !== 2 && !patched('run-in-two-tasks')) return agentRunV1(runId, state);
 
   // Over a concurrency limit: wait for a slot; a run cancelled while queued ends here, uncharged.
   if (queued) {

@@ -10,7 +10,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { agentRun } from './agentRun.js';
+import { agentRun, agentRunInput } from './agentRun.js';
 import { callbackWorkflowId, runWorkflowId } from './ids.js';
 import { runCallback } from './runCallback.js';
 import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from './searchAttributes.js';
@@ -68,7 +68,7 @@ export async function scheduledRun({ scheduleId }: ScheduledRunInput): Promise<S
       workflowId: runWorkflowId(runId),
       taskQueue: workflowInfo().taskQueue,
       // Over a concurrency limit the run waits for its slot like any other queued run.
-      args: [firing.queued ? { runId, queued: true } : { runId }],
+      args: [agentRunInput(runId, firing.queued)],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       // The run is the customer's: it goes on to its end (and callback) even if this firing is terminated.
       parentClosePolicy: ParentClosePolicy.ABANDON,

@@ -8,6 +8,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { agentRun, eventDelivery, recovery as recoveryWorkflow, redeliver as redeliverWorkflow, runCallback, runOutcomeUpdate, type RunOutcome } from '../../workflows/index.js';
+import { agentRunInput } from '../../workflows/agentRun.js';
 import { runAdmittedSignal } from '../../workflows/runQueueSignal.js';
 import { callbackRetryWorkflowId, eventWorkflowId, recoveryWorkflowId, redeliverWorkflowId, runWorkflowId } from '../../workflows/ids.js';
 import { AgentIdKey, EndpointIdKey, EventTypeKey, OrgIdKey, RunSourceKey, RunStatusKey } from '../../workflows/searchAttributes.js';
@@ -67,7 +68,7 @@ function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
     taskQueue: engine.taskQueue,
     // A queued run's workflow first waits for a slot (workflows/runQueue.ts); so does a delayed
     // one, which joins its agent's queue when its time comes (at once when no limit applies).
-    args: [run.status === 'queued' || run.status === 'scheduled' ? { runId: run.id, queued: true } : { runId: run.id }] as Parameters<typeof agentRun>,
+    args: [agentRunInput(run.id, run.status === 'queued' || run.status === 'scheduled')] as Parameters<typeof agentRun>,
     // Deterministic id + reject duplicates: whoever starts it first (the accepting API, an
     // Idempotency-Key retry, a cancel, the reconciler) wins, and the others find it started.
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,

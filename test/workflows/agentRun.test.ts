@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Activities } from '../../activities/index.js';
 import type { RunPlan, TerminalStatus } from '../../activities/runs.js';
 import type { AgentReply } from '../../activities/agents.js';
-import { agentRun } from '../../workflows/agentRun.js';
+import { agentRun, agentRunInput, type AgentRunInput } from '../../workflows/agentRun.js';
 import { runOutcomeUpdate, type RunOutcome } from '../../workflows/definitions.js';
 import { temporalWorkerTracing } from '../../src/telemetry.js';
 import { RunStatusKey } from '../../workflows/searchAttributes.js';
@@ -111,11 +111,13 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-function start(script: Script, queue = taskQueue): { runId: string; handle: Promise<WorkflowHandle<typeof agentRun>> } {
+/** Starts a run as the gateway does (agentRunInput), or with `input` as an earlier release did. */
+function start(script: Script, queue = taskQueue, input?: (runId: string) => AgentRunInput): { runId: string; handle: Promise<WorkflowHandle<typeof agentRun>> } {
   const runId = randomUUID();
   scripts.set(runId, script);
   steps.set(runId, []);
-  return { runId, handle: env.client.workflow.start(agentRun, { taskQueue: queue, workflowId: `run-${runId}`, args: [{ runId }] }) };
+  const args = [input ? input(runId) : agentRunInput(runId)] as const;
+  return { runId, handle: env.client.workflow.start(agentRun, { taskQueue: queue, workflowId: `run-${runId}`, args: [...args] }) };
 }
 
 /** How the workflow closed: its result, or the type of its failure (`cancelled` for a cancellation). */
@@ -141,12 +143,8 @@ const closingFor = (runId: string) => {
   return { completed: `completed:${end.credits_used}`, cancelled: 'cancelled', timed_out: 'RunTimedOut', failed: 'RunFailed' }[end.status];
 };
 
-async function historyLength(handle: WorkflowHandle) {
-  return (await handle.fetchHistory()).events!.length;
-}
-
 describe('agentRun endings', () => {
-  it('completed: begins, runs the agent, finishes in 16 history events, answers the update and sets RunStatus', async () => {
+  it('completed: begins, runs the agent, finishes, answers the update and sets RunStatus', async () => {
     const { runId, handle: started } = start({});
     const handle = await started;
     const outcome = await handle.executeUpdate(runOutcomeUpdate);
@@ -157,12 +155,25 @@ describe('agentRun endings', () => {
     expect(described.typedSearchAttributes.get(RunStatusKey)).toBe('completed');
   });
 
-  it('completed without an update: at most 16 history events', async () => {
+  it('completed without an update: at most 14 history events, no patch marker and no TemporalChangeVersion upsert', async () => {
     const { runId, handle: started } = start({});
     const handle = await started;
     expect(await ending(handle)).toBe('completed:3');
     expect(steps.get(runId)).toEqual(['startRunAndAnnounce', 'runAgent', 'completeRunAndAnnounce']);
-    expect(await historyLength(handle)).toBeLessThanOrEqual(16);
+    const events = (await handle.fetchHistory()).events!;
+    expect(events.length).toBeLessThanOrEqual(14);
+    expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toEqual([]);
+    expect(events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.TemporalChangeVersion)).toEqual([]);
+  });
+
+  it('a run started without `shape` (by the release before it) still runs the two-task shape, behind its patch marker', async () => {
+    const { runId, handle: started } = start({}, taskQueue, (id) => ({ runId: id }));
+    const handle = await started;
+    expect(await ending(handle)).toBe('completed:3');
+    expect(steps.get(runId)).toEqual(['startRunAndAnnounce', 'runAgent', 'completeRunAndAnnounce']);
+    const events = (await handle.fetchHistory()).events!;
+    expect(events.length).toBeLessThanOrEqual(16);
+    expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toHaveLength(1);
   });
 
   it('completed with a callback: starts callback-<runId> on the deliveries queue, abandoned', async () => {
