@@ -57,6 +57,9 @@ describe('bytes per run in Postgres', () => {
     for (const [table, t] of Object.entries(perRun.tables)) {
       console.log(`[footprint]   ${table}: ${t.bytes.toFixed(0)} B/run, ${t.rows.toFixed(2)} rows/run, data ${t.dataBytes.toFixed(0)} B/run`);
     }
+    for (const [relation, bytes] of Object.entries(perRun.relations).sort((a, b) => b[1] - a[1])) {
+      console.log(`[footprint]   relation ${relation}: ${bytes.toFixed(0)} B/run`);
+    }
     console.log(`[footprint] issue 19's target ${TARGET_BYTES} B/run: ${perRun.usedBytes <= TARGET_BYTES ? 'met' : `missed by ${(perRun.usedBytes - TARGET_BYTES).toFixed(0)} B`}`);
     // Relations grow by several pages at once under concurrent inserts: the pages' free space is
     // room, not cost, so the budget holds on what the rows and indexes use.

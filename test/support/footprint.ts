@@ -14,6 +14,8 @@ export interface DatabaseFootprint {
    */
   freeBytes: number;
   perTable: Record<string, { rows: number; bytes: number; dataBytes: number }>;
+  /** Each relation on its own: a table's heap (`table`), its TOAST (`table (toast)`) and every index by name. */
+  perRelation: Record<string, number>;
 }
 
 /**
@@ -42,7 +44,18 @@ export async function databaseFootprint(db: Kysely<Database>): Promise<DatabaseF
   } catch {
     /* no pgstattuple here: bytes alone */
   }
-  return { bytes: sum('bytes'), dataBytes: sum('dataBytes'), freeBytes, perTable };
+  const relations = await sql<{ name: string; bytes: string }>`
+    select c.relname as name, pg_relation_size(c.oid) as bytes from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind = 'r' and c.relname not like 'kysely_%'
+    union all
+    select c.relname || ' (toast)', pg_total_relation_size(c.reltoastrelid) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind = 'r' and c.reltoastrelid <> 0 and c.relname not like 'kysely_%'
+    union all
+    select i.relname, pg_relation_size(i.oid) from pg_index x join pg_class i on i.oid = x.indexrelid
+    join pg_class c on c.oid = x.indrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relname not like 'kysely_%'`.execute(db);
+  const perRelation = Object.fromEntries(relations.rows.map((r) => [r.name, Number(r.bytes)]));
+  return { bytes: sum('bytes'), dataBytes: sum('dataBytes'), freeBytes, perTable, perRelation };
 }
 
 /** Per-run Δ between two footprints, total and by table (tables that did not change are left out). */
@@ -53,7 +66,13 @@ export function perRunDelta(before: DatabaseFootprint, after: DatabaseFootprint,
     if (a.bytes === b.bytes && a.rows === b.rows) continue;
     tables[name] = { rows: (a.rows - b.rows) / runs, bytes: (a.bytes - b.bytes) / runs, dataBytes: (a.dataBytes - b.dataBytes) / runs };
   }
+  const relations: Record<string, number> = {};
+  for (const [name, a] of Object.entries(after.perRelation)) {
+    const b = before.perRelation[name] ?? 0;
+    if (a !== b) relations[name] = (a - b) / runs;
+  }
   return {
+    relations,
     bytes: (after.bytes - before.bytes) / runs,
     usedBytes: (after.bytes - after.freeBytes - (before.bytes - before.freeBytes)) / runs,
     dataBytes: (after.dataBytes - before.dataBytes) / runs,
