@@ -34,7 +34,7 @@ export async function emitForRun(deps: ActivityDeps, run: Run, emissions: RunEmi
   for (const { stream, event } of emissions) {
     const at = deps.clock();
     if (stream) {
-      await appendRunEvent(deps.db, { runId: run.id, type: stream.type, dedupeKey: stream.key ?? stream.type, payload: stream.payload, at });
+      await appendRunEvent(deps.db, { runId: run.id, type: stream.type, dedupeKey: stream.key ?? stream.type, payload: stream.payload, at, runResult: run.result });
     }
     if (!event) continue;
     audience ??= await findEventAudience(deps.db, run.org_id, deps.settings.eventLog ?? 'subscribed');
