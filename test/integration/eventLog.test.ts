@@ -54,6 +54,9 @@ describe('which customer events are stored', () => {
     ]);
     expect(await storedTypes(runId)).toEqual([]);
     expect(await listedTypes(key)).toEqual([]);
+    // The reply is stored once: the reply frame references the run's result (listRunEvents puts it back).
+    const frame = await stack.database.db.selectFrom('run_events').select('payload').where('run_id', '=', runId).where('event_type', '=', 'agent_message').executeTakeFirstOrThrow();
+    expect(JSON.stringify(frame.payload)).not.toContain('Nobody listens');
   });
 
   it('stores, delivers and lists exactly the events an enabled endpoint subscribes to (its types, its agents)', async () => {

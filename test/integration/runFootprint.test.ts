@@ -59,6 +59,9 @@ describe('bytes per run in Postgres', () => {
     for (const [relation, bytes] of Object.entries(perRun.relations).sort((a, b) => b[1] - a[1])) {
       console.log(`[footprint]   relation ${relation}: ${bytes.toFixed(0)} B/run`);
     }
+    // A run's row is written four times; updates that touch no indexed column can be HOT (no new index entries).
+    const updates = await sql<{ upd: string; hot: string }>`select n_tup_upd as upd, n_tup_hot_upd as hot from pg_stat_user_tables where relname = 'runs'`.execute(stack.database.db);
+    console.log(`[footprint] runs: ${updates.rows[0]?.upd} updates so far, ${updates.rows[0]?.hot} of them HOT (statistics may lag)`);
     // Relations grow by several pages at once under concurrent inserts: the pages' free space is
     // room, not cost, so the budget holds on what the rows and indexes use.
     expect(perRun.usedBytes).toBeLessThanOrEqual(BUDGET_BYTES);

@@ -10,7 +10,10 @@ import { sql, type Kysely } from 'kysely';
  *   deleted (soft delete), so no foreign-key check needs it either.
  * - runs_unstarted_idx: its predicate (status = 'processing') did not match the reconciler's
  *   query (status in processing/scheduled/queued), which scanned the whole table every 10 s; now
- *   the predicate is the query's, so the index serves it and holds only runs not yet started.
+ *   the predicate is the query's status list, so the index serves it (started_at is null is
+ *   checked on the few runs it holds). Leaving started_at out of every index lets the start of a
+ *   run (started_at set) be a HOT update, as is the release of its hold (credits_held): no new
+ *   index entries, when the row's page has room — hence fillfactor 85 on runs (new pages).
  * - runs_idempotency_idx and conversations_webhook_user_idx: only rows that have the key are
  *   looked up by it (an equality on it), so rows without one are left out.
  *
@@ -20,7 +23,8 @@ import { sql, type Kysely } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`drop index if exists runs_agent_created_idx`.execute(db);
   await sql`drop index if exists runs_unstarted_idx`.execute(db);
-  await sql`create index runs_unstarted_idx on runs (created_at) where started_at is null and status in ('processing', 'scheduled', 'queued')`.execute(db);
+  await sql`create index runs_unstarted_idx on runs (created_at) where status in ('processing', 'scheduled', 'queued')`.execute(db);
+  await sql`alter table runs set (fillfactor = 85)`.execute(db);
   await sql`drop index if exists runs_idempotency_idx`.execute(db);
   await sql`create unique index runs_idempotency_idx on runs (org_id, idempotency_key) where idempotency_key is not null`.execute(db);
   await sql`drop index if exists conversations_webhook_user_idx`.execute(db);
@@ -29,6 +33,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
+  await sql`alter table runs reset (fillfactor)`.execute(db);
   await sql`drop index if exists conversations_webhook_user_idx`.execute(db);
   await sql`create index conversations_webhook_user_idx on conversations (inbound_webhook_id, external_user_id, created_at)`.execute(db);
   await sql`drop index if exists runs_idempotency_idx`.execute(db);
