@@ -33,5 +33,7 @@ export interface ActivityDeps {
     endpointMaxInFlight?: number;
     /** Days runs are kept when their org sets no window (RETENTION_DAYS; default 30). */
     retentionDays?: number;
+    /** Which events an org that sets no event_log stores (EVENT_LOG; default `subscribed`: those an enabled endpoint subscribes to). */
+    eventLog?: 'subscribed' | 'all';
   };
 }

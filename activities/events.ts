@@ -1,4 +1,4 @@
-import { orgHasEnabledEndpoints } from '../src/db/endpoints.js';
+import { findEventAudience, subscribedEndpointIds } from '../src/db/endpoints.js';
 import { appendRunEvent, storeEvent } from '../src/db/events.js';
 import type { Agent, Run } from '../src/db/schema.js';
 import type { Emitted } from '../src/domain/eventTypes.js';
@@ -21,27 +21,35 @@ export function runRef(run: Run, agent: Pick<Agent, 'id' | 'name'>) {
   return { run_id: run.id, agent: { id: agent.id, name: agent.name }, agent_id: agent.id, conversation_id: run.conversation_id };
 }
 
+/**
+ * Stores and dispatches the run's emissions. A customer event is stored only when someone can
+ * read it (issue 19): an enabled endpoint subscribes to it, or the org logs every event
+ * (`event_log = 'all'`, or the operator's EVENT_LOG). Run-stream events are always stored: they
+ * are the run's SSE stream.
+ */
 export async function emitForRun(deps: ActivityDeps, run: Run, emissions: RunEmission[]): Promise<void> {
-  // One look per call instead of a subscription query per event when the org has no endpoint.
-  let anyEndpoint: boolean | undefined;
+  // One look per call: an org with no endpoint and no event log stores no customer event, and
+  // asks for no subscription per event.
+  let audience: { logsAll: boolean; hasEndpoints: boolean } | undefined;
   for (const { stream, event } of emissions) {
     const at = deps.clock();
     if (stream) {
-      await appendRunEvent(deps.db, { runId: run.id, type: stream.type, dedupeKey: stream.key ?? stream.type, payload: stream.payload, at });
+      await appendRunEvent(deps.db, { runId: run.id, type: stream.type, dedupeKey: stream.key ?? stream.type, payload: stream.payload, at, runResult: run.result });
     }
-    if (event) {
-      const stored = await storeEvent(deps.db, {
-        orgId: run.org_id,
-        agentId: run.agent_id,
-        runId: run.id,
-        type: event.type,
-        data: event.data,
-        dedupeKey: `${event.type}:${run.id}:${event.key ?? ''}`,
-        at,
-      });
-      // Also on a retry that found the event stored: the earlier attempt may have died before this.
-      anyEndpoint ??= await orgHasEnabledEndpoints(deps.db, run.org_id);
-      if (anyEndpoint) await dispatchEvent(deps, stored.event);
-    }
+    if (!event) continue;
+    audience ??= await findEventAudience(deps.db, run.org_id, deps.settings.eventLog ?? 'subscribed');
+    // Asked on a retry too: an earlier attempt may have stored the event and died before dispatching it.
+    const subscribers = audience.hasEndpoints ? await subscribedEndpointIds(deps.db, { org_id: run.org_id, agent_id: run.agent_id, type: event.type }) : [];
+    if (!subscribers.length && !audience.logsAll) continue;
+    const stored = await storeEvent(deps.db, {
+      orgId: run.org_id,
+      agentId: run.agent_id,
+      runId: run.id,
+      type: event.type,
+      data: event.data,
+      dedupeKey: `${event.type}:${run.id}:${event.key ?? ''}`,
+      at,
+    });
+    if (subscribers.length) await dispatchEvent(deps, stored.event, subscribers);
   }
 }

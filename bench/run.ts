@@ -9,6 +9,7 @@ import { storeEvent } from '../src/db/events.js';
 import { dispatchEvent } from '../src/services/eventDispatch.js';
 import { runOutcomeUpdate } from '../workflows/definitions.js';
 import { closedLoop, httpLoad, type HttpLoadResult } from './lib/load.js';
+import { databaseFootprint, perRunDelta, type DatabaseFootprint } from './lib/footprint.js';
 import { cpuMsOf, memoryOf, RssSampler } from './lib/procs.js';
 import { renderMarkdown, renderText, updateBenchmarksMd, type Row } from './lib/report.js';
 import { startStack, type Stack } from './lib/stack.js';
@@ -384,27 +385,9 @@ function addCpu(total: CpuUse, more: CpuUse): void {
   for (const k of Object.keys(total) as Array<keyof CpuUse>) total[k] += more[k];
 }
 
-interface TableSizes {
-  rows: number;
-  bytes: number;
-  dataBytes: number;
-  perTable: Record<string, { rows: number; bytes: number; dataBytes: number }>;
-}
-
-async function tableSizes(): Promise<TableSizes | undefined> {
-  const db = stack!.db;
-  if (!db) return undefined;
-  const tables = await sql<{ name: string; bytes: string }>`
-    select c.relname as name, pg_total_relation_size(c.oid) as bytes
-    from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = 'public' and c.relkind = 'r' and c.relname not like 'kysely_%'`.execute(db);
-  const perTable: TableSizes['perTable'] = {};
-  for (const t of tables.rows) {
-    const counted = await sql<{ rows: string; data: string | null }>`select count(*) as rows, sum(pg_column_size(t.*)) as data from ${sql.table(t.name)} t`.execute(db);
-    perTable[t.name] = { rows: Number(counted.rows[0]!.rows), bytes: Number(t.bytes), dataBytes: Number(counted.rows[0]!.data ?? 0) };
-  }
-  const sum = (f: 'rows' | 'bytes' | 'dataBytes') => Object.values(perTable).reduce((a, t) => a + t[f], 0);
-  return { rows: sum('rows'), bytes: sum('bytes'), dataBytes: sum('dataBytes'), perTable };
+/** The database's footprint (bench/lib/footprint.ts, the measure test/integration/runFootprint.test.ts takes too); none on PGlite. */
+async function tableSizes(): Promise<DatabaseFootprint | undefined> {
+  return stack!.db ? databaseFootprint(stack!.db) : undefined;
 }
 
 async function historyOf(workflowIds: string[]): Promise<{ bytes: number; events: number }> {
@@ -766,7 +749,10 @@ async function main() {
   );
   if (dbBefore && dbAfter && ingestedRuns) {
     add(E, 'DB rows per async run', (dbAfter.rows - dbBefore.rows) / ingestedRuns, '', 'Temporal history events, no-op wf', history.noop.events, 'lower');
-    add(E, 'DB bytes per async run (pg_total_relation_size Δ)', (dbAfter.bytes - dbBefore.bytes) / ingestedRuns, ' B', 'Temporal history bytes, no-op wf', history.noop.bytes, 'lower');
+    const dbPerRun = perRunDelta(dbBefore, dbAfter, ingestedRuns);
+    // The figure the footprint test holds to its budget (issue 19's ≤ 5 KB): heap pages' free space is room, not cost.
+    add(E, 'DB bytes per async run (pg_total_relation_size Δ − heap free space; goal ≤ 5 KB)', dbPerRun.usedBytes, ' B', 'Temporal history bytes, no-op wf', history.noop.bytes, 'lower');
+    add(E, 'DB bytes per async run (pg_total_relation_size Δ, free space included)', dbPerRun.bytes, ' B', 'Temporal history bytes, no-op wf', history.noop.bytes, 'lower');
     add(E, 'DB bytes per async run (row data, pg_column_size Δ)', (dbAfter.dataBytes - dbBefore.dataBytes) / ingestedRuns, ' B', 'Temporal history bytes, no-op wf', history.noop.bytes, 'lower');
   }
   add(E, 'Temporal history bytes per agentRun', history.agentRun.bytes, ' B', 'Temporal history bytes, no-op wf', history.noop.bytes, 'lower');
@@ -821,7 +807,16 @@ async function main() {
       temporalIdleRss: temporalIdle?.rss,
       cpu: { ingestion: { ...cpuIngest, runs: ingestedRuns }, noop: { ...cpuNoop, workflows: noopWorkflows }, delivery: { ...cpuDelivery, events: deliveredEvents } },
       history,
-      db: dbBefore && dbAfter ? { ingestedRuns, before: { rows: dbBefore.rows, bytes: dbBefore.bytes, dataBytes: dbBefore.dataBytes }, after: { rows: dbAfter.rows, bytes: dbAfter.bytes, dataBytes: dbAfter.dataBytes }, perTableDelta } : undefined,
+      db:
+        dbBefore && dbAfter
+          ? {
+              ingestedRuns,
+              before: { rows: dbBefore.rows, bytes: dbBefore.bytes, freeBytes: dbBefore.freeBytes, dataBytes: dbBefore.dataBytes },
+              after: { rows: dbAfter.rows, bytes: dbAfter.bytes, freeBytes: dbAfter.freeBytes, dataBytes: dbAfter.dataBytes },
+              perTableDelta,
+              perRelationPerRun: perRunDelta(dbBefore, dbAfter, ingestedRuns || 1).relations,
+            }
+          : undefined,
     },
   };
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);

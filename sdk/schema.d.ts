@@ -1109,7 +1109,9 @@ export interface paths {
         };
         /**
          * List events, newest first
-         * @description Requires an API key with scope `events:read`.
+         * @description The event log lists the events the org stored: by default those an enabled endpoint subscribed to when they happened (each with its deliveries), plus the account events `wallet.balance_low` and `endpoint.disabled`. An org whose operator set `event_log: "all"` (or EVENT_LOG=all) stores every event, read or not. Events are kept for the org's retention window.
+         *
+         *     Requires an API key with scope `events:read`.
          */
         get: operations["listEvents"];
         put?: never;
@@ -1129,7 +1131,9 @@ export interface paths {
         };
         /**
          * Get an event with its deliveries and their attempts
-         * @description Requires an API key with scope `events:read`.
+         * @description The event log lists the events the org stored: by default those an enabled endpoint subscribed to when they happened (each with its deliveries), plus the account events `wallet.balance_low` and `endpoint.disabled`. An org whose operator set `event_log: "all"` (or EVENT_LOG=all) stores every event, read or not. Events are kept for the org's retention window.
+         *
+         *     Requires an API key with scope `events:read`.
          */
         get: operations["getEvent"];
         put?: never;
@@ -1214,8 +1218,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Set an organization's data retention
-         * @description Operator only (ADMIN_TOKEN). Runs older than `retention_days` are deleted with their messages, events, deliveries and attempts by the hourly retention purge (runs still processing or holding credits are kept until they end); the credit ledger is never purged.
+         * Set an organization's data retention and event log
+         * @description Operator only (ADMIN_TOKEN). Runs older than `retention_days` are deleted with their messages, events, deliveries and attempts by the hourly retention purge (runs still processing or holding credits are kept until they end); the credit ledger is never purged. `event_log` decides which customer events are stored at all: by default only those an enabled endpoint subscribes to. Fields left out stay as they are.
          */
         patch: operations["adminUpdateOrg"];
         trace?: never;
@@ -2259,6 +2263,8 @@ export interface components {
             created_at: string;
             /** @description null: the operator default (RETENTION_DAYS) applies */
             retention_days: number | null;
+            /** @description null: the operator default (EVENT_LOG, `subscribed`) applies */
+            event_log: ("subscribed" | "all") | null;
         };
         OrgLimits: {
             /** Format: uuid */
@@ -9120,7 +9126,9 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description Days the org's runs (with their messages, events, deliveries and attempts) are kept; null = the operator's RETENTION_DAYS */
-                    retention_days: number | null;
+                    retention_days?: number | null;
+                    /** @description Which customer events the org stores: `subscribed` = those an enabled endpoint subscribes to (plus wallet.balance_low and endpoint.disabled), `all` = every event, kept for the retention window so GET /v1/events lists them with or without endpoints; null = the operator's EVENT_LOG */
+                    event_log?: ("subscribed" | "all") | null;
                 };
             };
         };

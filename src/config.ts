@@ -170,6 +170,12 @@ const ConfigSchema = z.object({
   RUN_RECONCILE_MIN_AGE_SECONDS: z.coerce.number().min(1).max(86_400),
   /** Days runs and their messages, events, deliveries and attempts are kept, for orgs that set no retention_days. */
   RETENTION_DAYS: z.coerce.number().int().min(1).max(3_650),
+  /**
+   * Which customer events are stored, for orgs that set no event_log: `subscribed` (default) keeps
+   * the events an enabled endpoint subscribes to (and the rare account events, wallet.balance_low
+   * and endpoint.disabled); `all` keeps every event for the org's retention window, read or not.
+   */
+  EVENT_LOG: z.enum(['subscribed', 'all']),
   /** How often the worker's `retention-purge` schedule runs the purge (e.g. 1h); 0 = no schedule (the operator purges). */
   RETENTION_PURGE_INTERVAL: z.string().transform((v, ctx) => {
     if (v === '0') return 0;
@@ -234,6 +240,7 @@ const baseDefaults: Env = {
   RUN_RECONCILE_INTERVAL_SECONDS: '10',
   RUN_RECONCILE_MIN_AGE_SECONDS: '15',
   RETENTION_DAYS: '30',
+  EVENT_LOG: 'subscribed',
   RETENTION_PURGE_INTERVAL: '1h',
   RETENTION_BATCH_SIZE: '500',
 };

@@ -1,7 +1,10 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database, EventRow } from './schema.js';
+import type { Database, EventRow, RunEvent } from './schema.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import { newRowId } from './ids.js';
+
+/** Marks stored data with values left out (events.data, run_events.payload): see compactEventData. */
+const DERIVED_KEY = '$d';
 
 /** Channel on which every stored run event is announced, payload = run id. */
 export const RUN_EVENTS_CHANNEL = 'run_events';
@@ -15,7 +18,15 @@ export const RUN_EVENTS_CHANNEL = 'run_events';
  */
 export async function appendRunEvent(
   db: Kysely<Database>,
-  event: { runId: string; type: string; dedupeKey: string; payload: unknown; at: Date },
+  event: {
+    runId: string;
+    type: string;
+    dedupeKey: string;
+    payload: Record<string, unknown>;
+    at: Date;
+    /** The run's stored reply: a payload `content` equal to it is stored as a reference (listRunEvents puts it back). */
+    runResult?: string | null;
+  },
 ): Promise<number> {
   return db.transaction().execute(async (trx) => {
     await trx.selectFrom('runs').select('id').where('id', '=', event.runId).forUpdate().executeTakeFirstOrThrow();
@@ -34,7 +45,7 @@ export async function appendRunEvent(
         sequence,
         event_type: event.type,
         dedupe_key: event.dedupeKey,
-        payload: JSON.stringify(event.payload ?? {}),
+        payload: JSON.stringify(compactRunEventPayload(event.type, event.payload ?? {}, event.runResult)),
         created_at: event.at,
       })
       .execute();
@@ -52,10 +63,31 @@ export async function lastRunEventSequence(db: Kysely<Database> | Transaction<Da
   return last?.sequence ?? 0;
 }
 
-export async function listRunEvents(db: Kysely<Database>, runId: string, afterSequence: number) {
+/**
+ * The reply frame (agent_message, payload `{content}`) keeps the reply once, in the run row: its
+ * payload is stored as `{"$d": "c"}` (content = the run's result) and put back by listRunEvents.
+ * Only this frame type, which this code builds: other payloads (an agent's actions) are stored as given.
+ */
+const REPLY_FRAME = 'agent_message';
+const RUN_RESULT_REF = { [DERIVED_KEY]: 'c' } as const;
+
+export function compactRunEventPayload(type: string, payload: Record<string, unknown>, runResult: string | null | undefined): Record<string, unknown> {
+  const keys = Object.keys(payload);
+  if (type !== REPLY_FRAME || runResult == null || keys.length !== 1 || keys[0] !== 'content' || payload.content !== runResult) return payload;
+  return RUN_RESULT_REF;
+}
+
+/** A run's stream after `afterSequence`, payloads as appended (a reply reference reads the run's result in the same statement). */
+export async function listRunEvents(db: Kysely<Database>, runId: string, afterSequence: number): Promise<RunEvent[]> {
   return db
     .selectFrom('run_events')
-    .selectAll()
+    .select(['run_id', 'sequence', 'event_type', 'dedupe_key', 'created_at'])
+    .select(
+      // The scalar subquery is evaluated once per statement, and only when a row references the reply.
+      sql<Record<string, unknown>>`case when event_type = ${REPLY_FRAME} and payload = ${JSON.stringify(RUN_RESULT_REF)}::jsonb
+        then jsonb_build_object('content', (select r.result from runs r where r.id = ${runId}))
+        else payload end`.as('payload'),
+    )
     .where('run_id', '=', runId)
     .where('sequence', '>', afterSequence)
     .orderBy('sequence')
@@ -68,7 +100,7 @@ export async function listRunEvents(db: Kysely<Database>, runId: string, afterSe
  * reply, are left out and named in `$d` (one letter each); `expandEvents` puts them back, so
  * readers (the event log, deliveries) see the data as emitted. Rows without `$d` are stored whole.
  */
-const DERIVED = '$d';
+const DERIVED = DERIVED_KEY;
 /** Texts shorter than this are stored inline: looking up the run would cost more than it saves. */
 const TEXT_REF_MIN_LENGTH = 48;
 

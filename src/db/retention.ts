@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { emptyPurgeCounts, type PurgeCounts } from '../../workflows/purgeCounts.js';
-import type { Database, Run } from './schema.js';
+import type { Database, EventLogMode, Run } from './schema.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -21,8 +21,13 @@ export async function orgAfter(db: Db, orgId: string): Promise<string | null> {
   return next?.id ?? null;
 }
 
-export async function setOrgRetentionDays(db: Db, orgId: string, days: number | null) {
-  return db.updateTable('orgs').set({ retention_days: days }).where('id', '=', orgId).returning(['id', 'name', 'retention_days', 'created_at']).executeTakeFirst();
+/** Sets what the org keeps: its retention window and which events it logs (a field left out stays as it is). */
+export async function setOrgDataSettings(db: Db, orgId: string, set: { retention_days?: number | null; event_log?: EventLogMode | null }) {
+  const returned = ['id', 'name', 'retention_days', 'event_log', 'created_at'] as const;
+  if (set.retention_days === undefined && set.event_log === undefined) {
+    return db.selectFrom('orgs').select(returned).where('id', '=', orgId).executeTakeFirst();
+  }
+  return db.updateTable('orgs').set(set).where('id', '=', orgId).returning(returned).executeTakeFirst();
 }
 
 /** Deletes the deliveries (and their attempts) of these runs and of these events. */

@@ -13,6 +13,8 @@ type JsonDefault<T> = ColumnType<T, string | undefined, string>;
 /** `scheduled`: accepted with a run_at, waiting for it (its workflow starts then); `queued`: accepted, waiting for a slot under the agent's or the org's max_concurrent_runs. */
 export type RunStatus = 'scheduled' | 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
 export type RunSource = 'api' | 'webhook' | 'trigger' | 'schedule';
+/** Which customer events an org stores: those an enabled endpoint subscribes to, or all of them. */
+export type EventLogMode = 'subscribed' | 'all';
 export type ScheduleOverlapPolicyName = 'skip' | 'buffer_one' | 'allow_all';
 
 export interface EchoProvider {
@@ -58,6 +60,8 @@ export interface OrgsTable {
   held: ColumnType<string, never, string>;
   /** Days runs (and their rows) are kept; null = the operator's RETENTION_DAYS. */
   retention_days: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Which events are stored: 'subscribed' (those an enabled endpoint subscribes to) or 'all'; null = the operator's EVENT_LOG. */
+  event_log: ColumnType<EventLogMode | null, EventLogMode | null | undefined, EventLogMode | null>;
   created_at: CreatedAt;
   /** Runs of the org's agents that may be processing at once; the rest wait `queued` (null: no cap). */
   max_concurrent_runs: ColumnType<number | null, number | null | undefined, number | null>;

@@ -13,8 +13,13 @@ export { subscribedEndpointIds };
  * Starting twice is harmless: an existing workflow for the event is left alone, so a retried
  * activity can always call this after storing the event.
  */
-export async function dispatchEvent(deps: { db: Kysely<Database>; temporal: Client; taskQueue: string }, event: EventRow): Promise<boolean> {
-  const endpointIds = await subscribedEndpointIds(deps.db, event);
+export async function dispatchEvent(
+  deps: { db: Kysely<Database>; temporal: Client; taskQueue: string },
+  event: EventRow,
+  /** The subscribers when the caller has just looked them up (see emitForRun); otherwise asked here. */
+  subscribers?: string[],
+): Promise<boolean> {
+  const endpointIds = subscribers ?? (await subscribedEndpointIds(deps.db, event));
   if (!endpointIds.length) return false;
   await startEventDelivery(deps, event, endpointIds);
   return true;

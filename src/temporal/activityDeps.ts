@@ -35,6 +35,7 @@ export function activityDeps(
       maxActionsPerRun: config.MAX_ACTIONS_PER_RUN,
       endpointMaxInFlight: config.ENDPOINT_MAX_IN_FLIGHT,
       retentionDays: config.RETENTION_DAYS,
+      eventLog: config.EVENT_LOG,
     },
     ...overrides,
   };

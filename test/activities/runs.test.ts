@@ -20,7 +20,11 @@ const reply: AgentReply = { text: 'Echo: hello', usage: { input_tokens: 500, out
 
 beforeAll(async () => {
   stack = await startTestStack({ worker: false });
-  ({ apiKey: key } = await stack.newOrg('Run activities', 10_000));
+  const org = await stack.newOrg('Run activities', 10_000);
+  key = org.apiKey;
+  // Every announcement is checked stored exactly once: this org keeps its whole event log (by
+  // default an org without endpoints stores no customer event, see test/integration/eventLog.test.ts).
+  await stack.database.db.updateTable('orgs').set({ event_log: 'all' }).where('id', '=', org.orgId).execute();
   activities = createRunActivities(activityDeps(stack.config, stack.database.db, createLogger('silent', 'test'), stack.temporal));
 });
 

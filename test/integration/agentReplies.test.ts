@@ -15,7 +15,10 @@ let receiver: Receiver;
 
 beforeAll(async () => {
   stack = await startTestStack();
-  ({ apiKey: key } = await stack.newOrg('Replies', 10_000));
+  const org = await stack.newOrg('Replies', 10_000);
+  key = org.apiKey;
+  // The tests read the run's stored events, subscribed or not (run.completed): the org keeps its whole event log.
+  await stack.database.db.updateTable('orgs').set({ event_log: 'all' }).where('id', '=', org.orgId).execute();
   agentServer = await startFakeOpenAi();
   receiver = await startReceiver();
 });

@@ -203,6 +203,9 @@ describe('events', () => {
 
   it('finds the subscribers once (their ids travel in the eventDelivery input), delivers wallet.balance_low, and every stored event matches the catalog', async () => {
     const low = await stack.newOrg('Low gateway org', 101);
+    // Every event the run announces is checked against the catalog below: this org keeps its whole
+    // event log (by default only the subscribed run.completed and wallet.balance_low would be stored).
+    await stack.database.db.updateTable('orgs').set({ event_log: 'all' }).where('id', '=', low.orgId).execute();
     const endpoint = await stack.api('/v1/endpoints', { key: low.apiKey, body: { url: receiver.url, events: ['run.completed', 'wallet.balance_low'] } });
     expect(endpoint.status).toBe(201);
     const lowAgent = (await stack.api('/v1/agents', { key: low.apiKey, body: { name: 'Spender' } })).body.id;

@@ -90,8 +90,10 @@ describe('retention', () => {
 
   it('removes runs older than the org window with all their rows, keeps newer and live runs, the ledger and the balance', async () => {
     const { orgId, apiKey: key } = await stack.newOrg('retention');
-    // The org's own window, set by the operator (the default would be RETENTION_DAYS=30).
-    const patched = await stack.api(`/v1/admin/orgs/${orgId}`, { method: 'PATCH', key: ADMIN_TOKEN, body: { retention_days: 7 } });
+    // The org's own window, set by the operator (the default would be RETENTION_DAYS=30). Its whole
+    // event log is kept too, so the purge meets events no endpoint received (by default those are
+    // never stored: test/integration/eventLog.test.ts).
+    const patched = await stack.api(`/v1/admin/orgs/${orgId}`, { method: 'PATCH', key: ADMIN_TOKEN, body: { retention_days: 7, event_log: 'all' } });
     expect(patched.status).toBe(200);
     expect(patched.body.retention_days).toBe(7);
     const { orgId: otherOrgId, apiKey: otherKey } = await stack.newOrg('retention, default window');

@@ -11,6 +11,9 @@ let openai: FakeOpenAi;
 beforeAll(async () => {
   stack = await startTestStack();
   ({ apiKey: key, orgId } = await stack.newOrg('Lifecycle org'));
+  // These tests read every event a run announced: the org keeps its whole event log (without it,
+  // an org with no endpoint stores no customer event; see test/integration/eventLog.test.ts).
+  await stack.database.db.updateTable('orgs').set({ event_log: 'all' }).where('id', '=', orgId).execute();
   openai = await startFakeOpenAi();
 });
 afterAll(async () => {

@@ -39,7 +39,7 @@ export function EventsScreen() {
           <input type="datetime-local" value={before} onChange={(e) => setQuery({ before: e.currentTarget.value, page: undefined })} />
         </Field>
       </form>
-      <Async state={events} what="events" empty={(d) => d.data.length === 0} emptyText="No events match.">
+      <Async state={events} what="events" empty={(d) => d.data.length === 0} emptyText="No events match. An event is kept when an endpoint subscribes to it (or when the operator keeps this organization's whole event log).">
         {(d) => (
           <>
             <Table label="Events">

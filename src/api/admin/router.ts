@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CreditsUnavailable, grantCredits } from '../../db/credits.js';
 import { findOrg } from '../../db/orgs.js';
 import { setOrgConcurrency } from '../../db/runQueue.js';
-import { setOrgRetentionDays } from '../../db/retention.js';
+import { setOrgDataSettings } from '../../db/retention.js';
 import { AppError, notFound } from '../../errors.js';
 import { createOrgWithKey } from '../../services/orgs.js';
 import { CreatedApiKeySchema } from '../apiKeys/schema.js';
@@ -45,12 +45,22 @@ const UpdateOrgBody = z
       .min(1)
       .max(3650)
       .nullable()
+      .optional()
       .describe('Days the org\'s runs (with their messages, events, deliveries and attempts) are kept; null = the operator\'s RETENTION_DAYS'),
+    event_log: z
+      .enum(['subscribed', 'all'])
+      .nullable()
+      .optional()
+      .describe(
+        'Which customer events the org stores: `subscribed` = those an enabled endpoint subscribes to (plus wallet.balance_low and endpoint.disabled), ' +
+          '`all` = every event, kept for the retention window so GET /v1/events lists them with or without endpoints; null = the operator\'s EVENT_LOG',
+      ),
   })
   .strict();
 
 const OrgSettingsSchema = OrgSchema.extend({
   retention_days: z.number().int().nullable().describe('null: the operator default (RETENTION_DAYS) applies'),
+  event_log: z.enum(['subscribed', 'all']).nullable().describe('null: the operator default (EVENT_LOG, `subscribed`) applies'),
 }).meta({ id: 'OrgSettings' });
 
 export function adminRoutes(deps: AppDeps): RouteSpec[] {
@@ -89,18 +99,19 @@ export function adminRoutes(deps: AppDeps): RouteSpec[] {
       method: 'patch',
       path: '/v1/admin/orgs/:id',
       operationId: 'adminUpdateOrg',
-      summary: 'Set an organization\'s data retention',
+      summary: 'Set an organization\'s data retention and event log',
       description:
         'Operator only (ADMIN_TOKEN). Runs older than `retention_days` are deleted with their messages, events, deliveries and attempts by the ' +
-        'hourly retention purge (runs still processing or holding credits are kept until they end); the credit ledger is never purged.',
+        'hourly retention purge (runs still processing or holding credits are kept until they end); the credit ledger is never purged. ' +
+        '`event_log` decides which customer events are stored at all: by default only those an enabled endpoint subscribes to. Fields left out stay as they are.',
       tag,
       auth: { kind: 'admin' },
       body: UpdateOrgBody,
       responses: { 200: { description: 'The org with its retention', schema: OrgSettingsSchema } },
       async handler(ctx, { body }) {
-        const org = await setOrgRetentionDays(deps.db, resourceId(ctx.params.id, 'Organization'), body.retention_days);
+        const org = await setOrgDataSettings(deps.db, resourceId(ctx.params.id, 'Organization'), body);
         if (!org) throw notFound('Organization');
-        ctx.body = { id: org.id, name: org.name, created_at: org.created_at.toISOString(), retention_days: org.retention_days };
+        ctx.body = { id: org.id, name: org.name, created_at: org.created_at.toISOString(), retention_days: org.retention_days, event_log: org.event_log };
       },
     }),
     route({

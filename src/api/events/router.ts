@@ -40,6 +40,12 @@ const ListEventsQuery = PaginationQuery.extend({
 
 const presentEvent = (e: EventRow) => ({ id: e.id, type: e.type, agent_id: e.agent_id, run_id: e.run_id, data: e.data, created_at: e.created_at.toISOString() });
 
+/** What the event log holds (issue 19: an event is stored only when someone can read it). */
+const EVENT_LOG_NOTE =
+  'The event log lists the events the org stored: by default those an enabled endpoint subscribed to when they happened (each with its ' +
+  'deliveries), plus the account events `wallet.balance_low` and `endpoint.disabled`. An org whose operator set `event_log: "all"` ' +
+  '(or EVENT_LOG=all) stores every event, read or not. Events are kept for the org\'s retention window.';
+
 /** Catalog computed once: the JSON Schema of every event type's data. */
 const catalog = Object.entries(EVENT_TYPES).map(([type, spec]) => {
   const schema = z.toJSONSchema(spec.data, { unrepresentable: 'any' }) as Record<string, unknown>;
@@ -67,6 +73,7 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/events',
       operationId: 'listEvents',
       summary: 'List events, newest first',
+      description: EVENT_LOG_NOTE,
       tag,
       auth: { kind: 'apiKey', scope: 'events:read' },
       query: ListEventsQuery,
@@ -93,6 +100,7 @@ export function eventRoutes(deps: AppDeps): RouteSpec[] {
       path: '/v1/events/:id',
       operationId: 'getEvent',
       summary: 'Get an event with its deliveries and their attempts',
+      description: EVENT_LOG_NOTE,
       tag,
       auth: { kind: 'apiKey', scope: 'events:read' },
       responses: { 200: { description: 'The event', schema: EventWithDeliveriesSchema } },

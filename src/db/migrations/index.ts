@@ -15,6 +15,8 @@ import * as retention from './20261201T0600_retention.js';
 import * as schedulesDelayedRuns from './20261201T0700_schedules_delayed_runs.js';
 import * as flowControl from './20261201T0800_flow_control.js';
 import * as endpointSendTurns from './20261201T0900_endpoint_send_turns.js';
+import * as eventLog from './20261201T1000_event_log.js';
+import * as leanRunIndexes from './20261201T1000_lean_run_indexes.js';
 
 /** Every migration, by name; names sort in the order they run. */
 export const migrations: Record<string, Migration> = {
@@ -34,4 +36,6 @@ export const migrations: Record<string, Migration> = {
   '20261201T0700_schedules_delayed_runs': schedulesDelayedRuns,
   '20261201T0800_flow_control': flowControl,
   '20261201T0900_endpoint_send_turns': endpointSendTurns,
+  '20261201T1000_event_log': eventLog,
+  '20261201T1000_lean_run_indexes': leanRunIndexes,
 };
