@@ -45,8 +45,15 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 
 # --- runtime ------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
+# NODE_OPTIONS: V8 heap limits of the api and the worker (and of each of the worker's two workflow
+# threads, which take the same flags). Node's defaults follow the host (≈4 GiB old space on a big
+# one, 16 MiB semi-spaces), so garbage piles up for hundreds of MiB before a full collection and
+# each of the three heaps keeps a 32 MiB young generation; 512 MiB is ample for the live heaps
+# (tens of MiB) and 4 MiB semi-spaces cost no measurable CPU here (BENCHMARKS.md "Memory").
+# Override per deployment.
 ENV NODE_ENV=production \
     APP_ENV=production \
+    NODE_OPTIONS="--max-old-space-size=512 --max-semi-space-size=4" \
     WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 WORKDIR /app
 # Owned by root, read-only to the `node` user (uid 1000) that runs the processes.

@@ -518,7 +518,7 @@ async function main() {
   stack = await startStack({ forcePglite: args.has('--pglite'), retrySchedule: RETRY_SCHEDULE, logLevel: 'info', log, register: (close) => (closeStack = close) });
   notes.push(...stack.notes);
   for (const note of stack.notes) log(`NOTE: ${note}`);
-  log(`stack up: ${stack.mode === 'postgres' ? 'api and worker as separate processes' : 'single dev process'}; ${stack.databaseLabel}; ${stack.versions.temporal}`);
+  log(`stack up: ${stack.mode === 'postgres' ? `api and worker as separate processes, compiled (dist/), NODE_OPTIONS=${stack.nodeOptions}` : 'single dev process'}; ${stack.databaseLabel}; ${stack.versions.temporal}`);
   const sampler = new RssSampler(stack.pids);
   sampler.start();
   const temporalIdle = memoryOf(stack.pids.temporal);
@@ -830,7 +830,7 @@ async function main() {
       `Machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}; Node ${process.version}; ${v.postgres === 'n/a (PGlite)' ? 'PGlite' : `PostgreSQL ${v.postgres}`}; ${v.temporal}; Temporal TypeScript SDK ${v.sdk}. ` +
         `Load average ${machine.loadAverageAtStart.join(' / ')} at start, ${loadEnd.join(' / ')} at the end (other work shared the machine).`,
       '',
-      `Stack: ${stack.mode === 'postgres' ? '`src/main.ts` and `src/worker.ts` as separate processes on a fresh PostgreSQL database (created and dropped by the bench)' : 'the single-process dev launcher `src/dev.ts` on PGlite'}, ` +
+      `Stack: ${stack.mode === 'postgres' ? `the compiled build (\`npm run build\`), \`node dist/src/main.js\` and \`node dist/src/worker.js\` as separate processes with the image's NODE_OPTIONS (${stack.nodeOptions}) and prebuilt workflow bundle, on a fresh PostgreSQL database (created and dropped by the bench)` : 'the single-process dev launcher `src/dev.ts` (tsx) on PGlite'}, ` +
         `Temporal dev server (SQLite file + WAL), LOG_LEVEL=info, DELIVERY_RETRY_SCHEDULE=${RETRY_SCHEDULE}, echo agent; code at ${machine.code}. Every figure is the median of ${R} rounds.`,
       '',
       renderMarkdown(rows),

@@ -149,6 +149,12 @@ const ConfigSchema = z.object({
   SSE_STREAM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(10).max(3_600),
   /** Concurrent activities of the worker's deliveries task queue (deliveries, callbacks), apart from agent runs. */
   DELIVERY_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000),
+  /**
+   * Workflows each of the worker's two task queues keeps in memory between their tasks (the SDK's
+   * sticky cache); one evicted replays its history on its next task. The SDK's default follows
+   * the heap limit (≈2 300 per queue with Node's 4 GiB), far above what a worker has in flight.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).max(100_000),
   /** Concurrent attempts against one endpoint (or one org's callback origin) across all workers; more wait their turn. */
   ENDPOINT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000),
   /** When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`. */
@@ -231,6 +237,7 @@ const baseDefaults: Env = {
   SSE_MAX_STREAMS_PER_RUN: '100',
   SSE_STREAM_TOKEN_TTL_SECONDS: '300',
   DELIVERY_MAX_CONCURRENT_ACTIVITIES: '100',
+  WORKER_MAX_CACHED_WORKFLOWS: '500',
   ENDPOINT_MAX_IN_FLIGHT: '25',
   METRICS_GAUGE_INTERVAL_SECONDS: '30',
   SHUTDOWN_TIMEOUT_SECONDS: '30',

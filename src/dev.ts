@@ -124,6 +124,7 @@ async function main() {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     deps: activityDeps(runtimeConfig, database.db, log.child({ component: 'worker' }), temporal),
     deliveryMaxConcurrentActivities: config.DELIVERY_MAX_CONCURRENT_ACTIVITIES,
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
   });
   const running = worker.run();
   cleanups.push(async () => {

@@ -54,6 +54,7 @@ const { connection, worker, temporal } = await untilEngineAnswers(async () => {
       deps: activityDeps(config, database.db, log, temporal),
       shutdownGraceSeconds: workerShutdownGraceSeconds(config.SHUTDOWN_TIMEOUT_SECONDS),
       deliveryMaxConcurrentActivities: config.DELIVERY_MAX_CONCURRENT_ACTIVITIES,
+      maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
       ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } } : {}),
     });
     return { connection, worker, temporal };

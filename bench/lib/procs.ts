@@ -24,9 +24,10 @@ process.once('exit', () => {
   }
 });
 
+/** Compiled entries (`dist/**.js`) run on plain node, as in production; TypeScript ones under tsx. */
 export function spawnNode(name: string, entry: string, env: Record<string, string | undefined>, logFile: string): Child {
   const fd = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const proc = spawn(process.execPath, entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', fd, fd],
     detached: true,

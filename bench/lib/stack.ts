@@ -11,6 +11,7 @@ import { migrateToLatest, openDatabase, redactUrl, type DatabaseHandle } from '.
 import type { Database } from '../../src/db/schema.js';
 import { findTemporalCli } from '../../src/temporal/cli.js';
 import { freePort, startTemporalDevServer, type DevServer } from '../../src/temporal/devServer.js';
+import { buildForBench } from './build.js';
 import { spawnNode, waitFor, type Child } from './procs.js';
 
 const run = promisify(execFile);
@@ -44,6 +45,8 @@ export interface Stack {
   db: Kysely<Database> | undefined;
   versions: { temporal: string; postgres: string; sdk: string };
   databaseLabel: string;
+  /** NODE_OPTIONS of the app's processes (the image's), when they run compiled. */
+  nodeOptions: string | undefined;
   /** Processes whose memory is sampled; in PGlite mode `api` and `worker` are the same dev process. */
   pids: Record<'api' | 'worker' | 'temporal' | 'koaBaseline' | 'noopWorker' | 'receiver', number>;
   children: Child[];
@@ -155,16 +158,32 @@ async function start(options: StackOptions, cleanups: Array<() => Promise<void>>
   // Experiments start more processes later: they stop with the stack (before Temporal).
   stackSpawn = spawnChild;
 
+  // Production's processes: compiled JavaScript on plain node with the prebuilt workflow bundle
+  // (the Dockerfile's runtime stage); the baselines compiled the same way, for a fair comparison.
+  // The PGlite fallback is the dev launcher, which runs under tsx as `npm run dev` does.
+  const built = databaseUrl ? await buildForBench(tmp, log) : undefined;
+
   // Baselines' processes first (cleanup runs in reverse: the app stops before Temporal).
-  const koa = spawnChild('koa-baseline', 'bench/processes/koaBaseline.ts', { PORT: String(koaPort) });
-  const receiver = spawnChild('receiver', 'bench/processes/receiver.ts', { PORT: String(receiverPort) });
-  const noopWorker = spawnChild('noop-worker', 'bench/processes/baselineWorker.ts', { TEMPORAL_ADDRESS: server.address, BENCH_TASK_QUEUE: noopTaskQueue });
+  const baseline = (file: string) => (built ? `dist/bench/processes/${file}.js` : `bench/processes/${file}.ts`);
+  // The baselines run with the image's V8 settings too, so the comparison is of code, not of heap flags.
+  const runtime = built ? { NODE_OPTIONS: built.nodeOptions } : {};
+  const koa = spawnChild('koa-baseline', baseline('koaBaseline'), { PORT: String(koaPort), ...runtime });
+  const receiver = spawnChild('receiver', baseline('receiver'), { PORT: String(receiverPort) });
+  const noopWorker = spawnChild('noop-worker', baseline('baselineWorker'), {
+    TEMPORAL_ADDRESS: server.address,
+    BENCH_TASK_QUEUE: noopTaskQueue,
+    ...runtime,
+    ...(built ? { BENCH_WORKFLOW_BUNDLE_PATH: built.noopBundlePath } : {}),
+  });
 
   let api: Child;
   let worker: Child;
-  if (databaseUrl) {
-    api = spawnChild('api', 'src/main.ts', { ...appEnv, ...apiEnv, DATABASE_URL: databaseUrl });
-    worker = spawnChild('worker', 'src/worker.ts', { ...appEnv, DATABASE_URL: databaseUrl });
+  if (databaseUrl && built) {
+    // NODE_ENV, NODE_OPTIONS and WORKFLOW_BUNDLE_PATH as the image sets them (APP_ENV stays
+    // development: loopback targets).
+    const production = { NODE_ENV: 'production', NODE_OPTIONS: built.nodeOptions, DATABASE_URL: databaseUrl };
+    api = spawnChild('api', 'dist/src/main.js', { ...appEnv, ...apiEnv, ...production });
+    worker = spawnChild('worker', 'dist/src/worker.js', { ...appEnv, ...production, WORKFLOW_BUNDLE_PATH: built.appBundlePath });
   } else {
     const dataDir = join(tmp, 'dev');
     api = spawnChild('dev', 'src/dev.ts', { ...appEnv, ...apiEnv, DATA_DIR: dataDir });
@@ -199,9 +218,13 @@ async function start(options: StackOptions, cleanups: Array<() => Promise<void>>
     db: database?.db,
     versions: { temporal: temporalVersion, postgres: postgresVersion, sdk },
     databaseLabel,
+    nodeOptions: built?.nodeOptions,
     pids: { api: api.pid, worker: worker.pid, temporal: server.pid, koaBaseline: koa.pid, noopWorker: noopWorker.pid, receiver: receiver.pid },
     children,
-    workerEnv: databaseUrl ? { ...appEnv, DATABASE_URL: databaseUrl } : undefined,
+    workerEnv:
+      databaseUrl && built
+        ? { ...appEnv, NODE_ENV: 'production', NODE_OPTIONS: built.nodeOptions, DATABASE_URL: databaseUrl, WORKFLOW_BUNDLE_PATH: built.appBundlePath }
+        : undefined,
     close,
   };
 }

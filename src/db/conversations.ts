@@ -4,23 +4,29 @@ import type { Message } from './schema.js';
 
 export type { Conversation, ConversationsTable, Message, MessagesTable } from './schema.js';
 
-export async function insertConversation(
-  db: Db,
-  c: { id: string; orgId: string; agentId: string; subject: string | null; externalUserId: string | null; inboundWebhookId: string | null; now: Date },
-) {
-  await db
-    .insertInto('conversations')
-    .values({
-      id: c.id,
-      org_id: c.orgId,
-      agent_id: c.agentId,
-      subject: c.subject,
-      external_user_id: c.externalUserId,
-      inbound_webhook_id: c.inboundWebhookId,
-      updated_at: c.now,
-    })
-    .execute();
+export interface NewConversationInput {
+  id: string;
+  orgId: string;
+  agentId: string;
+  subject: string | null;
+  externalUserId: string | null;
+  inboundWebhookId: string | null;
+  now: Date;
 }
+
+/** The conversations row of a new conversation, inserted with its first run (src/db/runs.ts insertAcceptedRun). */
+export function conversationRow(c: NewConversationInput) {
+  return {
+    id: c.id,
+    org_id: c.orgId,
+    agent_id: c.agentId,
+    subject: c.subject,
+    external_user_id: c.externalUserId,
+    inbound_webhook_id: c.inboundWebhookId,
+    updated_at: c.now,
+  };
+}
+
 
 /** The org's conversation by id (the caller checks the agent). */
 export async function findConversation(db: Db, orgId: string, id: string) {

@@ -210,22 +210,6 @@ export async function storeEvent(
 
 
 
-/**
- * A new run's first event, `run_queued` (sequence 1), announced on commit: written in the
- * transaction that stores the run, so no accepted run lacks it.
- */
-export async function insertRunQueuedEvent(
-  db: Kysely<Database> | Transaction<Database>,
-  runId: string,
-  payload: Record<string, unknown> = { status: 'processing' },
-): Promise<void> {
-  await db
-    .insertInto('run_events')
-    .values({ run_id: runId, sequence: 1, event_type: 'run_queued', dedupe_key: 'run_queued', payload: JSON.stringify(payload) })
-    .execute();
-  await sql`select pg_notify(${RUN_EVENTS_CHANNEL}, ${runId})`.execute(db);
-}
-
 /** The org's event by id. */
 export async function findEvent(db: Kysely<Database> | Transaction<Database>, orgId: string, id: string): Promise<EventRow | undefined> {
   return db.selectFrom('events').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { conversationRow, type NewConversationInput } from './conversations.js';
 import { releaseRunHold } from './credits.js';
 import type { Db } from './executor.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
@@ -6,8 +7,33 @@ import type { Database, NewRun, Run, RunStatus } from './schema.js';
 
 export type { NewRun, Run, RunSource, RunStatus, RunsTable } from './schema.js';
 
-export async function insertRun(db: Db, run: NewRun) {
-  return db.insertInto('runs').values(run).returningAll().executeTakeFirstOrThrow();
+/**
+ * An accepted run with its first event (`run_queued`, sequence 1) and, when the run starts one,
+ * its new conversation, in ONE statement (data-modifying CTEs; the foreign keys are checked at
+ * its end, when all three rows exist): accepting a run is one round trip for what took three.
+ * In the caller's transaction, before the credit hold (src/db/credits.ts holdCredits), which
+ * stays the last statement so the org row is locked only until the commit.
+ *
+ * The event is not announced on the run-events channel (NOTIFY): a stream can only join a run it
+ * finds stored, so committed with this event, and it reads the stored backlog after it listens —
+ * no listener can be waiting for it. A NOTIFY would make every accepting commit take Postgres'
+ * cluster-wide notify lock, queueing the accepts of every API process (and the worker's event
+ * commits) behind each other's WAL flush.
+ */
+export async function insertAcceptedRun(
+  db: Db,
+  accepted: { run: NewRun & { id: string }; conversation: NewConversationInput | null; queuedEvent: Record<string, unknown> },
+): Promise<Run> {
+  const event = { run_id: accepted.run.id, sequence: 1, event_type: 'run_queued', dedupe_key: 'run_queued', payload: JSON.stringify(accepted.queuedEvent) };
+  const withEvent = db.with('queued_event', (qb) => qb.insertInto('run_events').values(event));
+  if (!accepted.conversation) return withEvent.insertInto('runs').values(accepted.run).returningAll().executeTakeFirstOrThrow();
+  const conversation = conversationRow(accepted.conversation);
+  return withEvent
+    .with('new_conversation', (qb) => qb.insertInto('conversations').values(conversation))
+    .insertInto('runs')
+    .values(accepted.run)
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 export async function deleteRun(db: Db, id: string) {

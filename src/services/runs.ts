@@ -4,13 +4,11 @@ import type { Kysely } from 'kysely';
 import type { RunOutcome } from '../../workflows/index.js';
 import { CreditsUnavailable, holdCredits } from '../db/credits.js';
 import { findAgentSummary } from '../db/agents.js';
-import { insertConversation } from '../db/conversations.js';
-import { insertRunQueuedEvent } from '../db/events.js';
 import { inTransaction } from '../db/executor.js';
 import { newRowId } from '../db/ids.js';
 import { findRunByLiveIdempotencyKey } from '../db/retention.js';
 import { initialRunStatus, isLimited, markAdmitted, runLimitsOf } from '../db/runQueue.js';
-import { insertRun, removeUnstartedRun } from '../db/runs.js';
+import { insertAcceptedRun, removeUnstartedRun } from '../db/runs.js';
 import type { Agent, Database, Run, RunSource, RunStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -136,56 +134,58 @@ export async function acceptRun(
   let newConversationId: string | null = null;
   try {
     run = await inTransaction(deps.db, async (trx) => {
-      let conversationId = input.conversationId ?? null;
-      if (!conversationId) {
-        conversationId = newRowId();
-        newConversationId = conversationId;
-        await insertConversation(trx, {
-          id: conversationId,
-          orgId,
-          agentId: input.agent.id,
-          subject: input.subject ?? null,
-          externalUserId: input.externalUserId ?? null,
-          inboundWebhookId: input.inboundWebhookId ?? null,
-          now: deps.clock(),
-        });
-      }
+      const conversation = input.conversationId
+        ? null
+        : {
+            id: newRowId(),
+            orgId,
+            agentId: input.agent.id,
+            subject: input.subject ?? null,
+            externalUserId: input.externalUserId ?? null,
+            inboundWebhookId: input.inboundWebhookId ?? null,
+            now: deps.clock(),
+          };
+      newConversationId = conversation?.id ?? null;
       // Under a concurrency limit a run without a free slot waits `queued` (src/db/runQueue.ts).
       const status: RunStatus = input.runAt ? 'scheduled' : !isLimited(limits) ? 'processing' : holding ? await initialRunStatus(trx, orgId, input.agent.id, limits, holding) : 'queued';
       const queuedDetail = status === 'queued' ? 'waiting for a slot: the concurrency limit is reached' : null;
-      const inserted = await insertRun(trx, {
-        id: runId,
-        org_id: orgId,
-        agent_id: input.agent.id,
-        source: input.source,
-        status,
-        status_detail: queuedDetail,
-        message: input.message,
-        result: null,
-        error: null,
-        input_tokens: null,
-        output_tokens: null,
-        metadata: JSON.stringify(input.metadata ?? {}),
-        subject: input.subject ?? null,
-        context: JSON.stringify(input.context ?? {}),
-        callback_url: input.callbackUrl ?? null,
-        task_definition_id: input.taskDefinitionId ?? null,
-        conversation_id: conversationId,
-        inbound_webhook_id: input.inboundWebhookId ?? null,
-        idempotency_key: input.idempotencyKey ?? null,
-        request_hash: input.idempotencyKey ? requestHash : null,
-        credits_held: hold,
-        event_seq: 1,
-        run_at: input.runAt ?? null,
-        schedule_id: input.scheduleId ?? null,
+      // The run, its new conversation and its run_queued event in one statement: no accepted
+      // run lacks its first event.
+      const inserted = await insertAcceptedRun(trx, {
+        conversation,
+        run: {
+          id: runId,
+          org_id: orgId,
+          agent_id: input.agent.id,
+          source: input.source,
+          status,
+          status_detail: queuedDetail,
+          message: input.message,
+          result: null,
+          error: null,
+          input_tokens: null,
+          output_tokens: null,
+          metadata: JSON.stringify(input.metadata ?? {}),
+          subject: input.subject ?? null,
+          context: JSON.stringify(input.context ?? {}),
+          callback_url: input.callbackUrl ?? null,
+          task_definition_id: input.taskDefinitionId ?? null,
+          conversation_id: input.conversationId ?? conversation!.id,
+          inbound_webhook_id: input.inboundWebhookId ?? null,
+          idempotency_key: input.idempotencyKey ?? null,
+          request_hash: input.idempotencyKey ? requestHash : null,
+          credits_held: hold,
+          event_seq: 1,
+          run_at: input.runAt ?? null,
+          schedule_id: input.scheduleId ?? null,
+        },
+        queuedEvent: {
+          status,
+          ...(queuedDetail ? { detail: queuedDetail } : {}),
+          ...(input.runAt ? { run_at: input.runAt.toISOString() } : {}),
+        },
       });
       if (status === 'processing' && isLimited(limits)) await markAdmitted(trx, runId);
-      // run_queued commits with the run: no accepted run lacks its first event.
-      await insertRunQueuedEvent(trx, runId, {
-        status,
-        ...(queuedDetail ? { detail: queuedDetail } : {}),
-        ...(input.runAt ? { run_at: input.runAt.toISOString() } : {}),
-      });
       // Last, so the org row is locked only until the commit that follows.
       await holdCredits(trx, orgId, hold);
       return inserted;

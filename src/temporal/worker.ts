@@ -57,6 +57,8 @@ export interface WorkerOptions {
   shutdownGraceSeconds?: number;
   /** Concurrent activities of the deliveries task queue (DELIVERY_MAX_CONCURRENT_ACTIVITIES). */
   deliveryMaxConcurrentActivities?: number;
+  /** Sticky-cache size of each of the two workers (WORKER_MAX_CACHED_WORKFLOWS); unset = the SDK's heap-based default. */
+  maxCachedWorkflows?: number;
 }
 
 /**
@@ -96,6 +98,7 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerSet> {
     activities,
     // Drain in-flight activities on shutdown instead of abandoning them to a timeout.
     shutdownGraceTime: `${options.shutdownGraceSeconds ?? 10} seconds`,
+    ...(options.maxCachedWorkflows ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
   };
   const main = await Worker.create({ ...common, taskQueue: options.taskQueue });
   const deliveries = await Worker.create({
