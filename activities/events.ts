@@ -1,6 +1,7 @@
-import { orgHasEnabledEndpoints } from '../src/db/endpoints.js';
-import { appendRunEvent, storeEvent } from '../src/db/events.js';
-import type { Agent, Run } from '../src/db/schema.js';
+import type { Transaction } from 'kysely';
+import { inTransaction } from '../src/db/executor.js';
+import { appendRunEventsLocked, findEventsByDedupeKeys, lockRunForEvents, storeRunEvents, type RunTexts } from '../src/db/events.js';
+import type { Agent, Database, EventRow, Run } from '../src/db/schema.js';
 import type { Emitted } from '../src/domain/eventTypes.js';
 import { dispatchEvent } from '../src/services/eventDispatch.js';
 import type { ActivityDeps } from './deps.js';
@@ -21,27 +22,59 @@ export function runRef(run: Run, agent: Pick<Agent, 'id' | 'name'>) {
   return { run_id: run.id, agent: { id: agent.id, name: agent.name }, agent_id: agent.id, conversation_id: run.conversation_id };
 }
 
-export async function emitForRun(deps: ActivityDeps, run: Run, emissions: RunEmission[]): Promise<void> {
-  // One look per call instead of a subscription query per event when the org has no endpoint.
-  let anyEndpoint: boolean | undefined;
-  for (const { stream, event } of emissions) {
+/** A step's customer events once stored: those to hand to delivery after the commit. */
+export interface RecordedEmissions {
+  /** New events as emitted, in order. */
+  created: EventRow[];
+  /** Dedupe keys an earlier attempt stored: their delivery may not have started if it died after the commit. */
+  storedBefore: string[];
+}
+
+const dedupeKeyOf = (run: Pick<Run, 'id'>, event: NonNullable<RunEmission['event']>) => `${event.type}:${run.id}:${event.key ?? ''}`;
+
+/**
+ * Writes a step's emissions in the caller's transaction, which holds the run's row lock
+ * (`lockRunForEvents`, `lockRunForBookkeeping`): the run-stream events in one statement, the
+ * customer events in another, each once per dedupe key. `texts` are the run's message and
+ * result as stored, against which long texts are stored by reference.
+ */
+export async function recordEmissions(deps: Pick<ActivityDeps, 'clock'>, trx: Transaction<Database>, run: Run, emissions: RunEmission[], texts: RunTexts): Promise<RecordedEmissions> {
+  const stream: Array<{ type: string; dedupeKey: string; payload: unknown; at: Date }> = [];
+  const events: Parameters<typeof storeRunEvents>[1][number][] = [];
+  for (const emission of emissions) {
     const at = deps.clock();
-    if (stream) {
-      await appendRunEvent(deps.db, { runId: run.id, type: stream.type, dedupeKey: stream.key ?? stream.type, payload: stream.payload, at });
-    }
-    if (event) {
-      const stored = await storeEvent(deps.db, {
-        orgId: run.org_id,
-        agentId: run.agent_id,
-        runId: run.id,
-        type: event.type,
-        data: event.data,
-        dedupeKey: `${event.type}:${run.id}:${event.key ?? ''}`,
-        at,
-      });
-      // Also on a retry that found the event stored: the earlier attempt may have died before this.
-      anyEndpoint ??= await orgHasEnabledEndpoints(deps.db, run.org_id);
-      if (anyEndpoint) await dispatchEvent(deps, stored.event);
+    if (emission.stream) stream.push({ type: emission.stream.type, dedupeKey: emission.stream.key ?? emission.stream.type, payload: emission.stream.payload, at });
+    if (emission.event) {
+      events.push({ orgId: run.org_id, agentId: run.agent_id, runId: run.id, type: emission.event.type, data: emission.event.data, dedupeKey: dedupeKeyOf(run, emission.event), at });
     }
   }
+  await appendRunEventsLocked(trx, run.id, stream);
+  const stored = await storeRunEvents(trx, events, texts);
+  return {
+    created: stored.filter((e): e is EventRow => e !== undefined),
+    storedBefore: events.filter((_, i) => stored[i] === undefined).map((e) => e.dedupeKey),
+  };
+}
+
+/**
+ * Starts the delivery of a step's events, after its commit, in the order they were emitted:
+ * also those an earlier attempt stored (it may have died before dispatching; starting a
+ * delivery twice is harmless). Only called when the org has an enabled endpoint.
+ */
+export async function dispatchRecorded(deps: ActivityDeps, recorded: RecordedEmissions): Promise<void> {
+  const events = [...recorded.created, ...(await findEventsByDedupeKeys(deps.db, recorded.storedBefore))];
+  events.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const event of events) await dispatchEvent(deps, event);
+}
+
+/**
+ * Emits on both streams for a step that has no transaction of its own: one transaction (the
+ * run's row lock, the run-stream events, the customer events), then their delivery.
+ */
+export async function emitForRun(deps: ActivityDeps, run: Run, emissions: RunEmission[]): Promise<void> {
+  const { recorded, anyEndpoint } = await inTransaction(deps.db, async (trx) => {
+    const { anyEndpoint } = await lockRunForEvents(trx, run.id, run.org_id);
+    return { recorded: await recordEmissions(deps, trx, run, emissions, { message: run.message, result: run.result }), anyEndpoint };
+  });
+  if (anyEndpoint) await dispatchRecorded(deps, recorded);
 }

@@ -24,9 +24,9 @@ process.once('exit', () => {
   }
 });
 
-export function spawnNode(name: string, entry: string, env: Record<string, string | undefined>, logFile: string): Child {
+export function spawnNode(name: string, entry: string, env: Record<string, string | undefined>, logFile: string, nodeArgs: string[] = []): Child {
   const fd = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', fd, fd],
     detached: true,

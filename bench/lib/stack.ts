@@ -146,8 +146,8 @@ async function start(options: StackOptions, cleanups: Array<() => Promise<void>>
   const apiEnv = { PORT: String(apiPort), HOST: '127.0.0.1', PUBLIC_URL: apiUrl };
 
   const children: Child[] = [];
-  const spawnChild = (name: string, entry: string, env: Record<string, string | undefined>) => {
-    const child = spawnNode(name, entry, env, join(tmp, `${name}.log`));
+  const spawnChild = (name: string, entry: string, env: Record<string, string | undefined>, nodeArgs: string[] = []) => {
+    const child = spawnNode(name, entry, env, join(tmp, `${name}.log`), nodeArgs);
     children.push(child);
     cleanups.push(() => child.stop());
     return child;
@@ -164,7 +164,9 @@ async function start(options: StackOptions, cleanups: Array<() => Promise<void>>
   let worker: Child;
   if (databaseUrl) {
     api = spawnChild('api', 'src/main.ts', { ...appEnv, ...apiEnv, DATABASE_URL: databaseUrl });
-    worker = spawnChild('worker', 'src/worker.ts', { ...appEnv, DATABASE_URL: databaseUrl });
+    // BENCH_WORKER_NODE_ARGS: e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for bench/profile.ts.
+    const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    worker = spawnChild('worker', 'src/worker.ts', { ...appEnv, DATABASE_URL: databaseUrl }, nodeArgs);
   } else {
     const dataDir = join(tmp, 'dev');
     api = spawnChild('dev', 'src/dev.ts', { ...appEnv, ...apiEnv, DATA_DIR: dataDir });

@@ -44,6 +44,51 @@ export async function appendRunEvent(
 }
 
 /**
+ * Appends run events, in order, to a run whose row the caller's transaction has locked
+ * (`lockRunForEvents` or `lockRunForBookkeeping`), in one statement: each once per dedupe key
+ * (a retried activity adds nothing), sequences continuing from the run's last without gaps (the
+ * lock orders appenders, and this statement's snapshot, taken after the lock was granted, sees
+ * every earlier append), NOTIFY on commit when any is new.
+ */
+export async function appendRunEventsLocked(
+  trx: Transaction<Database>,
+  runId: string,
+  events: ReadonlyArray<{ type: string; dedupeKey: string; payload: unknown; at: Date }>,
+): Promise<void> {
+  if (!events.length) return;
+  const rows = events.map((e, i) => sql`(${i}::int, ${e.type}::text, ${e.dedupeKey}::text, ${JSON.stringify(e.payload ?? {})}::jsonb, ${e.at}::timestamptz)`);
+  await sql`
+    with v(ord, event_type, dedupe_key, payload, created_at) as (values ${sql.join(rows)}),
+    fresh as (
+      select v.* from v
+      where not exists (select 1 from run_events e where e.run_id = ${runId} and e.dedupe_key = v.dedupe_key)
+    ),
+    appended as (
+      insert into run_events (run_id, sequence, event_type, dedupe_key, payload, created_at)
+      select ${runId}, coalesce((select max(sequence) from run_events where run_id = ${runId}), 0) + row_number() over (order by ord),
+             event_type, dedupe_key, payload, created_at
+      from fresh
+      returning 1
+    )
+    select case when exists (select 1 from appended) then pg_notify(${RUN_EVENTS_CHANNEL}, ${runId}) end`.execute(trx);
+}
+
+/**
+ * Locks the run's row for appending its events (`appendRunEventsLocked`) in the caller's
+ * transaction, and says whether its org has any enabled endpoint (its events need a delivery
+ * look-up only then). Throws when the run is gone.
+ */
+export async function lockRunForEvents(trx: Transaction<Database>, runId: string, orgId: string): Promise<{ anyEndpoint: boolean }> {
+  const row = await trx
+    .selectFrom('runs')
+    .select((eb) => eb.exists(eb.selectFrom('endpoints').select('id').where('org_id', '=', orgId).where('enabled', '=', true).where('deleted_at', 'is', null)).as('any_endpoint'))
+    .where('id', '=', runId)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  return { anyEndpoint: Boolean(row.any_endpoint) };
+}
+
+/**
  * The sequence of the run's last event (0 when none). runs.event_seq is no longer advanced per
  * event (it stays at the run_queued event's 1): this is the source.
  */
@@ -73,7 +118,7 @@ const DERIVED = '$d';
 const TEXT_REF_MIN_LENGTH = 48;
 
 type EventData = Record<string, unknown>;
-type RunTexts = { message: string; result: string | null };
+export type RunTexts = { message: string; result: string | null };
 
 export function compactEventData(data: EventData, row: { runId: string | null; agentId: string | null }, run?: RunTexts): EventData {
   const out: EventData = { ...data };
@@ -177,6 +222,55 @@ export async function storeEvent(
 }
 
 
+
+export interface NewEvent {
+  orgId: string;
+  agentId: string | null;
+  runId: string | null;
+  type: string;
+  data: Record<string, unknown>;
+  dedupeKey: string;
+  at: Date;
+}
+
+/**
+ * Stores several customer events of one run in one statement, each once per dedupe key, with
+ * its texts compacted against the run's (`run`: its message and result as stored, which the
+ * caller knows). Returns, in order, each event as emitted when it is new, or undefined when its
+ * key was stored before (read those with `findEventsByDedupeKeys` if needed).
+ */
+export async function storeRunEvents(db: Kysely<Database> | Transaction<Database>, events: readonly NewEvent[], run: RunTexts): Promise<Array<EventRow | undefined>> {
+  if (!events.length) return [];
+  const inserted = await db
+    .insertInto('events')
+    .values(
+      events.map((event) => ({
+        id: newRowId(),
+        org_id: event.orgId,
+        agent_id: event.agentId,
+        run_id: event.runId,
+        type: event.type,
+        data: JSON.stringify(compactEventData(event.data, event, run)),
+        dedupe_key: event.dedupeKey,
+        created_at: event.at,
+      })),
+    )
+    .onConflict((oc) => oc.column('dedupe_key').doNothing())
+    .returningAll()
+    .execute();
+  const byKey = new Map(inserted.map((row) => [row.dedupe_key, row]));
+  return events.map((event) => {
+    const row = byKey.get(event.dedupeKey);
+    return row ? { ...row, data: event.data } : undefined;
+  });
+}
+
+/** Customer events by dedupe key, as emitted (a retried step's events stored by an earlier attempt). */
+export async function findEventsByDedupeKeys(db: Kysely<Database> | Transaction<Database>, keys: readonly string[]): Promise<EventRow[]> {
+  if (!keys.length) return [];
+  const rows = await db.selectFrom('events').selectAll().where('dedupe_key', 'in', [...keys]).execute();
+  return expandEvents(db, rows);
+}
 
 /**
  * A new run's first event, `run_queued` (sequence 1), announced on commit: written in the
