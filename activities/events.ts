@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import { inTransaction } from '../src/db/executor.js';
-import { appendRunEventsLocked, findEventsByDedupeKeys, lockRunForEvents, storeRunEvents, type RunTexts } from '../src/db/events.js';
+import { findEventsByDedupeKeys, lockRunForEvents, type NewEvent, type RunTexts } from '../src/db/events.js';
+import { writeRunStep, type RunStepWrites, type RunStreamEvent } from '../src/db/runSteps.js';
 import type { Agent, Database, EventRow, Run } from '../src/db/schema.js';
 import type { Emitted } from '../src/domain/eventTypes.js';
 import { dispatchEvent } from '../src/services/eventDispatch.js';
@@ -33,14 +34,22 @@ export interface RecordedEmissions {
 const dedupeKeyOf = (run: Pick<Run, 'id'>, event: NonNullable<RunEmission['event']>) => `${event.type}:${run.id}:${event.key ?? ''}`;
 
 /**
- * Writes a step's emissions in the caller's transaction, which holds the run's row lock
- * (`lockRunForEvents`, `lockRunForBookkeeping`): the run-stream events in one statement, the
- * customer events in another, each once per dedupe key. `texts` are the run's message and
- * result as stored, against which long texts are stored by reference.
+ * Writes a step's emissions, and the step's own writes of the run (`writes`), in one statement
+ * in the caller's transaction, which holds the run's row lock (`lockRunForEvents`,
+ * `lockRunForBookkeeping`); each once per dedupe key (src/db/runSteps.ts). `texts` are the run's
+ * message and result as stored once the step commits, against which long texts are stored by
+ * reference.
  */
-export async function recordEmissions(deps: Pick<ActivityDeps, 'clock'>, trx: Transaction<Database>, run: Run, emissions: RunEmission[], texts: RunTexts): Promise<RecordedEmissions> {
-  const stream: Array<{ type: string; dedupeKey: string; payload: unknown; at: Date }> = [];
-  const events: Parameters<typeof storeRunEvents>[1][number][] = [];
+export async function recordEmissions(
+  deps: Pick<ActivityDeps, 'clock'>,
+  trx: Transaction<Database>,
+  run: Run,
+  emissions: RunEmission[],
+  texts: RunTexts,
+  writes: RunStepWrites = {},
+): Promise<RecordedEmissions> {
+  const stream: RunStreamEvent[] = [];
+  const events: NewEvent[] = [];
   for (const emission of emissions) {
     const at = deps.clock();
     if (emission.stream) stream.push({ type: emission.stream.type, dedupeKey: emission.stream.key ?? emission.stream.type, payload: emission.stream.payload, at });
@@ -48,8 +57,7 @@ export async function recordEmissions(deps: Pick<ActivityDeps, 'clock'>, trx: Tr
       events.push({ orgId: run.org_id, agentId: run.agent_id, runId: run.id, type: emission.event.type, data: emission.event.data, dedupeKey: dedupeKeyOf(run, emission.event), at });
     }
   }
-  await appendRunEventsLocked(trx, run.id, stream);
-  const stored = await storeRunEvents(trx, events, texts);
+  const stored = await writeRunStep(trx, run.id, { ...writes, stream, events, texts });
   return {
     created: stored.filter((e): e is EventRow => e !== undefined),
     storedBefore: events.filter((_, i) => stored[i] === undefined).map((e) => e.dedupeKey),

@@ -16,6 +16,7 @@ import type { EventRow } from '../src/db/schema.js';
 import { emit } from '../src/domain/eventTypes.js';
 import { dispatchEvent } from '../src/services/eventDispatch.js';
 import { dispatchRecorded, emitForRun, recordEmissions, runRef, type RecordedEmissions, type RunEmission } from './events.js';
+import type { RunStepWrites } from '../src/db/runSteps.js';
 import type { RunOutcome } from '../workflows/definitions.js';
 import type { AgentReply } from './providers/types.js';
 
@@ -215,26 +216,11 @@ export function createRunActivities(deps: ActivityDeps) {
   }
 
   /**
-   * The charge and the reply, in the caller's transaction on the run's locked row (exactly once:
-   * see `complete`), and a low-balance crossing recorded as an event with them. The message is
-   * stored whatever the run's status, as `complete` does.
+   * The charge, in the caller's transaction on the run's locked row (exactly once: see
+   * `complete`), with a low-balance crossing recorded as an event in it.
    */
-  async function chargeAndStoreReply(trx: Transaction<Database>, run: Run, reply: AgentReply, now: Date): Promise<{ charged: number; event?: EventRow; retried: boolean }> {
+  async function chargeRun(trx: Transaction<Database>, run: Run, reply: AgentReply, now: Date): Promise<{ charged: number; event?: EventRow; retried: boolean }> {
     const capture = await captureLockedRunCredits(trx, run, creditsForUsage(reply.usage));
-    if (run.status === 'processing') {
-      const reply_ = {
-        text: reply.text,
-        inputTokens: reply.usage.input_tokens,
-        outputTokens: reply.usage.output_tokens,
-        creditsUsed: capture.charged,
-        actionsDropped: reply.actions_dropped ?? 0,
-      };
-      await storeRunReply(trx, run.id, reply_, now);
-    }
-    if (run.conversation_id) {
-      await insertRunMessage(trx, { id: newRowId(), conversationId: run.conversation_id, runId: run.id, role: 'assistant', content: reply.text });
-      await touchConversation(trx, run.conversation_id, now);
-    }
     if (!capture.captured) return { charged: capture.charged, retried: true };
     creditsChargedHere.inc(capture.charged);
     // Org row updates are serialised by its row lock: exactly one charge sees the crossing.
@@ -277,12 +263,11 @@ export function createRunActivities(deps: ActivityDeps) {
       // One transaction on the run's locked row: the read, the start, the message, both streams.
       const { plan, recorded, anyEndpoint } = await inTransaction(deps.db, async (trx) => {
         const { run, agent, conversation, conversationHadEarlierMessage, anyEndpoint } = await lockRunAndAgent(trx, runId);
-        await markRunStarted(trx, run.id, deps.clock());
-        if (run.conversation_id) {
-          await insertRunMessage(trx, { id: newRowId(), conversationId: run.conversation_id, runId: run.id, role: 'user', content: run.message });
-        }
         const emissions = startEmissions(run, agent, conversation, run.conversation_id !== null && !conversationHadEarlierMessage);
-        const recorded = await recordEmissions(deps, trx, run, emissions, { message: run.message, result: run.result });
+        const recorded = await recordEmissions(deps, trx, run, emissions, { message: run.message, result: run.result }, {
+          startedAt: deps.clock(),
+          ...(run.conversation_id ? { message: { conversationId: run.conversation_id, role: 'user' as const, content: run.message } } : {}),
+        });
         return { plan: planOf(run, agent), recorded, anyEndpoint };
       });
       if (anyEndpoint) await dispatchRecorded(deps, recorded);
@@ -316,14 +301,31 @@ export function createRunActivities(deps: ActivityDeps) {
         // One transaction on the run's locked row: the charge, the reply and their announcement.
         done = await inTransaction(deps.db, async (trx) => {
           const { run, agent, anyEndpoint } = await lockRunAndAgent(trx, runId);
-          const charge = await chargeAndStoreReply(trx, run, reply, now);
+          const charge = await chargeRun(trx, run, reply, now);
+          // The reply is stored on a run still processing; the message whatever the run's status, as `complete` does.
+          const writes: RunStepWrites = {
+            ...(run.status === 'processing'
+              ? {
+                  reply: {
+                    text: reply.text,
+                    inputTokens: reply.usage.input_tokens,
+                    outputTokens: reply.usage.output_tokens,
+                    creditsUsed: charge.charged,
+                    actionsDropped: reply.actions_dropped ?? 0,
+                    at: now,
+                  },
+                }
+              : {}),
+            ...(run.conversation_id ? { message: { conversationId: run.conversation_id, role: 'assistant' as const, content: reply.text, touchAt: now } } : {}),
+          };
           // The run as stored: completed here or by an earlier attempt, or ended otherwise first.
           const stored: Run =
             run.status === 'processing'
               ? { ...run, status: 'completed', result: reply.text, input_tokens: reply.usage.input_tokens, output_tokens: reply.usage.output_tokens, credits_used: charge.charged, actions_dropped: reply.actions_dropped ?? 0, completed_at: now }
               : run;
+          const emissions = stored.status === 'completed' ? completionEmissions(stored, agent, reply.actions) : [];
+          const recorded = await recordEmissions(deps, trx, stored, emissions, { message: stored.message, result: stored.result }, writes);
           if (stored.status !== 'completed') return { outcome: outcomeOf(stored), anyEndpoint };
-          const recorded = await recordEmissions(deps, trx, stored, completionEmissions(stored, agent, reply.actions), { message: stored.message, result: stored.result });
           return { outcome: outcomeOf(stored), recorded, lowBalance: charge, anyEndpoint };
         });
       } catch (err) {

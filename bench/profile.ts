@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { storeEvent } from '../src/db/events.js';
@@ -145,11 +146,28 @@ async function profileCpu(stack: Stack, key: string, agentId: string, o: { runs:
   await noop(20);
   const sum: Record<string, Record<string, number>> = { run: {}, noop: {} };
   const count = { run: 0, noop: 0 };
+  // The worker's CPU by thread name (main JS thread, workflow threads, Core's Tokio threads, GC …), async runs only.
+  const threads = () => {
+    const out: Record<string, number> = {};
+    for (const tid of readdirSync(`/proc/${pids.worker}/task`)) {
+      try {
+        const name = readFileSync(`/proc/${pids.worker}/task/${tid}/comm`, 'utf8').trim().replace(/\d+$/, '#');
+        const comm = name === 'node' ? `node:${tid === String(pids.worker) ? 'main' : tid}` : name;
+        out[comm] = (out[comm] ?? 0) + cpuMsOf(Number(tid), `/proc/${pids.worker}/task/${tid}/stat`);
+      } catch {
+        // thread gone
+      }
+    }
+    return out;
+  };
+  const byThread: Record<string, number> = {};
   for (let r = 0; r < o.rounds; r++) {
     for (const [arm, go] of (r % 2 ? [['noop', noop], ['run', ours]] : [['run', ours], ['noop', noop]]) as Array<['run' | 'noop', (n: number) => Promise<number>]>) {
       const before = await cpu();
+      const threadsBefore = threads();
       count[arm] += await go(o.runs);
       const after = await cpu();
+      if (arm === 'run') for (const [k, v] of Object.entries(threads())) byThread[k] = (byThread[k] ?? 0) + v - (threadsBefore[k] ?? 0);
       for (const k of Object.keys(after)) sum[arm]![k] = (sum[arm]![k] ?? 0) + after[k]! - before[k]!;
     }
   }
@@ -158,5 +176,6 @@ async function profileCpu(stack: Stack, key: string, agentId: string, o: { runs:
   console.log(`${count.run} async runs and ${count.noop} no-op workflows at concurrency ${o.concurrency}, ${o.rounds} rounds interleaved`);
   console.log(`CPU ms per async run: api ${f(per('run', 'api'))}, worker ${f(per('run', 'worker'))}, Temporal ${f(per('run', 'temporal'))}, Postgres ≈${f(per('run', 'pg'))}; worker + Temporal ${f(per('run', 'worker') + per('run', 'temporal'))}`);
   console.log(`CPU ms per no-op workflow: no-op worker ${f(per('noop', 'noopWorker'))}, Temporal ${f(per('noop', 'temporal'))}; worker + Temporal ${f(per('noop', 'noopWorker') + per('noop', 'temporal'))}`);
+  console.log(`worker CPU ms per async run by thread: ${Object.entries(byThread).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${f(v / count.run)}`).join(', ')}`);
   console.log(`ratio (worker + Temporal): ${((per('run', 'worker') + per('run', 'temporal')) / (per('noop', 'noopWorker') + per('noop', 'temporal'))).toFixed(2)}×`);
 }

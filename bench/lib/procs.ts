@@ -122,9 +122,9 @@ export class RssSampler {
 }
 
 /** CPU time (user + system) a process has used so far, in ms; 0 once it is gone. */
-export function cpuMsOf(pid: number): number {
+export function cpuMsOf(pid: number, statFile = `/proc/${pid}/stat`): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const fields = readFileSync(statFile, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) * (1000 / CLOCK_TICKS);
   } catch {
     return 0;

@@ -141,12 +141,6 @@ export async function listEndpoints(
   return keysetPage(db, base, page);
 }
 
-/** Whether the org has any enabled endpoint: a run's announcements skip the per-event subscription lookup when it has none. */
-export async function orgHasEnabledEndpoints(db: Kysely<Database> | Transaction<Database>, orgId: string): Promise<boolean> {
-  const row = await db.selectFrom('endpoints').select('id').where('org_id', '=', orgId).where('enabled', '=', true).where('deleted_at', 'is', null).limit(1).executeTakeFirst();
-  return row !== undefined;
-}
-
 /** Endpoints by id (a planned event's subscribers). */
 export async function findEndpointsByIds(db: Db, ids: readonly string[]): Promise<Endpoint[]> {
   if (!ids.length) return [];

@@ -7,76 +7,11 @@ import { newRowId } from './ids.js';
 export const RUN_EVENTS_CHANNEL = 'run_events';
 
 /**
- * Appends a run event with the next sequence number, once per dedupe key: a retried activity
- * finds its event already there and adds nothing (the lock makes this check the uniqueness;
- * there is no unique index on the key any more). The run row lock (taken, not written: no new
- * row version per event) orders concurrent appends, so sequences have no gaps; the next one is
- * read from the run's own events. NOTIFY fires on commit for every API process's SSE streams.
- */
-export async function appendRunEvent(
-  db: Kysely<Database>,
-  event: { runId: string; type: string; dedupeKey: string; payload: unknown; at: Date },
-): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    await trx.selectFrom('runs').select('id').where('id', '=', event.runId).forUpdate().executeTakeFirstOrThrow();
-    const existing = await trx
-      .selectFrom('run_events')
-      .select('sequence')
-      .where('run_id', '=', event.runId)
-      .where('dedupe_key', '=', event.dedupeKey)
-      .executeTakeFirst();
-    if (existing) return existing.sequence;
-    const sequence = (await lastRunEventSequence(trx, event.runId)) + 1;
-    await trx
-      .insertInto('run_events')
-      .values({
-        run_id: event.runId,
-        sequence,
-        event_type: event.type,
-        dedupe_key: event.dedupeKey,
-        payload: JSON.stringify(event.payload ?? {}),
-        created_at: event.at,
-      })
-      .execute();
-    await sql`select pg_notify(${RUN_EVENTS_CHANNEL}, ${event.runId})`.execute(trx);
-    return sequence;
-  });
-}
-
-/**
- * Appends run events, in order, to a run whose row the caller's transaction has locked
- * (`lockRunForEvents` or `lockRunForBookkeeping`), in one statement: each once per dedupe key
- * (a retried activity adds nothing), sequences continuing from the run's last without gaps (the
- * lock orders appenders, and this statement's snapshot, taken after the lock was granted, sees
- * every earlier append), NOTIFY on commit when any is new.
- */
-export async function appendRunEventsLocked(
-  trx: Transaction<Database>,
-  runId: string,
-  events: ReadonlyArray<{ type: string; dedupeKey: string; payload: unknown; at: Date }>,
-): Promise<void> {
-  if (!events.length) return;
-  const rows = events.map((e, i) => sql`(${i}::int, ${e.type}::text, ${e.dedupeKey}::text, ${JSON.stringify(e.payload ?? {})}::jsonb, ${e.at}::timestamptz)`);
-  await sql`
-    with v(ord, event_type, dedupe_key, payload, created_at) as (values ${sql.join(rows)}),
-    fresh as (
-      select v.* from v
-      where not exists (select 1 from run_events e where e.run_id = ${runId} and e.dedupe_key = v.dedupe_key)
-    ),
-    appended as (
-      insert into run_events (run_id, sequence, event_type, dedupe_key, payload, created_at)
-      select ${runId}, coalesce((select max(sequence) from run_events where run_id = ${runId}), 0) + row_number() over (order by ord),
-             event_type, dedupe_key, payload, created_at
-      from fresh
-      returning 1
-    )
-    select case when exists (select 1 from appended) then pg_notify(${RUN_EVENTS_CHANNEL}, ${runId}) end`.execute(trx);
-}
-
-/**
- * Locks the run's row for appending its events (`appendRunEventsLocked`) in the caller's
- * transaction, and says whether its org has any enabled endpoint (its events need a delivery
- * look-up only then). Throws when the run is gone.
+ * Locks the run's row for appending its events (src/db/runSteps.ts) in the caller's transaction:
+ * the lock orders appenders, so sequences have no gaps (the row is locked, not written: no new
+ * row version per event), and NOTIFY fires on commit for every API process's SSE streams. Also
+ * says whether the run's org has any enabled endpoint (its events need a delivery look-up only
+ * then). Throws when the run is gone.
  */
 export async function lockRunForEvents(trx: Transaction<Database>, runId: string, orgId: string): Promise<{ anyEndpoint: boolean }> {
   const row = await trx
@@ -231,38 +166,6 @@ export interface NewEvent {
   data: Record<string, unknown>;
   dedupeKey: string;
   at: Date;
-}
-
-/**
- * Stores several customer events of one run in one statement, each once per dedupe key, with
- * its texts compacted against the run's (`run`: its message and result as stored, which the
- * caller knows). Returns, in order, each event as emitted when it is new, or undefined when its
- * key was stored before (read those with `findEventsByDedupeKeys` if needed).
- */
-export async function storeRunEvents(db: Kysely<Database> | Transaction<Database>, events: readonly NewEvent[], run: RunTexts): Promise<Array<EventRow | undefined>> {
-  if (!events.length) return [];
-  const inserted = await db
-    .insertInto('events')
-    .values(
-      events.map((event) => ({
-        id: newRowId(),
-        org_id: event.orgId,
-        agent_id: event.agentId,
-        run_id: event.runId,
-        type: event.type,
-        data: JSON.stringify(compactEventData(event.data, event, run)),
-        dedupe_key: event.dedupeKey,
-        created_at: event.at,
-      })),
-    )
-    .onConflict((oc) => oc.column('dedupe_key').doNothing())
-    .returningAll()
-    .execute();
-  const byKey = new Map(inserted.map((row) => [row.dedupe_key, row]));
-  return events.map((event) => {
-    const row = byKey.get(event.dedupeKey);
-    return row ? { ...row, data: event.data } : undefined;
-  });
 }
 
 /** Customer events by dedupe key, as emitted (a retried step's events stored by an earlier attempt). */

@@ -48,7 +48,7 @@ export interface RunForBookkeeping {
 /**
  * The run with everything its start, completion or ending needs, in one statement, its row
  * locked for the caller's transaction (FOR UPDATE OF runs, as appending run events requires:
- * `appendRunEventsLocked`). The lock also orders the step against another attempt of itself (a
+ * `writeRunStep` in src/db/runSteps.ts). The lock also orders the step against another attempt of itself (a
  * retried workflow task, a second worker after a crash) and against the run's other writers:
  * each sees the run as the one before left it.
  */
