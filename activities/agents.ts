@@ -1,7 +1,6 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { findAgentById } from '../src/db/agents.js';
 import { conversationHistory } from '../src/db/conversations.js';
-import { findRunById } from '../src/db/runs.js';
+import { findRunWithAgent } from '../src/db/runs.js';
 import { findTaskById } from '../src/db/tasks.js';
 import type { AgentProvider } from '../src/db/schema.js';
 import { openHeaders } from '../src/secrets/box.js';
@@ -41,9 +40,9 @@ export async function echoAgent(provider: Extract<AgentProvider, { kind: 'echo' 
 
 /** Loads what the agent needs for this run: instructions, task, context and the conversation so far. */
 async function loadAgentContext(deps: ActivityDeps, runId: string) {
-  const run = await findRunById(deps.db, runId);
-  if (!run) throw ApplicationFailure.create({ type: 'RunNotFound', message: `run ${runId} not found`, nonRetryable: true });
-  const agent = await findAgentById(deps.db, run.agent_id);
+  const found = await findRunWithAgent(deps.db, runId);
+  if (!found) throw ApplicationFailure.create({ type: 'RunNotFound', message: `run ${runId} not found`, nonRetryable: true });
+  const { run, agent } = found;
   if (!agent) throw ApplicationFailure.create({ type: 'AgentNotFound', message: `agent ${run.agent_id} not found`, nonRetryable: true });
   const task = run.task_definition_id
     ? await findTaskById(deps.db, run.task_definition_id)

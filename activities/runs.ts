@@ -1,20 +1,22 @@
+import type { Transaction } from 'kysely';
 import { inTransaction } from '../src/db/executor.js';
 import { ApplicationFailure } from '@temporalio/activity';
-import { captureRunCredits, releaseRunHold } from '../src/db/credits.js';
+import { captureLockedRunCredits, captureRunCredits, releaseRunHold } from '../src/db/credits.js';
 import { findAgentById } from '../src/db/agents.js';
 import { conversationHadEarlierMessage, findConversationLabels, insertRunMessage, touchConversation } from '../src/db/conversations.js';
 import { findLowBalanceThreshold } from '../src/db/orgs.js';
-import { findRunById, markRunStarted, storeRunEnding, storeRunReply } from '../src/db/runs.js';
+import { findRunById, lockRunForBookkeeping, markRunStarted, storeRunEnding, storeRunReply } from '../src/db/runs.js';
 import { creditsForUsage } from '../src/domain/credits.js';
 import { creditsChargedHere } from '../src/metrics.js';
-import type { Agent, Run } from '../src/db/schema.js';
+import type { Agent, Database, Run } from '../src/db/schema.js';
 import type { ActivityDeps } from './deps.js';
 import { findEventByDedupeKey, storeEvent } from '../src/db/events.js';
 import { newRowId } from '../src/db/ids.js';
 import type { EventRow } from '../src/db/schema.js';
 import { emit } from '../src/domain/eventTypes.js';
 import { dispatchEvent } from '../src/services/eventDispatch.js';
-import { emitForRun, runRef } from './events.js';
+import { dispatchRecorded, emitForRun, recordEmissions, runRef, type RecordedEmissions, type RunEmission } from './events.js';
+import type { RunStepWrites } from '../src/db/runSteps.js';
 import type { RunOutcome } from '../workflows/definitions.js';
 import type { AgentReply } from './providers/types.js';
 
@@ -59,6 +61,56 @@ function deterministicDbFailure(err: unknown): ApplicationFailure | undefined {
   return ApplicationFailure.create({ type: 'InvalidAgentReply', message: `the agent's reply could not be stored: ${what}`, nonRetryable: true });
 }
 
+type ConversationLabels = { subject: string | null; external_user_id: string | null };
+
+/** The start's announcements: run_started on the run's stream, run.started, conversation.created (a new conversation) and user.message. */
+function startEmissions(run: Run, agent: Pick<Agent, 'id' | 'name'>, conversation: ConversationLabels | undefined, newConversation: boolean): RunEmission[] {
+  const ref = runRef(run, agent);
+  return [
+    { stream: { type: 'run_started', payload: { status: 'processing' } }, event: emit('run.started', { ...ref, source: run.source }) },
+    ...(newConversation && run.conversation_id
+      ? [{ event: emit('conversation.created', { conversation_id: run.conversation_id, agent: ref.agent, subject: conversation?.subject ?? null }) }]
+      : []),
+    {
+      // Seed 003's user.message shape: `user {id, name}` and `room {id, name}` (the conversation).
+      event: emit('user.message', {
+        ...ref,
+        source: run.source,
+        user: { id: conversation?.external_user_id ?? null, name: null },
+        room: { id: run.conversation_id, name: conversation?.subject ?? null },
+        content: run.message,
+      }),
+    },
+  ];
+}
+
+/** A completed run's announcements (from the run as stored): its actions, the reply and the completion. */
+function completionEmissions(run: Run, agent: Pick<Agent, 'id' | 'name'>, actions: AgentReply['actions']): RunEmission[] {
+  const ref = runRef(run, agent);
+  const result = run.result ?? '';
+  return [
+    ...actions.map((action, i) => ({
+      stream: { type: 'agent_action', key: `agent_action:${i}`, payload: { ...action } },
+      event: { ...emit('agent.action', { ...ref, room: run.conversation_id, action: action.name ?? action.type, content: JSON.stringify(action) }), key: String(i) },
+    })),
+    {
+      stream: { type: 'agent_message', payload: { content: result } },
+      event: emit('agent.message', { ...ref, room: run.conversation_id, content: result }),
+    },
+    {
+      stream: { type: 'run_completed', payload: { status: 'completed', credits_used: run.credits_used, actions_dropped: run.actions_dropped } },
+      event: emit('run.completed', {
+        ...ref,
+        status: 'completed',
+        result,
+        credits_used: run.credits_used,
+        actions_dropped: run.actions_dropped,
+        metadata: run.metadata ?? {},
+      }),
+    },
+  ];
+}
+
 /** Run bookkeeping. Each write is idempotent by run id, so retries and replays are harmless. */
 export function createRunActivities(deps: ActivityDeps) {
   /** Marks the run started and stores the user's message. */
@@ -76,29 +128,13 @@ export function createRunActivities(deps: ActivityDeps) {
 
   /** Announces the start: run_started on the run's stream, run.started, user.message and conversation.created. */
   async function announceStartOf(run: Run, agent: Agent): Promise<void> {
-    const ref = runRef(run, agent);
     let newConversation = false;
-    let conversation: { subject: string | null; external_user_id: string | null } | undefined;
+    let conversation: ConversationLabels | undefined;
     if (run.conversation_id) {
       newConversation = !(await conversationHadEarlierMessage(deps.db, run.conversation_id, run.id, run.created_at));
       conversation = await findConversationLabels(deps.db, run.conversation_id);
     }
-    await emitForRun(deps, run, [
-      { stream: { type: 'run_started', payload: { status: 'processing' } }, event: emit('run.started', { ...ref, source: run.source }) },
-      ...(newConversation && run.conversation_id
-        ? [{ event: emit('conversation.created', { conversation_id: run.conversation_id, agent: ref.agent, subject: conversation?.subject ?? null }) }]
-        : []),
-      {
-        // Seed 003's user.message shape: `user {id, name}` and `room {id, name}` (the conversation).
-        event: emit('user.message', {
-          ...ref,
-          source: run.source,
-          user: { id: conversation?.external_user_id ?? null, name: null },
-          room: { id: run.conversation_id, name: conversation?.subject ?? null },
-          content: run.message,
-        }),
-      },
-    ]);
+    await emitForRun(deps, run, startEmissions(run, agent, conversation, newConversation));
   }
 
   /**
@@ -159,29 +195,49 @@ export function createRunActivities(deps: ActivityDeps) {
 
   /** Announces a completed run: its actions, the reply and the completion (a low-balance event went out with the charge). */
   async function announceCompletionOf(run: Run, agent: Agent, actions: AgentReply['actions']): Promise<void> {
-    const ref = runRef(run, agent);
-    const result = run.result ?? '';
-    await emitForRun(deps, run, [
-      ...actions.map((action, i) => ({
-        stream: { type: 'agent_action', key: `agent_action:${i}`, payload: { ...action } },
-        event: { ...emit('agent.action', { ...ref, room: run.conversation_id, action: action.name ?? action.type, content: JSON.stringify(action) }), key: String(i) },
-      })),
-      {
-        stream: { type: 'agent_message', payload: { content: result } },
-        event: emit('agent.message', { ...ref, room: run.conversation_id, content: result }),
-      },
-      {
-        stream: { type: 'run_completed', payload: { status: 'completed', credits_used: run.credits_used, actions_dropped: run.actions_dropped } },
-        event: emit('run.completed', {
-          ...ref,
-          status: 'completed',
-          result,
-          credits_used: run.credits_used,
-          actions_dropped: run.actions_dropped,
-          metadata: run.metadata ?? {},
-        }),
-      },
-    ]);
+    await emitForRun(deps, run, completionEmissions(run, agent, actions));
+  }
+
+  /** The run, its agent and what the step's announcements name, the run's row locked for the transaction. */
+  async function lockRunAndAgent(trx: Transaction<Database>, runId: string) {
+    const found = await lockRunForBookkeeping(trx, runId);
+    if (!found) throw ApplicationFailure.create({ type: 'RunNotFound', message: `run ${runId} not found`, nonRetryable: true });
+    const { agent } = found;
+    if (!agent) throw ApplicationFailure.create({ type: 'AgentNotFound', message: `agent ${found.run.agent_id} not found`, nonRetryable: true });
+    return { ...found, agent };
+  }
+
+  function planOf(run: Run, agent: Pick<Agent, 'run_timeout_seconds'>): RunPlan {
+    return {
+      timeoutSeconds: agent.run_timeout_seconds,
+      hasCallback: Boolean(run.callback_url),
+      callbackAttempts: deps.settings.retryScheduleMs.length + 1,
+    };
+  }
+
+  /**
+   * The charge, in the caller's transaction on the run's locked row (exactly once: see
+   * `complete`), with a low-balance crossing recorded as an event in it.
+   */
+  async function chargeRun(trx: Transaction<Database>, run: Run, reply: AgentReply, now: Date): Promise<{ charged: number; event?: EventRow; retried: boolean }> {
+    const capture = await captureLockedRunCredits(trx, run, creditsForUsage(reply.usage));
+    if (!capture.captured) return { charged: capture.charged, retried: true };
+    creditsChargedHere.inc(capture.charged);
+    // Org row updates are serialised by its row lock: exactly one charge sees the crossing.
+    const balance = capture.balance;
+    const threshold = capture.lowBalanceThreshold ?? (await findLowBalanceThreshold(trx, run.org_id));
+    if (balance + capture.charged > threshold && balance <= threshold) {
+      const { event } = await storeEvent(trx, {
+        orgId: run.org_id,
+        agentId: null,
+        runId: run.id,
+        ...emit('wallet.balance_low', { balance, threshold }),
+        dedupeKey: lowBalanceKey(run.id),
+        at: now,
+      });
+      return { charged: capture.charged, event, retried: false };
+    }
+    return { charged: capture.charged, retried: false };
   }
 
   return {
@@ -204,9 +260,17 @@ export function createRunActivities(deps: ActivityDeps) {
      * worker after a crash repeats nothing.
      */
     async startRunAndAnnounce(runId: string): Promise<RunPlan> {
-      const { run, agent } = await loadRun(deps, runId);
-      const plan = await markStarted(run, agent);
-      await announceStartOf(run, agent);
+      // One transaction on the run's locked row: the read, the start, the message, both streams.
+      const { plan, recorded, anyEndpoint } = await inTransaction(deps.db, async (trx) => {
+        const { run, agent, conversation, conversationHadEarlierMessage, audience } = await lockRunAndAgent(trx, runId);
+        const emissions = startEmissions(run, agent, conversation, run.conversation_id !== null && !conversationHadEarlierMessage);
+        const recorded = await recordEmissions(deps, trx, run, emissions, { message: run.message, result: run.result }, audience, {
+          startedAt: deps.clock(),
+          ...(run.conversation_id ? { message: { conversationId: run.conversation_id, role: 'user' as const, content: run.message } } : {}),
+        });
+        return { plan: planOf(run, agent), recorded, anyEndpoint: audience.anyEndpoint };
+      });
+      if (anyEndpoint) await dispatchRecorded(deps, recorded);
       return plan;
     },
 
@@ -231,12 +295,51 @@ export function createRunActivities(deps: ActivityDeps) {
      * and only it is announced.
      */
     async completeRunAndAnnounce(runId: string, reply: AgentReply): Promise<RunOutcome> {
-      const { run, agent } = await loadRun(deps, runId);
-      await complete(run, reply);
-      const stored = (await findRunById(deps.db, runId)) ?? run;
-      if (stored.status !== 'completed') return outcomeOf(stored);
-      await announceCompletionOf(stored, agent, reply.actions);
-      return outcomeOf(stored);
+      const now = deps.clock();
+      let done: { outcome: RunOutcome; recorded?: RecordedEmissions; lowBalance?: { event?: EventRow; retried: boolean }; anyEndpoint: boolean };
+      try {
+        // One transaction on the run's locked row: the charge, the reply and their announcement.
+        done = await inTransaction(deps.db, async (trx) => {
+          const { run, agent, audience } = await lockRunAndAgent(trx, runId);
+          const { anyEndpoint } = audience;
+          const charge = await chargeRun(trx, run, reply, now);
+          // The reply is stored on a run still processing; the message whatever the run's status, as `complete` does.
+          const writes: RunStepWrites = {
+            ...(run.status === 'processing'
+              ? {
+                  reply: {
+                    text: reply.text,
+                    inputTokens: reply.usage.input_tokens,
+                    outputTokens: reply.usage.output_tokens,
+                    creditsUsed: charge.charged,
+                    actionsDropped: reply.actions_dropped ?? 0,
+                    at: now,
+                  },
+                }
+              : {}),
+            ...(run.conversation_id ? { message: { conversationId: run.conversation_id, role: 'assistant' as const, content: reply.text, touchAt: now } } : {}),
+          };
+          // The run as stored: completed here or by an earlier attempt, or ended otherwise first.
+          const stored: Run =
+            run.status === 'processing'
+              ? { ...run, status: 'completed', result: reply.text, input_tokens: reply.usage.input_tokens, output_tokens: reply.usage.output_tokens, credits_used: charge.charged, actions_dropped: reply.actions_dropped ?? 0, completed_at: now }
+              : run;
+          const emissions = stored.status === 'completed' ? completionEmissions(stored, agent, reply.actions) : [];
+          const recorded = await recordEmissions(deps, trx, stored, emissions, { message: stored.message, result: stored.result }, audience, writes);
+          if (stored.status !== 'completed') return { outcome: outcomeOf(stored), anyEndpoint };
+          return { outcome: outcomeOf(stored), recorded, lowBalance: charge, anyEndpoint };
+        });
+      } catch (err) {
+        throw deterministicDbFailure(err) ?? err;
+      }
+      // The crossing is known here, once: dispatched as it was stored. Only a retry of a charge
+      // already captured (its attempt may have died before dispatching) looks it up again.
+      if (done.lowBalance && done.anyEndpoint) {
+        const lowBalance = done.lowBalance.retried ? await findEventByDedupeKey(deps.db, lowBalanceKey(runId)) : done.lowBalance.event;
+        if (lowBalance) await dispatchEvent(deps, lowBalance);
+      }
+      if (done.recorded && done.anyEndpoint) await dispatchRecorded(deps, done.recorded);
+      return done.outcome;
     },
 
     /**

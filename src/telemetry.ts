@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { SpanKind, SpanStatusCode, context, propagation, trace, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
@@ -64,8 +64,12 @@ export function temporalClientInterceptors(): { workflow: WorkflowClientIntercep
   return tracingEnabled() ? { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } : undefined;
 }
 
-/** The workflow-side interceptor module, bundled into every workflow bundle (it is inert without the exporter). */
-export const workflowInterceptorModule = createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
+/**
+ * The workflow-side interceptor module, bundled into every workflow bundle: OpenTelemetry's
+ * workflow interceptors for the workflows whose start carried a trace context (workflows/tracing.ts),
+ * nothing for the others. Sources under tsx, compiled JavaScript under dist/.
+ */
+export const workflowInterceptorModule = fileURLToPath(new URL(`../workflows/tracing.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
 /** Worker interceptors (activities; workflow clients used by activities) and the sink workflow spans leave through. */
 export function temporalWorkerTracing(): { interceptors: WorkerInterceptors; sinks: InjectedSinks<Record<string, never>> } {

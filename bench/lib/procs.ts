@@ -24,10 +24,10 @@ process.once('exit', () => {
   }
 });
 
-/** Compiled entries (`dist/**.js`) run on plain node, as in production; TypeScript ones under tsx. */
-export function spawnNode(name: string, entry: string, env: Record<string, string | undefined>, logFile: string): Child {
+/** Compiled entries (`dist/**.js`) run on plain node, as in production; TypeScript ones under tsx. `nodeArgs` go first (e.g. --cpu-prof). */
+export function spawnNode(name: string, entry: string, env: Record<string, string | undefined>, logFile: string, nodeArgs: string[] = []): Child {
   const fd = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry], {
+  const proc = spawn(process.execPath, [...nodeArgs, ...(entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry])], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', fd, fd],
     detached: true,
@@ -123,9 +123,9 @@ export class RssSampler {
 }
 
 /** CPU time (user + system) a process has used so far, in ms; 0 once it is gone. */
-export function cpuMsOf(pid: number): number {
+export function cpuMsOf(pid: number, statFile = `/proc/${pid}/stat`): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const fields = readFileSync(statFile, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) * (1000 / CLOCK_TICKS);
   } catch {
     return 0;

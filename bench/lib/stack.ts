@@ -149,8 +149,8 @@ async function start(options: StackOptions, cleanups: Array<() => Promise<void>>
   const apiEnv = { PORT: String(apiPort), HOST: '127.0.0.1', PUBLIC_URL: apiUrl };
 
   const children: Child[] = [];
-  const spawnChild = (name: string, entry: string, env: Record<string, string | undefined>) => {
-    const child = spawnNode(name, entry, env, join(tmp, `${name}.log`));
+  const spawnChild = (name: string, entry: string, env: Record<string, string | undefined>, nodeArgs: string[] = []) => {
+    const child = spawnNode(name, entry, env, join(tmp, `${name}.log`), nodeArgs);
     children.push(child);
     cleanups.push(() => child.stop());
     return child;
@@ -178,12 +178,14 @@ async function start(options: StackOptions, cleanups: Array<() => Promise<void>>
 
   let api: Child;
   let worker: Child;
+  // BENCH_WORKER_NODE_ARGS: e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for bench/profile.ts.
+  const workerNodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   if (databaseUrl && built) {
     // NODE_ENV, NODE_OPTIONS and WORKFLOW_BUNDLE_PATH as the image sets them (APP_ENV stays
     // development: loopback targets).
     const production = { NODE_ENV: 'production', NODE_OPTIONS: built.nodeOptions, DATABASE_URL: databaseUrl };
     api = spawnChild('api', 'dist/src/main.js', { ...appEnv, ...apiEnv, ...production });
-    worker = spawnChild('worker', 'dist/src/worker.js', { ...appEnv, ...production, WORKFLOW_BUNDLE_PATH: built.appBundlePath });
+    worker = spawnChild('worker', 'dist/src/worker.js', { ...appEnv, ...production, WORKFLOW_BUNDLE_PATH: built.appBundlePath }, workerNodeArgs);
   } else {
     const dataDir = join(tmp, 'dev');
     api = spawnChild('dev', 'src/dev.ts', { ...appEnv, ...apiEnv, DATA_DIR: dataDir });

@@ -114,6 +114,8 @@ export interface Capture {
   captured: boolean;
   /** The kept balance after the charge (only when captured). */
   balance: number;
+  /** The org's low-balance threshold, read with the charge (only when captured). */
+  lowBalanceThreshold?: number;
 }
 
 /**
@@ -123,7 +125,19 @@ export interface Capture {
  * what it used, as far as the available balance goes.
  */
 export async function captureRunCredits(trx: Transaction<Database>, run: { id: string; org_id: string }, used: number): Promise<Capture> {
-  const hold = await takeRunHold(trx, run.id);
+  return captureHold(trx, run, used, await takeRunHold(trx, run.id));
+}
+
+/**
+ * `captureRunCredits` for a run whose row the caller's transaction has already locked and read
+ * (FOR UPDATE, e.g. lockRunForBookkeeping): its hold as read is taken without reading it again.
+ */
+export async function captureLockedRunCredits(trx: Transaction<Database>, run: { id: string; org_id: string; credits_held: number | null }, used: number): Promise<Capture> {
+  if (run.credits_held) await trx.updateTable('runs').set({ credits_held: 0 }).where('id', '=', run.id).execute();
+  return captureHold(trx, run, used, run.credits_held);
+}
+
+async function captureHold(trx: Transaction<Database>, run: { id: string; org_id: string }, used: number, hold: number | null): Promise<Capture> {
   if (hold === 0) {
     // Captured already (a retry) or released (the run ended otherwise): nothing more to charge.
     const existing = await trx.selectFrom('credit_entries').select('amount').where('run_id', '=', run.id).executeTakeFirst();
@@ -150,9 +164,9 @@ export async function captureRunCredits(trx: Transaction<Database>, run: { id: s
     .updateTable('orgs')
     .set({ balance: sql<string>`balance - ${charged}`, held: sql<string>`held - ${released}` })
     .where('id', '=', run.org_id)
-    .returning('balance')
+    .returning(['balance', 'low_balance_threshold'])
     .executeTakeFirstOrThrow();
-  return { charged, captured: true, balance: Number(org.balance) };
+  return { charged, captured: true, balance: Number(org.balance), lowBalanceThreshold: Number(org.low_balance_threshold) };
 }
 
 /** The org's ledger, newest first; for an agent-scoped caller, grants plus its own agent's charges only. */

@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Kysely, type Transaction, type Updateable } from 'kysely';
 import type { Db } from './executor.js';
-import type { Database, Endpoint, EndpointsTable, EventLogMode, EventRow } from './schema.js';
+import type { Database, Endpoint, EndpointsTable, EventRow } from './schema.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 
 export type { Endpoint, EndpointsTable } from './schema.js';
@@ -139,31 +139,6 @@ export async function listEndpoints(
   if (filter.scopedAgentId) base = base.where(sql<boolean>`agent_ids = array[${filter.scopedAgentId}]::uuid[]`);
   else if (agentId) base = base.where((eb) => eb.or([sql<boolean>`cardinality(agent_ids) = 0`, sql<boolean>`${agentId}::uuid = any(agent_ids)`]));
   return keysetPage(db, base, page);
-}
-
-/** Whether the org has any enabled endpoint: a run's announcements skip the per-event subscription lookup when it has none. */
-export async function orgHasEnabledEndpoints(db: Kysely<Database> | Transaction<Database>, orgId: string): Promise<boolean> {
-  const row = await db.selectFrom('endpoints').select('id').where('org_id', '=', orgId).where('enabled', '=', true).where('deleted_at', 'is', null).limit(1).executeTakeFirst();
-  return row !== undefined;
-}
-
-/** Who can read an org's events, in one query: whether it logs every event, and whether any endpoint is enabled. */
-export async function findEventAudience(
-  db: Kysely<Database> | Transaction<Database>,
-  orgId: string,
-  defaultLog: EventLogMode,
-): Promise<{ logsAll: boolean; hasEndpoints: boolean }> {
-  const row = await db
-    .selectFrom('orgs as o')
-    .select((eb) => [
-      'o.event_log',
-      eb
-        .exists(eb.selectFrom('endpoints as e').select('e.id').whereRef('e.org_id', '=', 'o.id').where('e.enabled', '=', true).where('e.deleted_at', 'is', null))
-        .as('has_endpoints'),
-    ])
-    .where('o.id', '=', orgId)
-    .executeTakeFirst();
-  return { logsAll: (row?.event_log ?? defaultLog) === 'all', hasEndpoints: Boolean(row?.has_endpoints) };
 }
 
 /** Endpoints by id (a planned event's subscribers). */

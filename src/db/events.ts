@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database, EventRow, RunEvent } from './schema.js';
+import type { Database, EventLogMode, EventRow, RunEvent } from './schema.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import { newRowId } from './ids.js';
 
@@ -10,48 +10,32 @@ const DERIVED_KEY = '$d';
 export const RUN_EVENTS_CHANNEL = 'run_events';
 
 /**
- * Appends a run event with the next sequence number, once per dedupe key: a retried activity
- * finds its event already there and adds nothing (the lock makes this check the uniqueness;
- * there is no unique index on the key any more). The run row lock (taken, not written: no new
- * row version per event) orders concurrent appends, so sequences have no gaps; the next one is
- * read from the run's own events. NOTIFY fires on commit for every API process's SSE streams.
+ * Locks the run's row for appending its events (src/db/runSteps.ts) in the caller's transaction:
+ * the lock orders appenders, so sequences have no gaps (the row is locked, not written: no new
+ * row version per event), and NOTIFY fires on commit for every API process's SSE streams. Also
+ * says whether the run's org has any enabled endpoint (its events need a delivery look-up only
+ * then). Throws when the run is gone.
  */
-export async function appendRunEvent(
-  db: Kysely<Database>,
-  event: {
-    runId: string;
-    type: string;
-    dedupeKey: string;
-    payload: Record<string, unknown>;
-    at: Date;
-    /** The run's stored reply: a payload `content` equal to it is stored as a reference (listRunEvents puts it back). */
-    runResult?: string | null;
-  },
-): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    await trx.selectFrom('runs').select('id').where('id', '=', event.runId).forUpdate().executeTakeFirstOrThrow();
-    const existing = await trx
-      .selectFrom('run_events')
-      .select('sequence')
-      .where('run_id', '=', event.runId)
-      .where('dedupe_key', '=', event.dedupeKey)
-      .executeTakeFirst();
-    if (existing) return existing.sequence;
-    const sequence = (await lastRunEventSequence(trx, event.runId)) + 1;
-    await trx
-      .insertInto('run_events')
-      .values({
-        run_id: event.runId,
-        sequence,
-        event_type: event.type,
-        dedupe_key: event.dedupeKey,
-        payload: JSON.stringify(compactRunEventPayload(event.type, event.payload ?? {}, event.runResult)),
-        created_at: event.at,
-      })
-      .execute();
-    await sql`select pg_notify(${RUN_EVENTS_CHANNEL}, ${event.runId})`.execute(trx);
-    return sequence;
-  });
+export async function lockRunForEvents(trx: Transaction<Database>, runId: string, orgId: string): Promise<EventAudience> {
+  const row = await trx
+    .selectFrom('runs')
+    .select((eb) => [
+      eb.exists(eb.selectFrom('endpoints').select('id').where('org_id', '=', orgId).where('enabled', '=', true).where('deleted_at', 'is', null)).as('any_endpoint'),
+      eb.selectFrom('orgs').select('orgs.event_log').where('orgs.id', '=', orgId).as('event_log'),
+    ])
+    .where('id', '=', runId)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  return { anyEndpoint: Boolean(row.any_endpoint), eventLog: row.event_log ?? null };
+}
+
+/**
+ * Who can read a run's customer events (issue 19: an event is stored only when someone can):
+ * whether the org has an enabled endpoint, and its event_log setting (null: the operator's EVENT_LOG).
+ */
+export interface EventAudience {
+  anyEndpoint: boolean;
+  eventLog: EventLogMode | null;
 }
 
 /**
@@ -105,7 +89,7 @@ const DERIVED = DERIVED_KEY;
 const TEXT_REF_MIN_LENGTH = 48;
 
 type EventData = Record<string, unknown>;
-type RunTexts = { message: string; result: string | null };
+export type RunTexts = { message: string; result: string | null };
 
 export function compactEventData(data: EventData, row: { runId: string | null; agentId: string | null }, run?: RunTexts): EventData {
   const out: EventData = { ...data };
@@ -209,6 +193,23 @@ export async function storeEvent(
 }
 
 
+
+export interface NewEvent {
+  orgId: string;
+  agentId: string | null;
+  runId: string | null;
+  type: string;
+  data: Record<string, unknown>;
+  dedupeKey: string;
+  at: Date;
+}
+
+/** Customer events by dedupe key, as emitted (a retried step's events stored by an earlier attempt). */
+export async function findEventsByDedupeKeys(db: Kysely<Database> | Transaction<Database>, keys: readonly string[]): Promise<EventRow[]> {
+  if (!keys.length) return [];
+  const rows = await db.selectFrom('events').selectAll().where('dedupe_key', 'in', [...keys]).execute();
+  return expandEvents(db, rows);
+}
 
 /** The org's event by id. */
 export async function findEvent(db: Kysely<Database> | Transaction<Database>, orgId: string, id: string): Promise<EventRow | undefined> {

@@ -1,9 +1,10 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { conversationRow, type NewConversationInput } from './conversations.js';
 import { releaseRunHold } from './credits.js';
+import type { EventAudience } from './events.js';
 import type { Db } from './executor.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
-import type { Database, NewRun, Run, RunStatus } from './schema.js';
+import type { Agent, Database, NewRun, Run, RunStatus } from './schema.js';
 
 export type { NewRun, Run, RunSource, RunStatus, RunsTable } from './schema.js';
 
@@ -56,6 +57,95 @@ export async function findRunByIdempotencyKey(db: Db, orgId: string, key: string
 /** Whether a run exists under the key, without reading it. */
 export async function findRunIdByIdempotencyKey(db: Db, orgId: string, key: string) {
   return db.selectFrom('runs').select('id').where('org_id', '=', orgId).where('idempotency_key', '=', key).executeTakeFirst();
+}
+
+/** What a run's bookkeeping step knows after one read: the run, what its announcements name, and whether anyone may be listening. */
+export interface RunForBookkeeping {
+  run: Run;
+  /** Undefined when the agent row is gone. */
+  agent: { id: string; name: string; run_timeout_seconds: number } | undefined;
+  /** The run's conversation labels (undefined without a conversation). */
+  conversation: { subject: string | null; external_user_id: string | null } | undefined;
+  /** Whether the conversation had a message before this run's (it is new with this run otherwise). */
+  conversationHadEarlierMessage: boolean;
+  /** Whether the org has any enabled endpoint (its events need a subscription look-up only then), and its event_log. */
+  audience: EventAudience;
+}
+
+/**
+ * The run with everything its start, completion or ending needs, in one statement, its row
+ * locked for the caller's transaction (FOR UPDATE OF runs, as appending run events requires:
+ * `writeRunStep` in src/db/runSteps.ts). The lock also orders the step against another attempt of itself (a
+ * retried workflow task, a second worker after a crash) and against the run's other writers:
+ * each sees the run as the one before left it.
+ */
+export async function lockRunForBookkeeping(trx: Transaction<Database>, runId: string): Promise<RunForBookkeeping | undefined> {
+  const row = await trx
+    .selectFrom('runs')
+    .leftJoin('agents', 'agents.id', 'runs.agent_id')
+    .leftJoin('conversations', 'conversations.id', 'runs.conversation_id')
+    .selectAll('runs')
+    .select([
+      'agents.id as agent_row_id',
+      'agents.name as agent_name',
+      'agents.run_timeout_seconds as agent_run_timeout_seconds',
+      'conversations.id as conversation_row_id',
+      'conversations.subject as conversation_subject',
+      'conversations.external_user_id as conversation_external_user_id',
+    ])
+    .select((eb) => [
+      eb
+        .exists(
+          eb
+            .selectFrom('messages')
+            .select('messages.id')
+            .whereRef('messages.conversation_id', '=', 'runs.conversation_id')
+            .where((m) => m.or([m('messages.run_id', 'is', null), m('messages.run_id', '!=', m.ref('runs.id'))]))
+            .whereRef('messages.created_at', '<', 'runs.created_at'),
+        )
+        .as('conversation_had_earlier_message'),
+      eb
+        .exists(eb.selectFrom('endpoints').select('endpoints.id').whereRef('endpoints.org_id', '=', 'runs.org_id').where('endpoints.enabled', '=', true).where('endpoints.deleted_at', 'is', null))
+        .as('any_endpoint'),
+      eb.selectFrom('orgs').select('orgs.event_log').whereRef('orgs.id', '=', 'runs.org_id').as('org_event_log'),
+    ])
+    .where('runs.id', '=', runId)
+    .forUpdate('runs')
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const {
+    agent_row_id,
+    agent_name,
+    agent_run_timeout_seconds,
+    conversation_row_id,
+    conversation_subject,
+    conversation_external_user_id,
+    conversation_had_earlier_message,
+    any_endpoint,
+    org_event_log,
+    ...run
+  } = row;
+  return {
+    run: run as Run,
+    agent: agent_row_id ? { id: agent_row_id, name: agent_name!, run_timeout_seconds: agent_run_timeout_seconds! } : undefined,
+    conversation: conversation_row_id ? { subject: conversation_subject ?? null, external_user_id: conversation_external_user_id ?? null } : undefined,
+    conversationHadEarlierMessage: Boolean(conversation_had_earlier_message),
+    audience: { anyEndpoint: Boolean(any_endpoint), eventLog: org_event_log ?? null },
+  };
+}
+
+/** A run and what its agent call needs of the agent (undefined when the agent row is gone), in one read. */
+export async function findRunWithAgent(db: Db, runId: string): Promise<{ run: Run; agent: Pick<Agent, 'id' | 'instructions' | 'provider'> | undefined } | undefined> {
+  const row = await db
+    .selectFrom('runs')
+    .leftJoin('agents', 'agents.id', 'runs.agent_id')
+    .selectAll('runs')
+    .select(['agents.id as agent_row_id', 'agents.instructions as agent_instructions', 'agents.provider as agent_provider'])
+    .where('runs.id', '=', runId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { agent_row_id, agent_instructions, agent_provider, ...run } = row;
+  return { run: run as Run, agent: agent_row_id ? { id: agent_row_id, instructions: agent_instructions!, provider: agent_provider! } : undefined };
 }
 
 /** Idempotent: a retried activity finds the run already started and changes nothing. */

@@ -1,0 +1,85 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createAgentActivities, type AgentReply } from '../../activities/agents.js';
+import { createRunActivities } from '../../activities/runs.js';
+import type { Database } from '../../src/db/schema.js';
+import { createLogger } from '../../src/logger.js';
+import { activityDeps } from '../../src/temporal/activityDeps.js';
+import { startTestStack, type TestStack } from '../support/stack.js';
+
+/**
+ * SQL statements a run's worker side sends to Postgres (BEGIN and COMMIT included), counted on
+ * the wire of a pool of its own: every statement is a round trip and CPU in the worker and in
+ * Postgres, so this is the figure issue 16's CPU per run follows. The bench's standard run: an
+ * async echo run of an org without endpoints.
+ *
+ * Observed (2026-11-30, PostgreSQL 15): 50 statements per run before issue 16's worker pass
+ * (17 + 3 + 30: a read per row, a transaction of 7 per run-stream event), 13 after it (4 + 2 + 7:
+ * per step one locked read and one statement for the step's writes and announcements). The budget
+ * leaves room for one more, so a return to per-event round trips fails.
+ */
+const BUDGET = 16;
+let stack: TestStack;
+let key: string;
+let agentId: string;
+let pool: pg.Pool;
+let db: Kysely<Database>;
+let statements: string[] = [];
+const env = new MockActivityEnvironment();
+
+beforeAll(async () => {
+  stack = await startTestStack({ worker: false, postgres: true });
+  ({ apiKey: key } = await stack.newOrg('Run statements', 10_000));
+  const agent = await stack.api('/v1/agents', { key, body: { name: 'Echo', provider: { kind: 'echo' } } });
+  expect(agent.status).toBe(201);
+  agentId = agent.body.id;
+  pool = new pg.Pool({ connectionString: inject('sharedPostgresUrl')!, max: 4 });
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string })?.text;
+      statements.push(String(text ?? '?'));
+      return query(...args);
+    };
+  });
+  db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+});
+
+afterAll(async () => {
+  await db?.destroy();
+  await stack?.close();
+});
+
+async function acceptedRun(): Promise<string> {
+  const accepted = await stack.api(`/v1/agents/${agentId}/runs`, { key, body: { message: 'Hello from the benchmark' } });
+  expect(accepted.status).toBe(202);
+  return accepted.body.run_id;
+}
+
+describe('SQL statements per run (worker side)', () => {
+  it(`stays within ${BUDGET} for an async echo run (each step counted)`, async () => {
+    const deps = activityDeps(stack.config, db, createLogger('silent', 'test'), stack.temporal);
+    const runs = createRunActivities(deps);
+    const agents = createAgentActivities(deps);
+    // Warm the pool so connection set-up is not counted.
+    await env.run(runs.startRunAndAnnounce, await acceptedRun());
+    const counts: Record<string, number> = {};
+    const runId = await acceptedRun();
+    const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+      statements = [];
+      const out = await work();
+      counts[name] = statements.length;
+      if (process.env.SHOW_STATEMENTS) console.log(`${name}:\n  ${statements.map((s) => s.replace(/\s+/g, ' ').slice(0, 160)).join('\n  ')}`);
+      return out;
+    };
+    await step('startRunAndAnnounce', () => env.run(runs.startRunAndAnnounce, runId));
+    const reply: AgentReply = await step('runAgent', () => env.run(agents.runAgent, runId));
+    const outcome: { status: string } = await step('completeRunAndAnnounce', () => env.run(runs.completeRunAndAnnounce, runId, reply));
+    expect(outcome.status).toBe('completed');
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    console.log(`[statements] per run ${total}: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    expect(total).toBeLessThanOrEqual(BUDGET);
+  });
+});
