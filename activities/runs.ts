@@ -112,6 +112,13 @@ function completionEmissions(run: Run, agent: Pick<Agent, 'id' | 'name'>, action
 }
 
 /** Run bookkeeping. Each write is idempotent by run id, so retries and replays are harmless. */
+/** A run's charge: credits captured, or found captured by an earlier attempt (retried); a low-balance crossing it stored. */
+interface Charge {
+  charged: number;
+  event?: EventRow;
+  retried: boolean;
+}
+
 export function createRunActivities(deps: ActivityDeps) {
   /** Marks the run started and stores the user's message. */
   async function markStarted(run: Run, agent: Agent): Promise<RunPlan> {
@@ -149,7 +156,7 @@ export function createRunActivities(deps: ActivityDeps) {
    */
   async function complete(run: Run, reply: AgentReply): Promise<number> {
     const now = deps.clock();
-    let charge: { charged: number; lowBalance?: EventRow; retried: boolean };
+    let charge: Charge;
     try {
       charge = await inTransaction(deps.db, async (trx) => {
         const capture = await captureRunCredits(trx, run, creditsForUsage(reply.usage));
@@ -165,30 +172,14 @@ export function createRunActivities(deps: ActivityDeps) {
           await insertRunMessage(trx, { id: newRowId(), conversationId: run.conversation_id, runId: run.id, role: 'assistant', content: reply.text });
           await touchConversation(trx, run.conversation_id, now);
         }
-        if (!capture.captured) return { charged: capture.charged, retried: true };
-        creditsChargedHere.inc(capture.charged);
-        // Org row updates are serialised by its row lock: exactly one charge sees the crossing.
-        const balance = capture.balance;
-        const threshold = await findLowBalanceThreshold(trx, run.org_id);
-        if (balance + capture.charged > threshold && balance <= threshold) {
-          const { event } = await storeEvent(trx, {
-            orgId: run.org_id,
-            agentId: null,
-            runId: run.id,
-            ...emit('wallet.balance_low', { balance, threshold }),
-            dedupeKey: lowBalanceKey(run.id),
-            at: now,
-          });
-          return { charged: capture.charged, lowBalance: event, retried: false };
-        }
-        return { charged: capture.charged, retried: false };
+        return recordCapture(trx, run, capture, now);
       });
     } catch (err) {
       throw deterministicDbFailure(err) ?? err;
     }
     // The crossing is known here, once: dispatched as it was stored. Only a retry of a charge
     // already captured (its attempt may have died before dispatching) looks it up again.
-    const lowBalance = charge.retried ? await findEventByDedupeKey(deps.db, lowBalanceKey(run.id)) : charge.lowBalance;
+    const lowBalance = charge.retried ? await findEventByDedupeKey(deps.db, lowBalanceKey(run.id)) : charge.event;
     if (lowBalance) await dispatchEvent(deps, lowBalance);
     return charge.charged;
   }
@@ -219,25 +210,35 @@ export function createRunActivities(deps: ActivityDeps) {
    * The charge, in the caller's transaction on the run's locked row (exactly once: see
    * `complete`), with a low-balance crossing recorded as an event in it.
    */
-  async function chargeRun(trx: Transaction<Database>, run: Run, reply: AgentReply, now: Date): Promise<{ charged: number; event?: EventRow; retried: boolean }> {
-    const capture = await captureLockedRunCredits(trx, run, creditsForUsage(reply.usage));
+  async function chargeRun(trx: Transaction<Database>, run: Run, reply: AgentReply, now: Date): Promise<Charge> {
+    return recordCapture(trx, run, await captureLockedRunCredits(trx, run, creditsForUsage(reply.usage)), now);
+  }
+
+  /**
+   * What a capture means for the charge, in its transaction: nothing new when an earlier attempt
+   * captured it (retried), else the charge counted and a low-balance crossing stored as an event.
+   * Org row updates are serialised by its row lock: exactly one charge sees the crossing.
+   */
+  async function recordCapture(
+    trx: Transaction<Database>,
+    run: Run,
+    capture: { captured: boolean; charged: number; balance: number; lowBalanceThreshold?: number | null },
+    now: Date,
+  ): Promise<Charge> {
     if (!capture.captured) return { charged: capture.charged, retried: true };
     creditsChargedHere.inc(capture.charged);
-    // Org row updates are serialised by its row lock: exactly one charge sees the crossing.
-    const balance = capture.balance;
+    const { balance } = capture;
     const threshold = capture.lowBalanceThreshold ?? (await findLowBalanceThreshold(trx, run.org_id));
-    if (balance + capture.charged > threshold && balance <= threshold) {
-      const { event } = await storeEvent(trx, {
-        orgId: run.org_id,
-        agentId: null,
-        runId: run.id,
-        ...emit('wallet.balance_low', { balance, threshold }),
-        dedupeKey: lowBalanceKey(run.id),
-        at: now,
-      });
-      return { charged: capture.charged, event, retried: false };
-    }
-    return { charged: capture.charged, retried: false };
+    if (!(balance + capture.charged > threshold && balance <= threshold)) return { charged: capture.charged, retried: false };
+    const { event } = await storeEvent(trx, {
+      orgId: run.org_id,
+      agentId: null,
+      runId: run.id,
+      ...emit('wallet.balance_low', { balance, threshold }),
+      dedupeKey: lowBalanceKey(run.id),
+      at: now,
+    });
+    return { charged: capture.charged, event, retried: false };
   }
 
   return {
