@@ -172,7 +172,11 @@ describe('misbehaving receivers', () => {
         }
       }
       failedAttempts += delivery!.attempts.length;
-      const endpoint = (await call('GET', `/v1/endpoints/${endpoints[kind]}`)).body;
+      // The delivery turns 'failed' as its last attempt is logged; the endpoint's count follows in the same activity.
+      const endpoint = await eventually(async () => {
+        const body = (await call('GET', `/v1/endpoints/${endpoints[kind]}`)).body;
+        return body.health.consecutive_failures >= 1 ? body : undefined;
+      }, `the ${kind} endpoint to count its failure`);
       expect(endpoint.health, kind).toMatchObject({ failed_24h: 1, succeeded_24h: 0, consecutive_failures: 1 });
     }
 
