@@ -107,9 +107,10 @@ export async function startAgentRun(engine: Engine, run: RunRef, agent: AgentRef
  * then remove the run (only a run no workflow has touched).
  *
  * A run with no outcome after half of ENGINE_CALL_DEADLINE_MS (or a shorter wait that
- * elapses) costs one extra call, a plain start bounded by the other half: it tells a slow agent
- * (the workflow exists) from an unreachable engine, which answers 503 within
- * ENGINE_CALL_DEADLINE_MS as on the asynchronous path.
+ * elapses) costs one extra call, a plain start with the asynchronous path's deadline: it tells
+ * a slow agent (the workflow exists) from an unreachable engine, which answers 503 within
+ * 1.5 × ENGINE_CALL_DEADLINE_MS. The probe gets the whole deadline, not the rest of it: on a busy
+ * engine a start may take seconds, and the token URL must not refuse a run the API would accept.
  */
 export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, agent: AgentRef, waitMs: number): Promise<RunOutcome | undefined> {
   const startWorkflowOperation = new WithStartWorkflowOperation(agentRun, {
@@ -138,7 +139,7 @@ export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, 
   const probe = new Promise<'confirmed'>((resolve, reject) => {
     timer = setTimeout(() => {
       if (settled) return;
-      startAgentRun(engine, run, agent, half).then(() => resolve('confirmed'), reject);
+      startAgentRun(engine, run, agent).then(() => resolve('confirmed'), reject);
     }, Math.min(waitMs, half));
   });
   probe.catch(() => undefined); // raced below, or moot once the update settled

@@ -166,7 +166,7 @@ describe('an unreachable workflow engine', () => {
     return stack.database.db.selectFrom('runs').select('id').where('agent_id', '=', agentId).execute();
   }
 
-  it('answers the token URL with the 503 problem (Retry-After) within the start deadline, not the whole wait, and keeps no run', async () => {
+  it('answers the token URL with the 503 problem (Retry-After) within 1.5× the start deadline, not the whole wait, and keeps no run', async () => {
     const hook = await tokenUrl();
     const before = (await runsOfAgent()).length;
     const started = Date.now();
