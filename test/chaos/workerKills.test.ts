@@ -170,7 +170,21 @@ it(`ends, charges, delivers and calls back every one of ${RUNS} mixed runs while
       const events = await db.selectFrom('events').select('id').where('org_id', '=', orgId).where('type', 'in', types).execute();
       return events.length >= size ? new Set(events.map((e) => `msg_${e.id.replaceAll('-', '')}`)) : undefined;
     }, `${size} ${types.join('/')} events`, 120_000);
-  const finalsExpected = await expectedIds(endings, RUNS);
+  const finalsExpected = await expectedIds(endings, RUNS).catch(async (err: Error) => {
+    // Say which runs lack their ending event, and what each has stored instead.
+    const ended = new Set((await db.selectFrom('events').select('run_id').where('org_id', '=', orgId).where('type', 'in', endings).execute()).map((e) => e.run_id));
+    const lacking = runIds.filter((id) => !ended.has(id));
+    const detail = await Promise.all(
+      lacking.slice(0, 3).map(async (id) => {
+        const run = await db.selectFrom('runs').select(['status', 'started_at', 'completed_at']).where('id', '=', id).executeTakeFirst();
+        const stream = await db.selectFrom('run_events').select('event_type').where('run_id', '=', id).orderBy('sequence').execute();
+        const events = await db.selectFrom('events').select('type').where('run_id', '=', id).execute();
+        return `${id}: ${JSON.stringify(run)} stream [${stream.map((e) => e.event_type).join(' ')}] events [${events.map((e) => e.type).join(' ')}]`;
+      }),
+    );
+    const endpoints = await db.selectFrom('endpoints').select(['url', 'enabled', 'disabled_reason']).where('org_id', '=', orgId).execute();
+    throw new Error(`${err.message}: ${lacking.length} runs lack one; ${detail.join('; ')}; endpoints ${JSON.stringify(endpoints)}`);
+  });
   expect(finalsExpected.size).toBe(RUNS);
   const startsExpected = await expectedIds(['run.started', 'agent.message'], 2 * RUNS);
   expect(startsExpected.size).toBe(2 * RUNS);
