@@ -5,6 +5,7 @@ import { freePort } from '../../src/temporal/devServer.js';
 import { count } from '../support/figures.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ownDatabase } from '../support/ownDatabase.js';
 import { eventually, request, type ApiResponse } from '../support/stack.js';
 
 /**
@@ -24,13 +25,17 @@ const children: Array<ReturnType<typeof spawnEntry>> = [];
 let env: Record<string, string | undefined>;
 let api: string;
 let database: DatabaseHandle;
+let own: Awaited<ReturnType<typeof ownDatabase>> | undefined;
 let finals: Receiver; // endpoint subscribed to run endings
 let starts: Receiver; // endpoint subscribed to run.started and agent.message
 let callbacks: Receiver;
 
 beforeAll(async () => {
-  const databaseUrl = inject('sharedPostgresUrl');
-  if (!databaseUrl) throw new Error('the worker-kill chaos test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  const sharedUrl = inject('sharedPostgresUrl');
+  if (!sharedUrl) throw new Error('the worker-kill chaos test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  // Its own database: no other test file's worker sweeps these runs onto its own task queue.
+  own = await ownDatabase(sharedUrl);
+  const databaseUrl = own.url;
   [finals, starts, callbacks] = await Promise.all([startReceiver(), startReceiver(), startReceiver()]);
   database = await openDatabase({ url: databaseUrl, poolSize: 2 });
   const port = await freePort();
@@ -67,6 +72,7 @@ afterAll(async () => {
   await Promise.all(children.map((c) => exitOf(c)));
   await Promise.all([finals, starts, callbacks].map((r) => r?.close()));
   await database?.close();
+  await own?.drop();
 });
 
 let worker: ReturnType<typeof spawnEntry>;

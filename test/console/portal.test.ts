@@ -103,8 +103,15 @@ describe('a portal link', () => {
     // Revoked by the operator: the next request signs the console out, saying why.
     const revoked = await stack.api(`/v1/portal-sessions/${link.id}`, { method: 'DELETE', key: ADMIN_TOKEN });
     expect(revoked.status).toBe(204);
-    await nav.getByRole('link', { name: 'Agents' }).click();
-    await page.getByText('Your console session has expired or was revoked.', { exact: false }).waitFor();
+    // The next request signs it out: the user's click, or the runs page's own refresh if it comes first.
+    const signedOut = page.getByText('Your console session has expired or was revoked.', { exact: false });
+    await nav
+      .getByRole('link', { name: 'Agents' })
+      .click({ timeout: 5_000 })
+      .catch(async (err: unknown) => {
+        if (!(await signedOut.isVisible())) throw err;
+      });
+    await signedOut.waitFor();
     expect(await page.evaluate('sessionStorage.length')).toBe(0);
     expectNoConsoleErrors(c, [401]);
     expectNoConsoleErrors(again, [404]);
