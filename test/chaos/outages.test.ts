@@ -7,6 +7,7 @@ import { findTemporalCli } from '../../src/temporal/cli.js';
 import { freePort, startTemporalDevServer, type DevServer } from '../../src/temporal/devServer.js';
 import { count } from '../support/figures.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
+import { ownDatabase } from '../support/ownDatabase.js';
 import { eventually, request } from '../support/stack.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 
@@ -33,13 +34,19 @@ let worker: ReturnType<typeof spawnEntry>;
 let key: string;
 let agentId: string;
 let hookToken: string;
+let own: Awaited<ReturnType<typeof ownDatabase>> | undefined;
 
 const startTemporal = () =>
   startTemporalDevServer({ cli, port: temporalPort, uiPort: null, namespace: 'default', dbFilename: join(scratch, 'temporal.db') });
 
 beforeAll(async () => {
-  const databaseUrl = inject('sharedPostgresUrl');
-  if (!databaseUrl) throw new Error('the outage tests need PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  const sharedUrl = inject('sharedPostgresUrl');
+  if (!sharedUrl) throw new Error('the outage tests need PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  // A database of its own, as its Temporal is: its worker's run sweep would otherwise find other
+  // files' runs waiting for their workers (started_at null) and start them on this Temporal, which
+  // has never heard of them, where they run with this file's settings.
+  own = await ownDatabase(sharedUrl);
+  const databaseUrl = own.url;
   cli = await findTemporalCli({ explicitPath: process.env.TEMPORAL_CLI, toolsDir: resolve('.tools') });
   temporalPort = await freePort();
   temporal = await startTemporal();
@@ -87,6 +94,7 @@ afterAll(async () => {
   await Promise.all(children.map((c) => exitOf(c)));
   await temporal?.stop();
   await proxy?.close();
+  await own?.drop();
   rmSync(scratch, { recursive: true, force: true });
 });
 

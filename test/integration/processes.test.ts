@@ -46,6 +46,7 @@ describe('production entry points', () => {
       METRICS_PORT: '0',
       LOG_LEVEL: 'info',
       ALLOW_UNENCRYPTED_SECRETS: 'true',
+      RUN_RECONCILE_INTERVAL_SECONDS: '0', // no sweep of the shared database's runs onto this worker
     });
     let temporal: Awaited<ReturnType<typeof startTemporalDevServer>> | undefined;
     try {
@@ -80,6 +81,7 @@ describe('production entry points', () => {
       METRICS_PORT: String(port),
       LOG_LEVEL: 'info',
       ALLOW_UNENCRYPTED_SECRETS: 'true',
+      RUN_RECONCILE_INTERVAL_SECONDS: '0', // no sweep of the shared database's runs onto this worker
     });
     try {
       const base = `http://127.0.0.1:${port}`;
@@ -130,6 +132,7 @@ describe('production entry points', () => {
       TEMPORAL_TASK_QUEUE: `proc-${randomUUID()}`,
       LOG_LEVEL: 'info',
       ALLOW_UNENCRYPTED_SECRETS: 'true',
+      RUN_RECONCILE_INTERVAL_SECONDS: '0', // no sweep of the shared database's runs onto this worker
     });
     try {
       const ready = await eventually(async () => {
