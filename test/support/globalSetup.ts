@@ -1,13 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrateToLatest, openDatabase, redactUrl } from '../../src/db/connect.js';
 import { findTemporalCli } from '../../src/temporal/cli.js';
 import { startTemporalDevServer } from '../../src/temporal/devServer.js';
 import { bundleWorkflows } from '../../src/temporal/worker.js';
 import { ensureConsoleBuilt } from '../../scripts/buildConsole.js';
+import { createDatabase } from './ownDatabase.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -79,22 +79,9 @@ export default async function setup(project: TestProject) {
 }
 
 async function createFreshDatabase(adminUrl: string, teardown: Array<() => Promise<void>>): Promise<string> {
-  const name = `aw_test_${Date.now()}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5_000 });
-  try {
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-  } catch (err) {
-    await admin.end().catch(() => undefined);
-    throw new Error(`PostgreSQL at DATABASE_URL (${redactUrl(adminUrl)}) is unusable for tests: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  teardown.push(async () => {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
+  const created = await createDatabase(adminUrl, 'aw_test').catch((err: Error) => {
+    throw new Error(`PostgreSQL at DATABASE_URL (${redactUrl(adminUrl)}) is unusable for tests: ${err.message}`, { cause: err });
   });
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+  teardown.push(created.drop);
+  return created.url;
 }
