@@ -15,9 +15,10 @@ export type { AgentReply, AgentUsage } from './agents.js';
 
 /** Builds every activity around its dependencies (the samples' dependency-injection shape). */
 export function createActivities(deps: ActivityDeps) {
+  const agents = createAgentActivities(deps);
   return {
-    ...createRunActivities(deps),
-    ...createAgentActivities(deps),
+    ...createRunActivities(deps, agents),
+    ...agents,
     ...createCallbackActivities(deps),
     ...createDeliveryActivities(deps),
     ...createEndpointSlotActivities(deps),

@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import { inTransaction } from '../src/db/executor.js';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { captureLockedRunCredits, captureRunCredits, releaseRunHold } from '../src/db/credits.js';
 import { findAgentById } from '../src/db/agents.js';
 import { conversationHadEarlierMessage, findConversationLabels, insertRunMessage, touchConversation } from '../src/db/conversations.js';
@@ -10,7 +10,8 @@ import { creditsForUsage } from '../src/domain/credits.js';
 import { creditsChargedHere } from '../src/metrics.js';
 import type { Agent, Database, Run } from '../src/db/schema.js';
 import type { ActivityDeps } from './deps.js';
-import { findEventByDedupeKey, storeEvent } from '../src/db/events.js';
+import { whileHeartbeating } from './heartbeat.js';
+import { findEventByDedupeKey, findRunCustomerEvents, storeEvent } from '../src/db/events.js';
 import { newRowId } from '../src/db/ids.js';
 import type { EventRow } from '../src/db/schema.js';
 import { emit } from '../src/domain/eventTypes.js';
@@ -119,7 +120,12 @@ interface Charge {
   retried: boolean;
 }
 
-export function createRunActivities(deps: ActivityDeps) {
+/** The agent step `runToEnd` runs between its bookkeeping (activities/agents.ts). */
+export interface RunsAgent {
+  runAgent(runId: string): Promise<AgentReply>;
+}
+
+export function createRunActivities(deps: ActivityDeps, agent: RunsAgent) {
   /** Marks the run started and stores the user's message. */
   async function markStarted(run: Run, agent: Agent): Promise<RunPlan> {
     await markRunStarted(deps.db, run.id, deps.clock());
@@ -241,7 +247,60 @@ export function createRunActivities(deps: ActivityDeps) {
     return { charged: capture.charged, event, retried: false };
   }
 
-  return {
+  /**
+   * The run's first step: marks it started, stores the user's message and announces the start,
+   * in that order (every announcement that follows comes after it), in one transaction on the
+   * run's locked row. Each part is idempotent by run id, so a retry or a second worker after a
+   * crash repeats nothing. `ended`: how the run ended, when it already has.
+   */
+  async function beginRun(runId: string): Promise<{ plan: RunPlan; ended?: RunOutcome }> {
+    const { plan, recorded, anyEndpoint, ended } = await inTransaction(deps.db, async (trx) => {
+      const { run, agent, conversation, conversationHadEarlierMessage, audience } = await lockRunAndAgent(trx, runId);
+      const emissions = startEmissions(run, agent, conversation, run.conversation_id !== null && !conversationHadEarlierMessage);
+      const recorded = await recordEmissions(deps, trx, run, emissions, { message: run.message, result: run.result }, audience, {
+        startedAt: deps.clock(),
+        ...(run.conversation_id ? { message: { conversationId: run.conversation_id, role: 'user' as const, content: run.message } } : {}),
+      });
+      return { plan: planOf(run, agent), recorded, anyEndpoint: audience.anyEndpoint, ended: ENDED.has(run.status) ? outcomeOf(run) : undefined };
+    });
+    if (!anyEndpoint) return ended ? { plan, ended } : { plan };
+    await dispatchRecorded(deps, recorded);
+    if (!ended) return { plan };
+    // Ended by an earlier attempt, which may have died after its commit and before announcing
+    // the ending: its events go out again (a delivery started twice is one delivery).
+    for (const event of await findRunCustomerEvents(deps.db, runId)) await dispatchEvent(deps, event);
+    return { plan, ended };
+  }
+
+  /**
+   * Ends a run without a reply (failed, cancelled, timed out), once, and announces it.
+   * Returns how the run ended as stored: the first ending wins (see `completeRunAndAnnounce`).
+   */
+  async function endRun(runId: string, status: TerminalStatus, detail: string | null): Promise<RunOutcome> {
+    const { run, agent } = await loadRun(deps, runId);
+    // The ending and the release of the run's hold commit together (idempotent by run id).
+    await inTransaction(deps.db, async (trx) => {
+      await storeRunEnding(trx, run.id, status, detail, deps.clock());
+      await releaseRunHold(trx, run);
+    });
+    // Announce only the ending the run actually has (a retry finds its own; a run that
+    // completed first must not also be announced as cancelled).
+    const current = await findRunById(deps.db, run.id);
+    if (!current) return { status, credits_used: 0, detail, result: null };
+    if (current.status !== status) return outcomeOf(current);
+    const ref = runRef(run, agent);
+    const common = { ...ref, metadata: run.metadata ?? {} };
+    const event =
+      status === 'cancelled'
+        ? emit('run.cancelled', { ...common, status })
+        : status === 'failed'
+          ? emit('run.failed', { ...common, status, error: detail ?? status })
+          : emit('run.timed_out', { ...common, status, error: detail ?? status });
+    await emitForRun(deps, run, [{ stream: { type: `run_${status}`, payload: { status, detail } }, event }]);
+    return outcomeOf(current);
+  }
+
+  const runActivities = {
     /** Marks the run started and stores the user's message (a local activity of workflows started before `startRunAndAnnounce`). */
     async startRun(runId: string): Promise<RunPlan> {
       const { run, agent } = await loadRun(deps, runId);
@@ -261,18 +320,7 @@ export function createRunActivities(deps: ActivityDeps) {
      * worker after a crash repeats nothing.
      */
     async startRunAndAnnounce(runId: string): Promise<RunPlan> {
-      // One transaction on the run's locked row: the read, the start, the message, both streams.
-      const { plan, recorded, anyEndpoint } = await inTransaction(deps.db, async (trx) => {
-        const { run, agent, conversation, conversationHadEarlierMessage, audience } = await lockRunAndAgent(trx, runId);
-        const emissions = startEmissions(run, agent, conversation, run.conversation_id !== null && !conversationHadEarlierMessage);
-        const recorded = await recordEmissions(deps, trx, run, emissions, { message: run.message, result: run.result }, audience, {
-          startedAt: deps.clock(),
-          ...(run.conversation_id ? { message: { conversationId: run.conversation_id, role: 'user' as const, content: run.message } } : {}),
-        });
-        return { plan: planOf(run, agent), recorded, anyEndpoint: audience.anyEndpoint };
-      });
-      if (anyEndpoint) await dispatchRecorded(deps, recorded);
-      return plan;
+      return (await beginRun(runId)).plan;
     },
 
     /** Charges the run and stores its reply (a local activity of workflows started before `completeRunAndAnnounce`). */
@@ -343,32 +391,60 @@ export function createRunActivities(deps: ActivityDeps) {
       return done.outcome;
     },
 
+    endRun,
+
     /**
-     * Ends a run without a reply (failed, cancelled, timed out), once, and announces it.
-     * Returns how the run ended as stored: the first ending wins (see `completeRunAndAnnounce`).
+     * The one-activity shape's other endings (a local activity): records the start if no attempt
+     * of `runToEnd` did (a run cancelled or timed out before its activity began), then the ending
+     * as `endRun` does. Returns the ending stored first and the plan for the callback.
      */
-    async endRun(runId: string, status: TerminalStatus, detail: string | null): Promise<RunOutcome> {
-      const { run, agent } = await loadRun(deps, runId);
-      // The ending and the release of the run's hold commit together (idempotent by run id).
-      await inTransaction(deps.db, async (trx) => {
-        await storeRunEnding(trx, run.id, status, detail, deps.clock());
-        await releaseRunHold(trx, run);
-      });
-      // Announce only the ending the run actually has (a retry finds its own; a run that
-      // completed first must not also be announced as cancelled).
-      const current = await findRunById(deps.db, run.id);
-      if (!current) return { status, credits_used: 0, detail, result: null };
-      if (current.status !== status) return outcomeOf(current);
-      const ref = runRef(run, agent);
-      const common = { ...ref, metadata: run.metadata ?? {} };
-      const event =
-        status === 'cancelled'
-          ? emit('run.cancelled', { ...common, status })
-          : status === 'failed'
-            ? emit('run.failed', { ...common, status, error: detail ?? status })
-            : emit('run.timed_out', { ...common, status, error: detail ?? status });
-      await emitForRun(deps, run, [{ stream: { type: `run_${status}`, payload: { status, detail } }, event }]);
-      return outcomeOf(current);
+    async recordEnding(runId: string, status: TerminalStatus, detail: string | null): Promise<{ outcome: RunOutcome; plan: RunPlan }> {
+      const { plan, ended } = await beginRun(runId);
+      return { outcome: ended ?? (await endRun(runId, status, detail)), plan };
+    },
+
+    /**
+     * The one-activity shape's activity: begin (as `startRunAndAnnounce`), the agent (as
+     * `runAgent`), then the charge, the reply and their announcement (as
+     * `completeRunAndAnnounce`). Each bookkeeping step heartbeats and retries a failing
+     * database until it answers, as the two-task shape's local activities did, so a database
+     * outage delays the run instead of failing it and never runs the agent twice. A retry of a
+     * run that has ended (an attempt that completed died before reporting it) returns that
+     * ending without running the agent again. Once the agent has answered, a cancel no longer
+     * stops the run: the workflow waits for this activity (WAIT_CANCELLATION_COMPLETED) and the
+     * run completes, as it did when the answer reached the workflow first.
+     */
+    async runToEnd(runId: string): Promise<{ outcome: RunOutcome; plan: RunPlan }> {
+      const context = Context.current();
+      const { plan, ended } = await untilStored(context, () => beginRun(runId), 'cancel');
+      if (ended) return { outcome: ended, plan };
+      if (context.cancellationSignal.aborted) throw new CancelledFailure('run cancelled before the agent began');
+      const reply = await agent.runAgent(runId);
+      return { outcome: await untilStored(context, () => runActivities.completeRunAndAnnounce(runId, reply), 'gone'), plan };
     },
   };
+  return runActivities;
+}
+
+const ENDED = new Set<Run['status']>(['completed', 'failed', 'cancelled', 'timed_out']);
+
+/**
+ * Runs a bookkeeping step of `runToEnd`, heartbeating meanwhile, until the database takes it:
+ * a failure that can never succeed (a non-retryable ApplicationFailure) is thrown at once, any
+ * other (the database unreachable) is retried with backoff up to 5 s. It stops retrying when
+ * the activity is cancelled (`until: 'cancel'`) or only once its attempt is gone (`'gone'`:
+ * timed out, or its worker shutting down): the step after the agent's answer outlives a cancel.
+ */
+async function untilStored<T>(context: Context, step: () => Promise<T>, until: 'cancel' | 'gone'): Promise<T> {
+  for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 5_000)) {
+    try {
+      return await whileHeartbeating(step(), () => context.heartbeat());
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
+      const details = context.cancellationDetails;
+      const stop = until === 'cancel' ? context.cancellationSignal.aborted : Boolean(details && (details.timedOut || details.notFound || details.workerShutdown || details.reset));
+      if (stop) throw until === 'cancel' ? new CancelledFailure('run cancelled while its start was being recorded') : err;
+      await whileHeartbeating(new Promise((resolve) => setTimeout(resolve, delayMs)), () => context.heartbeat());
+    }
+  }
 }

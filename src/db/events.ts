@@ -211,6 +211,12 @@ export async function findEventsByDedupeKeys(db: Kysely<Database> | Transaction<
   return expandEvents(db, rows);
 }
 
+/** A run's customer events, as emitted, oldest first (a retried step re-announcing what an earlier attempt stored). */
+export async function findRunCustomerEvents(db: Kysely<Database> | Transaction<Database>, runId: string): Promise<EventRow[]> {
+  const rows = await db.selectFrom('events').selectAll().where('run_id', '=', runId).orderBy('created_at').orderBy('id').execute();
+  return expandEvents(db, rows);
+}
+
 /** The org's event by id. */
 export async function findEvent(db: Kysely<Database> | Transaction<Database>, orgId: string, id: string): Promise<EventRow | undefined> {
   return db.selectFrom('events').selectAll().where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst();

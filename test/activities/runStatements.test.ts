@@ -61,8 +61,8 @@ async function acceptedRun(): Promise<string> {
 describe('SQL statements per run (worker side)', () => {
   it(`stays within ${BUDGET} for an async echo run (each step counted)`, async () => {
     const deps = activityDeps(stack.config, db, createLogger('silent', 'test'), stack.temporal);
-    const runs = createRunActivities(deps);
     const agents = createAgentActivities(deps);
+    const runs = createRunActivities(deps, agents);
     // Warm the pool so connection set-up is not counted.
     await env.run(runs.startRunAndAnnounce, await acceptedRun());
     const counts: Record<string, number> = {};

@@ -1,5 +1,6 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities/index.js';
 import { createRunActivities } from '../../activities/runs.js';
 import type { AgentReply } from '../../activities/agents.js';
 import { createLogger } from '../../src/logger.js';
@@ -14,7 +15,7 @@ import { startTestStack, type TestStack } from '../support/stack.js';
  */
 let stack: TestStack;
 let key: string;
-let activities: ReturnType<typeof createRunActivities>;
+let activities: ReturnType<typeof createActivities>;
 const env = new MockActivityEnvironment();
 const reply: AgentReply = { text: 'Echo: hello', usage: { input_tokens: 500, output_tokens: 100 }, actions: [{ type: 'tool_call', name: 'lookup', input: {} }] };
 
@@ -25,7 +26,7 @@ beforeAll(async () => {
   // Every announcement is checked stored exactly once: this org keeps its whole event log (by
   // default an org without endpoints stores no customer event, see test/integration/eventLog.test.ts).
   await stack.database.db.updateTable('orgs').set({ event_log: 'all' }).where('id', '=', org.orgId).execute();
-  activities = createRunActivities(activityDeps(stack.config, stack.database.db, createLogger('silent', 'test'), stack.temporal));
+  activities = createActivities(activityDeps(stack.config, stack.database.db, createLogger('silent', 'test'), stack.temporal));
 });
 
 afterAll(async () => {
@@ -105,5 +106,51 @@ describe('endRun', () => {
     const row = await stack.database.db.selectFrom('runs').select('credits_held').where('id', '=', runId).executeTakeFirstOrThrow();
     expect(row.credits_held).toBe(0);
     expect((await eventTypes(runId)).filter((t) => t === 'run.failed')).toEqual(['run.failed']);
+  });
+});
+
+describe('runToEnd and recordEnding (the one-activity shape)', () => {
+  type Ended = Awaited<ReturnType<ReturnType<typeof createRunActivities>['runToEnd']>>;
+  /** The run activities around an agent that counts its calls (the real echo agent's reply). */
+  const withCountedAgent = () => {
+    const deps = activityDeps(stack.config, stack.database.db, createLogger('silent', 'test'), stack.temporal);
+    const calls: string[] = [];
+    const runs = createRunActivities(deps, {
+      async runAgent(runId: string) {
+        calls.push(runId);
+        return reply;
+      },
+    });
+    return { runs, calls };
+  };
+
+  it('begins, runs the agent once, charges once and announces in order; a retry after it ended returns the ending without the agent', async () => {
+    const { runs, calls } = withCountedAgent();
+    const runId = await acceptedRun();
+    const first = (await env.run(runs.runToEnd, runId)) as Ended;
+    expect(first.outcome).toEqual({ status: 'completed', credits_used: 8, detail: null, result: 'Echo: hello' });
+    expect(first.plan).toMatchObject({ timeoutSeconds: 42, hasCallback: false });
+    // An attempt that died after its commit is retried: the stored ending, no second agent call.
+    const again = await env.run(runs.runToEnd, runId);
+    expect(again).toEqual(first);
+    expect(calls).toEqual([runId]);
+    expect(await ledgerOf(runId)).toEqual([{ kind: 'charge', amount: '-8' }]);
+    expect(await eventTypes(runId)).toEqual(['run.started', 'conversation.created', 'user.message', 'agent.action', 'agent.message', 'run.completed']);
+  });
+
+  it('recordEnding records the start of a run cancelled before its activity began, then cancelled, releasing the hold; the ending stored first wins', async () => {
+    const { runs, calls } = withCountedAgent();
+    const runId = await acceptedRun();
+    const ended = (await env.run(runs.recordEnding, runId, 'cancelled' as const, 'cancelled on request')) as Ended;
+    expect(ended.outcome).toEqual({ status: 'cancelled', credits_used: 0, detail: 'cancelled on request', result: null });
+    expect(await eventTypes(runId)).toEqual(['run.started', 'conversation.created', 'user.message', 'run.cancelled']);
+    const row = await stack.database.db.selectFrom('runs').select(['credits_held', 'started_at']).where('id', '=', runId).executeTakeFirstOrThrow();
+    expect(row.credits_held).toBe(0);
+    expect(row.started_at).not.toBeNull();
+    // A late attempt of the activity finds the run ended: no agent call, no charge, no new ending.
+    expect(((await env.run(runs.runToEnd, runId)) as Ended).outcome).toEqual(ended.outcome);
+    expect(((await env.run(runs.recordEnding, runId, 'timed_out' as const, 'late')) as Ended).outcome).toEqual(ended.outcome);
+    expect(calls).toEqual([]);
+    expect(await ledgerOf(runId)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRunActivities } from '../../activities/runs.js';
+import { createActivities } from '../../activities/index.js';
 import { createLogger } from '../../src/logger.js';
 import { activityDeps } from '../../src/temporal/activityDeps.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fakeOpenAi.js';
@@ -70,7 +70,7 @@ describe('hostile agent replies', () => {
     // A reply that skipped the bounds (an older worker's history): Postgres answers 22003.
     const slow = await stack.api('/v1/agents', { key, body: { name: 'Slow', provider: { kind: 'echo', delay_ms: 30_000 } } });
     const accepted = await stack.api(`/v1/agents/${slow.body.id}/runs`, { key, body: { message: 'hold on' } });
-    const activities = createRunActivities(activityDeps(stack.config, stack.database.db, createLogger('silent', 'test'), stack.temporal));
+    const activities = createActivities(activityDeps(stack.config, stack.database.db, createLogger('silent', 'test'), stack.temporal));
     const failure = await activities
       .completeRun(accepted.body.run_id, { text: 'ok', usage: { input_tokens: 3_000_000_000, output_tokens: 1 }, actions: [] })
       .catch((err: unknown) => err);
