@@ -10,8 +10,11 @@ import { emitForRun, runRef } from './events.js';
 
 /** What a firing's workflow needs next; nothing secret, it lands in history. */
 export type ScheduledFiring =
-  /** queued: over the agent's or org's concurrency limit, the run waits for a slot (absent in histories from before limits). */
-  | { outcome: 'created'; runId: string; orgId: string; agentId: string; summary: string; queued?: boolean }
+  /**
+   * queued: over the agent's or org's concurrency limit, the run waits for a slot (absent in histories from before limits).
+   * timeoutSeconds: the run's deadline, which starts it in the one-activity shape (absent in histories from before it).
+   */
+  | { outcome: 'created'; runId: string; orgId: string; agentId: string; summary: string; queued?: boolean; timeoutSeconds?: number }
   /** callbackAttempts: the schedule has a callback_url, so the refused run is called back like any ending. */
   | { outcome: 'refused'; runId: string; reason: string; callbackAttempts?: number }
   | { outcome: 'gone'; runId: null };
@@ -58,6 +61,7 @@ export function createScheduleActivities(deps: ActivityDeps) {
           agentId: agent.id,
           summary: `Run of agent "${agent.name}" (schedule)`.slice(0, 190),
           ...(run.status === 'queued' ? { queued: true } : {}),
+          timeoutSeconds: agent.run_timeout_seconds,
         };
       } catch (err) {
         if (!(err instanceof AppError) || err.code !== 'INSUFFICIENT_CREDITS') throw err;

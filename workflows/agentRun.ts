@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -14,6 +15,7 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import type { RunPlan } from '../activities/runs.js';
 import { agentRunV1 } from './agentRunV1.js';
 import { runOutcomeUpdate, type RunOutcome } from './definitions.js';
 import { closeRun, describeFailure, type AgentRunResult, type Ending, type RunState } from './runEnding.js';
@@ -30,12 +32,22 @@ export interface AgentRunInput {
    * (each patched() call records a marker and a TemporalChangeVersion search-attribute upsert,
    * a visibility write, in every run). Absent in runs started before the field existed.
    */
-  shape?: 2;
+  shape?: 2 | 3;
+  /**
+   * Shape 3 (the one-activity shape): the run's deadline, its agent's run_timeout_seconds when
+   * the run was accepted. Runs started with shape 2 read it in their first step instead.
+   */
+  timeoutSeconds?: number;
 }
 
-/** What every start of an agentRun passes (the API's, the reconciler's, a schedule firing's). */
-export function agentRunInput(runId: string, queued = false): AgentRunInput {
-  return queued ? { runId, queued: true, shape: 2 } : { runId, shape: 2 };
+/**
+ * What every start of an agentRun passes (the API's, the reconciler's, a schedule firing's):
+ * with the run's deadline known, the one-activity shape; without it (a firing recorded before
+ * the deadline was part of it), the two-task shape.
+ */
+export function agentRunInput(runId: string, queued = false, timeoutSeconds?: number): AgentRunInput {
+  const input: AgentRunInput = queued ? { runId, queued: true } : { runId };
+  return timeoutSeconds === undefined ? { ...input, shape: 2 } : { ...input, shape: 3, timeoutSeconds };
 }
 
 // The bookkeeping is quick, idempotent DB work: local activities, in the worker that runs the
@@ -54,22 +66,31 @@ const bookkeeping = proxyLocalActivities<Activities>({
  * timeout: it bounds queueing, every attempt and every backoff, and Temporal enforces it
  * without a timer of ours.
  */
-const agentWithin = (timeoutSeconds: number) =>
-  proxyActivities<Activities>({
-    scheduleToCloseTimeout: timeoutSeconds * 1000,
-    startToCloseTimeout: '10 minutes',
-    heartbeatTimeout: '5 seconds',
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
-  });
+const agentOptions = (timeoutSeconds: number) => ({
+  scheduleToCloseTimeout: timeoutSeconds * 1000,
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '5 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
+const agentWithin = (timeoutSeconds: number) => proxyActivities<Activities>(agentOptions(timeoutSeconds));
+/**
+ * The one-activity shape's activity (`runToEnd`): a cancel waits for the activity's own answer,
+ * so an agent that has answered completes the run (the activity finishes its bookkeeping before
+ * it looks at the cancel), and one still thinking is cancelled at its next heartbeat.
+ */
+const runWithin = (timeoutSeconds: number) =>
+  proxyActivities<Activities>({ ...agentOptions(timeoutSeconds), cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
 
 /**
- * One agent run, workflow id `run-<runId>`, in two workflow tasks: begin (mark started, store
- * the message, announce the start) → the agent (bounded by the agent's run_timeout_seconds,
- * cancellable) → charge, store and announce the reply, or record the other ending → callback.
+ * One agent run, workflow id `run-<runId>`: begin (mark started, store the message, announce
+ * the start) → the agent (bounded by the agent's run_timeout_seconds, cancellable) → charge,
+ * store and announce the reply, or record the other ending → callback. Started with the run's
+ * deadline (shape 3), all of it but the other endings is one activity (`runInOneActivity`);
+ * runs started with shape 2 do it in two workflow tasks around local activities (below).
  * Every terminal state is recorded, announced and called back; operators see it as RunStatus.
  * A run accepted `queued` under a concurrency limit first waits for its slot (workflows/runQueue.ts).
  */
-export async function agentRun({ runId, queued, shape }: AgentRunInput): Promise<AgentRunResult> {
+export async function agentRun({ runId, queued, shape, timeoutSeconds }: AgentRunInput): Promise<AgentRunResult> {
   const state: RunState = { outcome: undefined };
   setHandler(runOutcomeUpdate, async () => {
     await condition(() => state.outcome !== undefined);
@@ -77,7 +98,7 @@ export async function agentRun({ runId, queued, shape }: AgentRunInput): Promise
   });
   // Runs started before this shape replay through the frozen earlier one; runs started since
   // say so in their input (shape 2) and record no patch marker.
-  if (shape !== 2 && !patched('run-in-two-tasks')) return agentRunV1(runId, state);
+  if (shape !== 2 && shape !== 3 && !patched('run-in-two-tasks')) return agentRunV1(runId, state);
 
   // Over a concurrency limit: wait for a slot; a run cancelled while queued ends here, uncharged.
   if (queued) {
@@ -88,6 +109,8 @@ export async function agentRun({ runId, queued, shape }: AgentRunInput): Promise
       throw ended.cancellation;
     }
   }
+
+  if (shape === 3 && timeoutSeconds !== undefined) return runInOneActivity(runId, timeoutSeconds, state);
 
   // Not cancellable: a cancel that arrives with the start (a run cancelled before it began) must
   // still see the start recorded and announced, then reach the ending below, which records the
@@ -121,6 +144,49 @@ export async function agentRun({ runId, queued, shape }: AgentRunInput): Promise
     );
   }
 
+  return closeAndReport(runId, stored, plan, state, cancellation);
+}
+
+/**
+ * The one-activity shape (3): begin, the agent, and the charge with the reply are one activity,
+ * `runToEnd`, so a completed run takes two workflow tasks and no local activity: the history
+ * of the minimal one-activity workflow plus RunStatus. Its deadline is the activity's
+ * schedule-to-close timeout, as in the two-task shape. Any other ending (the agent failed, the
+ * deadline passed, a cancel, including one before the activity began) is recorded by the local
+ * activity `recordEnding`, which first records the start if no attempt did, so every ending
+ * follows its start and the run's credit hold is released.
+ */
+async function runInOneActivity(runId: string, timeoutSeconds: number, state: RunState): Promise<AgentRunResult> {
+  let stored: RunOutcome;
+  let plan: Pick<RunPlan, 'hasCallback' | 'callbackAttempts'>;
+  let cancellation: unknown;
+  try {
+    ({ outcome: stored, plan } = await runWithin(timeoutSeconds).runToEnd.executeWithOptions(
+      { summary: 'mark started, run the agent, charge credits, store and announce the reply' },
+      [runId],
+    ));
+  } catch (err) {
+    let ending: Ending;
+    if (missedDeadline(err)) ending = { status: 'timed_out', detail: `no answer within ${timeoutSeconds} seconds` };
+    else if (isCancellation(err)) {
+      cancellation = err;
+      ending = { status: 'cancelled', detail: 'cancelled on request' };
+    } else ending = { status: 'failed', detail: describeFailure(err) };
+    ({ outcome: stored, plan } = await CancellationScope.nonCancellable(() =>
+      bookkeeping.recordEnding.executeWithOptions({ summary: `record ${ending.status}` }, [runId, ending.status, ending.detail]),
+    ));
+  }
+  return closeAndReport(runId, stored, plan, state, cancellation);
+}
+
+/** Reports the ending stored first: the update's answer, RunStatus and callback, then how the workflow closes. */
+async function closeAndReport(
+  runId: string,
+  stored: RunOutcome,
+  plan: Pick<RunPlan, 'hasCallback' | 'callbackAttempts'>,
+  state: RunState,
+  cancellation: unknown,
+): Promise<AgentRunResult> {
   // The update's answer goes out with the workflow task that recorded the ending.
   state.outcome = stored;
   await CancellationScope.nonCancellable(async () => {

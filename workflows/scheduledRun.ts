@@ -68,7 +68,7 @@ export async function scheduledRun({ scheduleId }: ScheduledRunInput): Promise<S
       workflowId: runWorkflowId(runId),
       taskQueue: workflowInfo().taskQueue,
       // Over a concurrency limit the run waits for its slot like any other queued run.
-      args: [agentRunInput(runId, firing.queued)],
+      args: [agentRunInput(runId, firing.queued, firing.timeoutSeconds)],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       // The run is the customer's: it goes on to its end (and callback) even if this firing is terminated.
       parentClosePolicy: ParentClosePolicy.ABANDON,

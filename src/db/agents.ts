@@ -57,7 +57,7 @@ export async function findAgentById(db: Db, id: string) {
 
 /** What a run's workflow start names (summary, search attributes). */
 export async function findAgentSummary(db: Db, id: string) {
-  return db.selectFrom('agents').select(['id', 'name']).where('id', '=', id).executeTakeFirstOrThrow();
+  return db.selectFrom('agents').select(['id', 'name', 'run_timeout_seconds']).where('id', '=', id).executeTakeFirstOrThrow();
 }
 
 /** The ids among `ids` that are live agents of the org. */

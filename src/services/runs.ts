@@ -245,7 +245,7 @@ const engineOf = (deps: Pick<RunServiceDeps, 'temporal' | 'taskQueue'>) => ({ te
 export async function startRunWorkflow(
   deps: Pick<RunServiceDeps, 'db' | 'temporal' | 'taskQueue'>,
   run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null; status?: RunStatus },
-  knownAgent?: Pick<Agent, 'id' | 'name'>,
+  knownAgent?: Pick<Agent, 'id' | 'name' | 'run_timeout_seconds'>,
 ): Promise<boolean> {
   return startAgentRun(engineOf(deps), run, knownAgent ?? (await findAgentSummary(deps.db, run.agent_id)));
 }

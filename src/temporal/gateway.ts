@@ -56,7 +56,7 @@ async function call<T>(engine: Engine, fn: () => Promise<T>, expected: (err: unk
 const alreadyStarted = (err: unknown) => err instanceof WorkflowExecutionAlreadyStartedError;
 
 type RunRef = Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null; status?: Run['status'] };
-type AgentRef = Pick<Agent, 'id' | 'name'>;
+type AgentRef = Pick<Agent, 'id' | 'name' | 'run_timeout_seconds'>;
 
 function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
   // A delayed run's first workflow task waits on the server until run_at: no polling, and a
@@ -68,7 +68,8 @@ function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
     taskQueue: engine.taskQueue,
     // A queued run's workflow first waits for a slot (workflows/runQueue.ts); so does a delayed
     // one, which joins its agent's queue when its time comes (at once when no limit applies).
-    args: [agentRunInput(run.id, run.status === 'queued' || run.status === 'scheduled')] as Parameters<typeof agentRun>,
+    // The run's deadline is its agent's run_timeout_seconds as the run is started.
+    args: [agentRunInput(run.id, run.status === 'queued' || run.status === 'scheduled', agent.run_timeout_seconds)] as Parameters<typeof agentRun>,
     // Deterministic id + reject duplicates: whoever starts it first (the accepting API, an
     // Idempotency-Key retry, a cancel, the reconciler) wins, and the others find it started.
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,

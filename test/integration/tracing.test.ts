@@ -58,7 +58,7 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-it('one trace links POST /v1/agents/{id}/runs → workflow start → agentRun → runAgent → the signed POST, and the request logs carry its trace_id', async () => {
+it('one trace links POST /v1/agents/{id}/runs → workflow start → agentRun → runToEnd (the agent) → the signed POST, and the request logs carry its trace_id', async () => {
   const databaseUrl = inject('sharedPostgresUrl');
   if (!databaseUrl) throw new Error('this test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
   const port = await freePort();
@@ -121,16 +121,16 @@ it('one trace links POST /v1/agents/{id}/runs → workflow start → agentRun �
       byId.clear();
       for (const s of spans.filter((x) => x.traceId === traceId)) byId.set(s.spanId, s);
       const post = [...byId.values()].find((s) => s.spanId === traceparent.split('-')[2]);
-      const runAgent = [...byId.values()].find((s) => s.name === 'RunActivity:runAgent');
-      if (!post || !runAgent) return undefined;
+      const runToEnd = [...byId.values()].find((s) => s.name === 'RunActivity:runToEnd');
+      if (!post || !runToEnd) return undefined;
       const postChain = chainOf(post);
-      const agentChain = chainOf(runAgent);
+      const agentChain = chainOf(runToEnd);
       return postChain.at(-1)!.parentSpanId || agentChain.at(-1)!.parentSpanId ? undefined : { postChain, agentChain };
     }, 'the whole trace at the collector', 30_000);
 
     const names = (chain: OtlpSpan[]) => chain.map((s) => s.name).reverse();
     // Root first: the API request, its workflow start, the workflow, then the activity.
-    expect(names(chains.agentChain)).toEqual(['POST /v1/agents/:id/runs', 'StartWorkflow:agentRun', 'RunWorkflow:agentRun', 'StartActivity:runAgent', 'RunActivity:runAgent']);
+    expect(names(chains.agentChain)).toEqual(['POST /v1/agents/:id/runs', 'StartWorkflow:agentRun', 'RunWorkflow:agentRun', 'StartActivity:runToEnd', 'RunActivity:runToEnd']);
     const postChain = names(chains.postChain);
     expect(postChain.slice(0, 3)).toEqual(['POST /v1/agents/:id/runs', 'StartWorkflow:agentRun', 'RunWorkflow:agentRun']);
     // …through the completion event's delivery workflow to the activity that sends it.
