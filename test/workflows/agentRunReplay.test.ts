@@ -11,7 +11,9 @@ import { inject } from 'vitest';
  *   main-v0  before patch `cancel-run-deadline` (e7a772d^)
  *   main-v1  before patch `start-not-cancellable` (59acb91^)
  *   main-v2  main before patch `run-in-two-tasks` (bb21bd8)
- *   engine-v3  the two-task shape itself
+ *   engine-v3  the two-task shape itself, behind its patch marker (a start without `shape`)
+ *   engine-v4  the two-task shape started with `shape: 2`, no patch marker (main at df3f4b8, before shape 3)
+ *   engine-v5  the one-activity shape (`shape: 3` with the run's deadline)
  * each for every ending (completed, with update, with callback, failed, timed out, cancelled
  * before start, cancelled during the agent, cancel after the answer).
  *
@@ -48,7 +50,7 @@ beforeAll(() => {
 
 describe('agentRun replays every recorded history', () => {
   it('has a history of every ending for every earlier shape', () => {
-    for (const version of ['main-v0', 'main-v1', 'main-v2', 'engine-v3']) {
+    for (const version of ['main-v0', 'main-v1', 'main-v2', 'engine-v3', 'engine-v4', 'engine-v5']) {
       expect(files.filter((f) => f.startsWith(`${version}-`)).length, version).toBe(8);
     }
   });

@@ -1,10 +1,12 @@
 /**
  * Records `agentRun` histories for the replay test (test/workflows/agentRunReplay.test.ts):
- * `node --import tsx test/workflows/captureHistories.ts <label> <workflowsDir>` runs every ending
+ * `node --import tsx test/workflows/captureHistories.ts <label> <workflowsDir> [shape]` runs every ending
  * of the workflow code in `workflowsDir` (e.g. a `git archive` of an older commit's workflows/
  * placed inside the repository, so its imports resolve) against mocked activities on a fresh
- * dev server and writes test/fixtures/histories/<label>-<ending>.json. Run once per workflow
- * version; the files are committed, the script is kept to record the next version.
+ * dev server and writes test/fixtures/histories/<label>-<ending>.json. `shape` is the input's
+ * `shape` (2: the two-task shape without its patch marker; 3: the one-activity shape, with the
+ * run's deadline); without it the workflow is started as releases before `shape` did. Run once
+ * per workflow version; the files are committed, the script is kept to record the next version.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -15,7 +17,8 @@ import { NativeConnection, Runtime, DefaultLogger, Worker, bundleWorkflowCode } 
 import { findTemporalCli } from '../../src/temporal/cli.js';
 import { startTemporalDevServer } from '../../src/temporal/devServer.js';
 
-const [label, workflowsDir] = process.argv.slice(2);
+const [label, workflowsDir, shapeArg] = process.argv.slice(2);
+const shape = shapeArg ? Number(shapeArg) : undefined;
 if (!label || !workflowsDir) throw new Error('usage: captureHistories.ts <label> <workflowsDir>');
 const outDir = resolve('test/fixtures/histories');
 mkdirSync(outDir, { recursive: true });
@@ -81,12 +84,21 @@ for (const s of scenarios) {
     async announceCompletion() {},
     // Older shapes ignore its result; the two-task shape reports the stored ending.
     async endRun(_runId: string, status: string, detail: string | null) { return { status, credits_used: 0, detail, result: null }; },
+    // The one-activity shape's activity and its other endings.
+    async runToEnd() {
+      const answer = s.runAgent ? await s.runAgent() : reply;
+      if (s.completeDelayMs) await sleep(s.completeDelayMs);
+      return { outcome: { status: 'completed', credits_used: 3, detail: null, result: (answer as typeof reply).text }, plan };
+    },
+    async recordEnding(_runId: string, status: string, detail: string | null) { return { outcome: { status, credits_used: 0, detail, result: null }, plan }; },
     async deliverCallback() {},
     async acquireEndpointSlot() { return true; },
     async releaseEndpointSlot() {},
   };
   const workflowId = `run-${randomUUID()}`;
-  const handle = await client.workflow.start('agentRun', { taskQueue, workflowId, args: [{ runId: workflowId.slice(4) }] });
+  const runId = workflowId.slice(4);
+  const input = shape === 3 ? { runId, shape, timeoutSeconds: plan.timeoutSeconds } : shape === 2 ? { runId, shape } : { runId };
+  const handle = await client.workflow.start('agentRun', { taskQueue, workflowId, args: [input] });
   if (s.cancelBeforeStart) await handle.cancel();
   const worker = await Worker.create({ connection: native, taskQueue, workflowBundle, activities });
   await worker.runUntil(async () => {
