@@ -411,8 +411,8 @@ export function createRunActivities(deps: ActivityDeps, agent: RunsAgent) {
      * outage delays the run instead of failing it and never runs the agent twice. A retry of a
      * run that has ended (an attempt that completed died before reporting it) returns that
      * ending without running the agent again. Once the agent has answered, a cancel no longer
-     * stops the run: the workflow waits for this activity (WAIT_CANCELLATION_COMPLETED) and the
-     * run completes, as it did when the answer reached the workflow first.
+     * stops this activity: the reply is stored unless the cancel was stored first (the run's row
+     * lock orders the two, see `recordEnding`).
      */
     async runToEnd(runId: string): Promise<{ outcome: RunOutcome; plan: RunPlan }> {
       const context = Context.current();

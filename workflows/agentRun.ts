@@ -1,5 +1,4 @@
 import {
-  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -74,14 +73,6 @@ const agentOptions = (timeoutSeconds: number) => ({
 });
 const agentWithin = (timeoutSeconds: number) => proxyActivities<Activities>(agentOptions(timeoutSeconds));
 /**
- * The one-activity shape's activity (`runToEnd`): a cancel waits for the activity's own answer,
- * so an agent that has answered completes the run (the activity finishes its bookkeeping before
- * it looks at the cancel), and one still thinking is cancelled at its next heartbeat.
- */
-const runWithin = (timeoutSeconds: number) =>
-  proxyActivities<Activities>({ ...agentOptions(timeoutSeconds), cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
-
-/**
  * One agent run, workflow id `run-<runId>`: begin (mark started, store the message, announce
  * the start) → the agent (bounded by the agent's run_timeout_seconds, cancellable) → charge,
  * store and announce the reply, or record the other ending → callback. Started with the run's
@@ -154,14 +145,18 @@ export async function agentRun({ runId, queued, shape, timeoutSeconds }: AgentRu
  * schedule-to-close timeout, as in the two-task shape. Any other ending (the agent failed, the
  * deadline passed, a cancel, including one before the activity began) is recorded by the local
  * activity `recordEnding`, which first records the start if no attempt did, so every ending
- * follows its start and the run's credit hold is released.
+ * follows its start and the run's credit hold is released. A cancel is recorded at once, as in
+ * the two-task shape; the activity hears of it at its next heartbeat. Both endings are written
+ * on the run's locked row and the first one stored wins: a cancel arriving while the reply is
+ * being stored waits for it and reports the run completed; a reply that comes after a stored
+ * cancel is neither stored nor charged.
  */
 async function runInOneActivity(runId: string, timeoutSeconds: number, state: RunState): Promise<AgentRunResult> {
   let stored: RunOutcome;
   let plan: Pick<RunPlan, 'hasCallback' | 'callbackAttempts'>;
   let cancellation: unknown;
   try {
-    ({ outcome: stored, plan } = await runWithin(timeoutSeconds).runToEnd.executeWithOptions(
+    ({ outcome: stored, plan } = await agentWithin(timeoutSeconds).runToEnd.executeWithOptions(
       { summary: 'mark started, run the agent, charge credits, store and announce the reply' },
       [runId],
     ));

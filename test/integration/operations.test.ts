@@ -78,7 +78,7 @@ describe('/metrics', () => {
     expect(metricValue(text, 'aw_deliveries_by_outcome', { kind: 'callback', status: 'succeeded' })).toBeGreaterThan(0);
     expect(metricValue(text, 'aw_credits_charged')).toBeGreaterThan(0);
     expect(metricValue(text, 'aw_rate_limit_rejections_total')).toBeGreaterThan(0);
-    expect(metricValue(text, 'aw_activity_executions_total', { activity: 'runAgent', outcome: 'completed' })).toBeGreaterThan(0);
+    expect(metricValue(text, 'aw_activity_executions_total', { activity: 'runToEnd', outcome: 'completed' })).toBeGreaterThan(0);
     expect(metricValue(text, 'aw_delivery_attempts_total', { kind: 'endpoint', outcome: 'succeeded' })).toBeGreaterThan(0);
     expect(text).not.toContain('whk_');
   });

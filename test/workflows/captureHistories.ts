@@ -71,6 +71,8 @@ const scenarios: Scenario[] = [
 for (const s of scenarios) {
   const taskQueue = `capture-${randomUUID()}`;
   const plan = { timeoutSeconds: s.timeoutSeconds ?? 30, hasCallback: Boolean(s.hasCallback), callbackAttempts: 2 };
+  let storing: Promise<unknown> | undefined;
+  let completed: { status: string; credits_used: number; detail: null; result: string } | undefined;
   const activities = {
     async startRun() { return plan; },
     async startRunAndAnnounce() { return plan; },
@@ -84,13 +86,19 @@ for (const s of scenarios) {
     async announceCompletion() {},
     // Older shapes ignore its result; the two-task shape reports the stored ending.
     async endRun(_runId: string, status: string, detail: string | null) { return { status, credits_used: 0, detail, result: null }; },
-    // The one-activity shape's activity and its other endings.
+    // The one-activity shape's activity and its other endings: an ending recorded while the
+    // reply is being stored waits for it (the run's row lock) and reports the completion.
     async runToEnd() {
       const answer = s.runAgent ? await s.runAgent() : reply;
-      if (s.completeDelayMs) await sleep(s.completeDelayMs);
-      return { outcome: { status: 'completed', credits_used: 3, detail: null, result: (answer as typeof reply).text }, plan };
+      storing = s.completeDelayMs ? sleep(s.completeDelayMs) : undefined;
+      await storing;
+      completed = { status: 'completed', credits_used: 3, detail: null, result: (answer as typeof reply).text };
+      return { outcome: completed, plan };
     },
-    async recordEnding(_runId: string, status: string, detail: string | null) { return { outcome: { status, credits_used: 0, detail, result: null }, plan }; },
+    async recordEnding(_runId: string, status: string, detail: string | null) {
+      await storing;
+      return { outcome: completed ?? { status, credits_used: 0, detail, result: null }, plan };
+    },
     async deliverCallback() {},
     async acquireEndpointSlot() { return true; },
     async releaseEndpointSlot() {},
