@@ -37,6 +37,11 @@ export interface AgentRunInput {
    * the run was accepted. Runs started with shape 2 read it in their first step instead.
    */
   timeoutSeconds?: number;
+  /**
+   * Started by a cancel of a run no workflow had started (its API died before starting it): the
+   * cancellation is recorded without running the agent (shape 3 only).
+   */
+  cancelRequested?: true;
 }
 
 /**
@@ -44,9 +49,10 @@ export interface AgentRunInput {
  * with the run's deadline known, the one-activity shape; without it (a firing recorded before
  * the deadline was part of it), the two-task shape.
  */
-export function agentRunInput(runId: string, queued = false, timeoutSeconds?: number): AgentRunInput {
+export function agentRunInput(runId: string, queued = false, timeoutSeconds?: number, cancelRequested = false): AgentRunInput {
   const input: AgentRunInput = queued ? { runId, queued: true } : { runId };
-  return timeoutSeconds === undefined ? { ...input, shape: 2 } : { ...input, shape: 3, timeoutSeconds };
+  if (timeoutSeconds === undefined) return { ...input, shape: 2 };
+  return { ...input, shape: 3, timeoutSeconds, ...(cancelRequested ? { cancelRequested: true as const } : {}) };
 }
 
 // The bookkeeping is quick, idempotent DB work: local activities, in the worker that runs the
@@ -81,7 +87,7 @@ const agentWithin = (timeoutSeconds: number) => proxyActivities<Activities>(agen
  * Every terminal state is recorded, announced and called back; operators see it as RunStatus.
  * A run accepted `queued` under a concurrency limit first waits for its slot (workflows/runQueue.ts).
  */
-export async function agentRun({ runId, queued, shape, timeoutSeconds }: AgentRunInput): Promise<AgentRunResult> {
+export async function agentRun({ runId, queued, shape, timeoutSeconds, cancelRequested }: AgentRunInput): Promise<AgentRunResult> {
   const state: RunState = { outcome: undefined };
   setHandler(runOutcomeUpdate, async () => {
     await condition(() => state.outcome !== undefined);
@@ -90,6 +96,11 @@ export async function agentRun({ runId, queued, shape, timeoutSeconds }: AgentRu
   // Runs started before this shape replay through the frozen earlier one; runs started since
   // say so in their input (shape 2) and record no patch marker.
   if (shape !== 2 && shape !== 3 && !patched('run-in-two-tasks')) return agentRunV1(runId, state);
+
+  if (shape === 3 && cancelRequested) {
+    const { outcome, plan } = await bookkeeping.recordEnding.executeWithOptions({ summary: 'record cancelled' }, [runId, 'cancelled', 'cancelled on request']);
+    return closeAndReport(runId, outcome, plan, state, undefined);
+  }
 
   // Over a concurrency limit: wait for a slot; a run cancelled while queued ends here, uncharged.
   if (queued) {

@@ -246,6 +246,9 @@ export async function startRunWorkflow(
   deps: Pick<RunServiceDeps, 'db' | 'temporal' | 'taskQueue'>,
   run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null; status?: RunStatus },
   knownAgent?: Pick<Agent, 'id' | 'name' | 'run_timeout_seconds'>,
+  /** Started by a cancel: the workflow records the cancellation without running the agent. */
+  cancelRequested = false,
 ): Promise<boolean> {
-  return startAgentRun(engineOf(deps), run, knownAgent ?? (await findAgentSummary(deps.db, run.agent_id)));
+  const agent = knownAgent ?? (await findAgentSummary(deps.db, run.agent_id));
+  return startAgentRun(engineOf(deps), run, agent, undefined, cancelRequested);
 }

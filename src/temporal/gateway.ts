@@ -58,7 +58,7 @@ const alreadyStarted = (err: unknown) => err instanceof WorkflowExecutionAlready
 type RunRef = Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null; status?: Run['status'] };
 type AgentRef = Pick<Agent, 'id' | 'name' | 'run_timeout_seconds'>;
 
-function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
+function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef, cancelRequested = false) {
   // A delayed run's first workflow task waits on the server until run_at: no polling, and a
   // cancel request (or terminate) reaches it meanwhile. Recomputed on each start attempt.
   const delayMs = run.run_at ? run.run_at.getTime() - Date.now() : 0;
@@ -69,7 +69,7 @@ function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
     // A queued run's workflow first waits for a slot (workflows/runQueue.ts); so does a delayed
     // one, which joins its agent's queue when its time comes (at once when no limit applies).
     // The run's deadline is its agent's run_timeout_seconds as the run is started.
-    args: [agentRunInput(run.id, run.status === 'queued' || run.status === 'scheduled', agent.run_timeout_seconds)] as Parameters<typeof agentRun>,
+    args: [agentRunInput(run.id, run.status === 'queued' || run.status === 'scheduled', agent.run_timeout_seconds, cancelRequested)] as Parameters<typeof agentRun>,
     // Deterministic id + reject duplicates: whoever starts it first (the accepting API, an
     // Idempotency-Key retry, a cancel, the reconciler) wins, and the others find it started.
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
@@ -85,9 +85,16 @@ function agentRunOptions(engine: Engine, run: RunRef, agent: AgentRef) {
 }
 
 /** Starts the run's `agentRun` workflow. False when it was already started (by anyone); 503 when the engine is unavailable. */
-export async function startAgentRun(engine: Engine, run: RunRef, agent: AgentRef, deadlineMs = ENGINE_CALL_DEADLINE_MS): Promise<boolean> {
+export async function startAgentRun(
+  engine: Engine,
+  run: RunRef,
+  agent: AgentRef,
+  deadlineMs = ENGINE_CALL_DEADLINE_MS,
+  /** A cancel of a run no workflow started: the workflow records the cancellation and nothing else. */
+  cancelRequested = false,
+): Promise<boolean> {
   try {
-    await call(engine, () => engine.temporal.workflow.start(agentRun, agentRunOptions(engine, run, agent)), alreadyStarted, deadlineMs);
+    await call(engine, () => engine.temporal.workflow.start(agentRun, agentRunOptions(engine, run, agent, cancelRequested)), alreadyStarted, deadlineMs);
     return true;
   } catch (err) {
     if (alreadyStarted(err)) return false;

@@ -352,3 +352,17 @@ describe.each([3, 2] as const)('agentRun races between deadline, answer and canc
     expect(await handle.executeUpdate(runOutcomeUpdate).catch(() => 'closed')).toBe('closed');
   });
 });
+
+describe('agentRun started by a cancel (shape 3: only its starts carry cancelRequested)', () => {
+  beforeAll(() => {
+    shape = 3;
+  });
+
+  it('cancelled before any workflow: started by the cancel, it records the start and cancelled without running the agent', async () => {
+    const { runId, handle: started } = start({}, taskQueue, (id) => agentRunInput(id, false, 30, true));
+    const handle = await started;
+    expect(await ending(handle)).toBe('cancelled');
+    expect(distinct(runId)).toEqual(['startRunAndAnnounce', 'endRun:cancelled:cancelled on request']);
+    expect((await handle.describe()).typedSearchAttributes.get(RunStatusKey)).toBe('cancelled');
+  });
+});

@@ -213,10 +213,15 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
         try {
           // Accepted by an API that died before starting its workflow: start it now, so the
           // cancel ends it (recorded, hold released) instead of failing until the reconciler runs.
+          // A run due now is started told it is cancelled, so the agent never runs (its workflow
+          // would otherwise begin at once, before a cancel sent after the start); a queued or
+          // delayed one waits first, and the cancel reaches it there. Started by someone else
+          // meanwhile: that workflow is cancelled.
           let cancelled = await cancelRun(engine, run.id);
           if (cancelled === 'not_found' && !run.started_at) {
-            await startRunWorkflow({ db: deps.db, ...engine }, run);
-            cancelled = await cancelRun(engine, run.id);
+            const dueNow = run.status === 'processing';
+            const startedHere = await startRunWorkflow({ db: deps.db, ...engine }, run, undefined, dueNow);
+            cancelled = startedHere && dueNow ? 'requested' : await cancelRun(engine, run.id);
           }
           // No workflow (it closed meanwhile, or is gone): answered below from the stored run.
           if (cancelled === 'not_found') throw engineUnavailable();
