@@ -71,13 +71,14 @@ const bookkeeping = proxyLocalActivities<Activities>({
  * timeout: it bounds queueing, every attempt and every backoff, and Temporal enforces it
  * without a timer of ours.
  */
-const agentOptions = (timeoutSeconds: number) => ({
-  scheduleToCloseTimeout: timeoutSeconds * 1000,
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '5 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
-});
-const agentWithin = (timeoutSeconds: number) => proxyActivities<Activities>(agentOptions(timeoutSeconds));
+const agentWithin = (timeoutSeconds: number) =>
+  proxyActivities<Activities>({
+    scheduleToCloseTimeout: timeoutSeconds * 1000,
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '5 seconds',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+  });
+
 /**
  * One agent run, workflow id `run-<runId>`: begin (mark started, store the message, announce
  * the start) → the agent (bounded by the agent's run_timeout_seconds, cancellable) → charge,
@@ -93,8 +94,8 @@ export async function agentRun({ runId, queued, shape, timeoutSeconds, cancelReq
     await condition(() => state.outcome !== undefined);
     return state.outcome!;
   });
-  // Runs started before this shape replay through the frozen earlier one; runs started since
-  // say so in their input (shape 2) and record no patch marker.
+  // Runs started before the two-task shape replay through the frozen earlier one; runs started
+  // since say so in their input (shape 2, or 3 for one activity) and record no patch marker.
   if (shape !== 2 && shape !== 3 && !patched('run-in-two-tasks')) return agentRunV1(runId, state);
 
   if (shape === 3 && cancelRequested) {
