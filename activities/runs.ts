@@ -10,6 +10,7 @@ import { creditsForUsage } from '../src/domain/credits.js';
 import { creditsChargedHere } from '../src/metrics.js';
 import type { Agent, Database, Run } from '../src/db/schema.js';
 import type { ActivityDeps } from './deps.js';
+import { isLiveRun } from '../src/domain/runStatus.js';
 import { whileHeartbeating } from './heartbeat.js';
 import { findEventByDedupeKey, findRunCustomerEvents, storeEvent } from '../src/db/events.js';
 import { newRowId } from '../src/db/ids.js';
@@ -261,13 +262,16 @@ export function createRunActivities(deps: ActivityDeps, agent: RunsAgent) {
         startedAt: deps.clock(),
         ...(run.conversation_id ? { message: { conversationId: run.conversation_id, role: 'user' as const, content: run.message } } : {}),
       });
-      return { plan: planOf(run, agent), recorded, anyEndpoint: audience.anyEndpoint, ended: ENDED.has(run.status) ? outcomeOf(run) : undefined };
+      return { plan: planOf(run, agent), recorded, anyEndpoint: audience.anyEndpoint, ended: isLiveRun(run.status) ? undefined : outcomeOf(run) };
     });
     if (!anyEndpoint) return ended ? { plan, ended } : { plan };
-    await dispatchRecorded(deps, recorded);
-    if (!ended) return { plan };
+    if (!ended) {
+      await dispatchRecorded(deps, recorded);
+      return { plan };
+    }
     // Ended by an earlier attempt, which may have died after its commit and before announcing
-    // the ending: its events go out again (a delivery started twice is one delivery).
+    // the ending: all its events (the start's among them) go out again, in order (a delivery
+    // started twice is one delivery).
     for (const event of await findRunCustomerEvents(deps.db, runId)) await dispatchEvent(deps, event);
     return { plan, ended };
   }
@@ -426,8 +430,6 @@ export function createRunActivities(deps: ActivityDeps, agent: RunsAgent) {
   return runActivities;
 }
 
-const ENDED = new Set<Run['status']>(['completed', 'failed', 'cancelled', 'timed_out']);
-
 /**
  * Runs a bookkeeping step of `runToEnd`, heartbeating meanwhile, until the database takes it:
  * a failure that can never succeed (a non-retryable ApplicationFailure) is thrown at once, any
@@ -438,13 +440,13 @@ const ENDED = new Set<Run['status']>(['completed', 'failed', 'cancelled', 'timed
 async function untilStored<T>(context: Context, step: () => Promise<T>, until: 'cancel' | 'gone'): Promise<T> {
   for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 5_000)) {
     try {
-      return await whileHeartbeating(step(), () => context.heartbeat());
+      return await whileHeartbeating(step());
     } catch (err) {
       if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
       const details = context.cancellationDetails;
       const stop = until === 'cancel' ? context.cancellationSignal.aborted : Boolean(details && (details.timedOut || details.notFound || details.workerShutdown || details.reset));
       if (stop) throw until === 'cancel' ? new CancelledFailure('run cancelled while its start was being recorded') : err;
-      await whileHeartbeating(new Promise((resolve) => setTimeout(resolve, delayMs)), () => context.heartbeat());
+      await whileHeartbeating(new Promise((resolve) => setTimeout(resolve, delayMs)));
     }
   }
 }

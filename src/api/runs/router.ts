@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isLiveRun } from '../../domain/runStatus.js';
 import { findConversationOfAgent } from '../../db/conversations.js';
 import { callbackDeliveriesOf, callbackDeliveriesOfRun, findCallbackDelivery, nextAttemptNumber } from '../../db/deliveries.js';
 import { lastRunEventSequence } from '../../db/events.js';
@@ -34,7 +35,6 @@ function delayedStart(body: { run_at?: string; delay_seconds?: number }, now: Da
 }
 
 /** Statuses of a run that has not ended. */
-const isLive = (status: Run['status']) => status === 'processing' || status === 'scheduled' || status === 'queued';
 
 export async function runInScope(deps: AppDeps, ctx: AppContext) {
   const auth = authOf(ctx);
@@ -186,7 +186,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       async handler(ctx) {
         const run = await runInScope(deps, ctx);
         if (!run.callback_url) throw new AppError(409, 'CONFLICT', 'The run has no callback_url');
-        if (isLive(run.status)) throw new AppError(409, 'CONFLICT', `The run is still ${run.status}: its callback is sent when it ends`);
+        if (isLiveRun(run.status)) throw new AppError(409, 'CONFLICT', `The run is still ${run.status}: its callback is sent when it ends`);
         const callback = await findCallbackDelivery(deps.db, run.id);
         const attempt = callback ? await nextAttemptNumber(deps.db, callback.id) : 1;
         const workflowId = await retryRunCallback({ temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }, run.id, attempt);
@@ -208,7 +208,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
       responses: { 202: { description: 'Cancellation requested; poll the run for its final status', schema: RunSchema } },
       async handler(ctx) {
         const run = await runInScope(deps, ctx);
-        if (!isLive(run.status)) throw new AppError(409, 'CONFLICT', `The run already ended as ${run.status}`);
+        if (!isLiveRun(run.status)) throw new AppError(409, 'CONFLICT', `The run already ended as ${run.status}`);
         const engine = { temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE };
         try {
           // Accepted by an API that died before starting its workflow: start it now, so the
@@ -229,7 +229,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
           if (!isEngineUnavailable(err)) throw err;
           ctx.state.log.warn({ err: err.cause ?? err, run_id: run.id }, 'cancel request failed');
           const current = await findRun(deps.db, run.org_id, run.id);
-          if (current && !isLive(current.status)) throw new AppError(409, 'CONFLICT', `The run already ended as ${current.status}`);
+          if (current && !isLiveRun(current.status)) throw new AppError(409, 'CONFLICT', `The run already ended as ${current.status}`);
           throw err;
         }
         ctx.status = 202;
@@ -258,7 +258,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
         const run = await runInScope(deps, ctx);
         const lastEventId = Number.parseInt(ctx.get('last-event-id'), 10);
         const after = Number.isFinite(lastEventId) && lastEventId >= 0 ? lastEventId : (query.after_sequence ?? 0);
-        if (!isLive(run.status) && after >= (await lastRunEventSequence(deps.db, run.id))) {
+        if (!isLiveRun(run.status) && after >= (await lastRunEventSequence(deps.db, run.id))) {
           // A browser reconnects after the stream ends; 204 is what tells EventSource to stop.
           ctx.status = 204;
           return;
