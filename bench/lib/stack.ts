@@ -178,13 +178,14 @@ async function start(options: StackOptions, cleanups: Array<() => Promise<void>>
 
   let api: Child;
   let worker: Child;
-  // BENCH_WORKER_NODE_ARGS: e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for bench/profile.ts.
+  // BENCH_WORKER_NODE_ARGS / BENCH_API_NODE_ARGS: e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for bench/profile.ts.
   const workerNodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const apiNodeArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
   if (databaseUrl && built) {
     // NODE_ENV, NODE_OPTIONS and WORKFLOW_BUNDLE_PATH as the image sets them (APP_ENV stays
     // development: loopback targets).
     const production = { NODE_ENV: 'production', NODE_OPTIONS: built.nodeOptions, DATABASE_URL: databaseUrl };
-    api = spawnChild('api', 'dist/src/main.js', { ...appEnv, ...apiEnv, ...production });
+    api = spawnChild('api', 'dist/src/main.js', { ...appEnv, ...apiEnv, ...production }, apiNodeArgs);
     worker = spawnChild('worker', 'dist/src/worker.js', { ...appEnv, ...production, WORKFLOW_BUNDLE_PATH: built.appBundlePath }, workerNodeArgs);
   } else {
     const dataDir = join(tmp, 'dev');

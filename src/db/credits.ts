@@ -25,10 +25,15 @@ function inTransaction<T>(db: Db, work: (trx: Transaction<Database>) => Promise<
 }
 
 export async function readWallet(db: Db, orgId: string): Promise<Wallet> {
-  const row = await db.selectFrom('orgs').select(['balance', 'held']).where('id', '=', orgId).executeTakeFirst();
+  return (await readWalletAndRunLimit(db, orgId)).wallet;
+}
+
+/** The wallet and the org's concurrency limit in one read: why a fast accept placed no hold (src/db/runs.ts). */
+export async function readWalletAndRunLimit(db: Db, orgId: string): Promise<{ wallet: Wallet; maxConcurrentRuns: number | null }> {
+  const row = await db.selectFrom('orgs').select(['balance', 'held', 'max_concurrent_runs']).where('id', '=', orgId).executeTakeFirst();
   const balance = Number(row?.balance ?? 0);
   const held = Number(row?.held ?? 0);
-  return { balance, held, available: balance - held };
+  return { wallet: { balance, held, available: balance - held }, maxConcurrentRuns: row?.max_concurrent_runs ?? null };
 }
 
 export class CreditsUnavailable extends Error {

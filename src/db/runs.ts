@@ -37,6 +37,44 @@ export async function insertAcceptedRun(
     .executeTakeFirstOrThrow();
 }
 
+/** `INSERT INTO <table> (…) SELECT <the row's values> FROM hold`: Postgres types each parameter from its target column. */
+const insertFromHold = (table: 'runs' | 'run_events' | 'conversations', row: object) =>
+  sql`insert into ${sql.table(table)} (${sql.join(Object.keys(row).map((column) => sql.ref(column)))}) select ${sql.join(Object.values(row).map((value) => sql`${value}`))} from hold`;
+
+/**
+ * Accepting a run as ONE autocommitted statement, the common case's fast path: the credit hold
+ * first (holdCredits' UPDATE of the org row in src/db/credits.ts, placed only when
+ * `balance − held ≥ amount` and, with `orgUnlimitedOnly`, only when the org sets no concurrency
+ * limit), then the run, its new conversation and its `run_queued` event, each inserted from the
+ * hold's returned row. Without a hold nothing is inserted and the answer is undefined: the caller
+ * reads why (a short wallet: 402; an org limit: the limited path, in a transaction). No BEGIN, no
+ * separate hold, no COMMIT: one round trip where there were four, and the org row is locked only
+ * for the statement. A unique violation (a raced Idempotency-Key) undoes the hold with the rest.
+ */
+export async function insertAcceptedRunHoldingCredits(
+  db: Kysely<Database>,
+  accepted: {
+    run: NewRun & { id: string; org_id: string };
+    conversation: NewConversationInput | null;
+    queuedEvent: Record<string, unknown>;
+    hold: { amount: number; orgUnlimitedOnly: boolean };
+  },
+): Promise<Run | undefined> {
+  const { amount, orgUnlimitedOnly } = accepted.hold;
+  const event = { run_id: accepted.run.id, sequence: 1, event_type: 'run_queued', dedupe_key: 'run_queued', payload: JSON.stringify(accepted.queuedEvent) };
+  const { rows } = await sql<Run>`
+    with hold as (
+      update orgs set held = held + ${amount}
+      where id = ${accepted.run.org_id} and balance - held >= ${amount} ${orgUnlimitedOnly ? sql`and max_concurrent_runs is null` : sql``}
+      returning id
+    ),
+    queued_event as (${insertFromHold('run_events', event)})
+    ${accepted.conversation ? sql`, new_conversation as (${insertFromHold('conversations', conversationRow(accepted.conversation))})` : sql``}
+    ${insertFromHold('runs', accepted.run)}
+    returning *`.execute(db);
+  return rows[0];
+}
+
 export async function deleteRun(db: Db, id: string) {
   await db.deleteFrom('runs').where('id', '=', id).execute();
 }

@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type { RunOutcome } from '../../workflows/index.js';
-import { CreditsUnavailable, holdCredits } from '../db/credits.js';
+import { CreditsUnavailable, holdCredits, readWalletAndRunLimit } from '../db/credits.js';
 import { findAgentSummary } from '../db/agents.js';
 import { inTransaction } from '../db/executor.js';
 import { newRowId } from '../db/ids.js';
 import { findRunByLiveIdempotencyKey } from '../db/retention.js';
 import { initialRunStatus, isLimited, markAdmitted, runLimitsOf } from '../db/runQueue.js';
-import { insertAcceptedRun, removeUnstartedRun } from '../db/runs.js';
+import type { NewConversationInput } from '../db/conversations.js';
+import { insertAcceptedRun, insertAcceptedRunHoldingCredits, removeUnstartedRun } from '../db/runs.js';
 import type { Agent, Database, Run, RunSource, RunStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -124,72 +125,87 @@ export async function acceptRun(
     if (existing) return { ...replayOf(existing, requestHash), newConversationId: null };
   }
   const hold = input.agent.max_credits_per_run;
-
   const runId = newRowId();
-  // A delayed run waits as `scheduled` (its limit is not applied: noted in the README).
-  const limits = input.runAt ? { agentMax: null, orgMax: null } : await runLimitsOf(deps.db, orgId, input.agent.id);
-  // Unknown (Temporal unreachable): queue it; the workflow start decides the rest.
-  const holding = isLimited(limits) ? await runsHoldingSlotsInTemporal(deps.temporal, orgId).catch(() => null) : [];
-  let run: Run;
-  let newConversationId: string | null = null;
+  const conversation: NewConversationInput | null = input.conversationId
+    ? null
+    : {
+        id: newRowId(),
+        orgId,
+        agentId: input.agent.id,
+        subject: input.subject ?? null,
+        externalUserId: input.externalUserId ?? null,
+        inboundWebhookId: input.inboundWebhookId ?? null,
+        now: deps.clock(),
+      };
+  const newConversationId = conversation?.id ?? null;
+  const accepted = (status: RunStatus) => {
+    // Under a concurrency limit a run without a free slot waits `queued` (src/db/runQueue.ts).
+    const queuedDetail = status === 'queued' ? 'waiting for a slot: the concurrency limit is reached' : null;
+    return {
+      conversation,
+      run: {
+        id: runId,
+        org_id: orgId,
+        agent_id: input.agent.id,
+        source: input.source,
+        status,
+        status_detail: queuedDetail,
+        message: input.message,
+        result: null,
+        error: null,
+        input_tokens: null,
+        output_tokens: null,
+        metadata: JSON.stringify(input.metadata ?? {}),
+        subject: input.subject ?? null,
+        context: JSON.stringify(input.context ?? {}),
+        callback_url: input.callbackUrl ?? null,
+        task_definition_id: input.taskDefinitionId ?? null,
+        conversation_id: input.conversationId ?? conversation!.id,
+        inbound_webhook_id: input.inboundWebhookId ?? null,
+        idempotency_key: input.idempotencyKey ?? null,
+        request_hash: input.idempotencyKey ? requestHash : null,
+        credits_held: hold,
+        event_seq: 1,
+        run_at: input.runAt ?? null,
+        schedule_id: input.scheduleId ?? null,
+      },
+      queuedEvent: {
+        status,
+        ...(queuedDetail ? { detail: queuedDetail } : {}),
+        ...(input.runAt ? { run_at: input.runAt.toISOString() } : {}),
+      },
+    };
+  };
+
   try {
-    run = await inTransaction(deps.db, async (trx) => {
-      const conversation = input.conversationId
-        ? null
-        : {
-            id: newRowId(),
-            orgId,
-            agentId: input.agent.id,
-            subject: input.subject ?? null,
-            externalUserId: input.externalUserId ?? null,
-            inboundWebhookId: input.inboundWebhookId ?? null,
-            now: deps.clock(),
-          };
-      newConversationId = conversation?.id ?? null;
-      // Under a concurrency limit a run without a free slot waits `queued` (src/db/runQueue.ts).
-      const status: RunStatus = input.runAt ? 'scheduled' : !isLimited(limits) ? 'processing' : holding ? await initialRunStatus(trx, orgId, input.agent.id, limits, holding) : 'queued';
-      const queuedDetail = status === 'queued' ? 'waiting for a slot: the concurrency limit is reached' : null;
+    // A delayed run waits as `scheduled` (its limit is not applied: noted in the README).
+    if (input.runAt || input.agent.max_concurrent_runs === null) {
+      // The common case, one statement: no agent limit, and no org limit either (the hold is
+      // placed only then). Without a hold, the wallet or the org's limit says why.
+      const status: RunStatus = input.runAt ? 'scheduled' : 'processing';
+      for (let attempt = 1; ; attempt++) {
+        const run = await insertAcceptedRunHoldingCredits(deps.db, { ...accepted(status), hold: { amount: hold, orgUnlimitedOnly: !input.runAt } });
+        if (run) return { run, created: true, newConversationId };
+        const org = await readWalletAndRunLimit(deps.db, orgId);
+        if (org.maxConcurrentRuns !== null && !input.runAt) break;
+        // Credits released between the two reads: try again rather than answer 402 beside enough credits.
+        if (org.wallet.available < hold || attempt === 3) throw new CreditsUnavailable(org.wallet, hold);
+      }
+    }
+    const limits = await runLimitsOf(deps.db, orgId, input.agent.id);
+    // Unknown (Temporal unreachable): queue it; the workflow start decides the rest.
+    const holding = isLimited(limits) ? await runsHoldingSlotsInTemporal(deps.temporal, orgId).catch(() => null) : [];
+    const run = await inTransaction(deps.db, async (trx) => {
+      const status: RunStatus = !isLimited(limits) ? 'processing' : holding ? await initialRunStatus(trx, orgId, input.agent.id, limits, holding) : 'queued';
       // The run, its new conversation and its run_queued event in one statement: no accepted
       // run lacks its first event.
-      const inserted = await insertAcceptedRun(trx, {
-        conversation,
-        run: {
-          id: runId,
-          org_id: orgId,
-          agent_id: input.agent.id,
-          source: input.source,
-          status,
-          status_detail: queuedDetail,
-          message: input.message,
-          result: null,
-          error: null,
-          input_tokens: null,
-          output_tokens: null,
-          metadata: JSON.stringify(input.metadata ?? {}),
-          subject: input.subject ?? null,
-          context: JSON.stringify(input.context ?? {}),
-          callback_url: input.callbackUrl ?? null,
-          task_definition_id: input.taskDefinitionId ?? null,
-          conversation_id: input.conversationId ?? conversation!.id,
-          inbound_webhook_id: input.inboundWebhookId ?? null,
-          idempotency_key: input.idempotencyKey ?? null,
-          request_hash: input.idempotencyKey ? requestHash : null,
-          credits_held: hold,
-          event_seq: 1,
-          run_at: input.runAt ?? null,
-          schedule_id: input.scheduleId ?? null,
-        },
-        queuedEvent: {
-          status,
-          ...(queuedDetail ? { detail: queuedDetail } : {}),
-          ...(input.runAt ? { run_at: input.runAt.toISOString() } : {}),
-        },
-      });
+      const inserted = await insertAcceptedRun(trx, accepted(status));
       if (status === 'processing' && isLimited(limits)) await markAdmitted(trx, runId);
       // Last, so the org row is locked only until the commit that follows.
       await holdCredits(trx, orgId, hold);
       return inserted;
     });
+    return { run, created: true, newConversationId };
   } catch (err) {
     if (err instanceof CreditsUnavailable) throw insufficientCredits(err);
     // Two requests raced with the same Idempotency-Key: the loser answers with the winner's run.
@@ -199,7 +215,6 @@ export async function acceptRun(
     }
     throw err;
   }
-  return { run, created: true, newConversationId };
 }
 
 function insufficientCredits(err: CreditsUnavailable): AppError {
