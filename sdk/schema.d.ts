@@ -1526,6 +1526,7 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             created_at: string;
+            /** @description When this key last authenticated a request, to the minute (stamped at most once a minute) */
             last_used_at: string | null;
             revoked_at: string | null;
             /** @description The full key: shown only in this response, store it now */
@@ -1544,6 +1545,7 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             created_at: string;
+            /** @description When this key last authenticated a request, to the minute (stamped at most once a minute) */
             last_used_at: string | null;
             revoked_at: string | null;
         };
@@ -1840,6 +1842,7 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             updated_at: string;
+            /** @description When this token URL last started a run, to the minute (stamped at most once a minute) */
             last_used_at: string | null;
             /** @description The secret token: shown only in this response */
             token: string;
@@ -1871,6 +1874,7 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             updated_at: string;
+            /** @description When this token URL last started a run, to the minute (stamped at most once a minute) */
             last_used_at: string | null;
         };
         WebhookReply: {
@@ -1947,6 +1951,7 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             updated_at: string;
+            /** @description When this trigger last started a run, to the minute (stamped at most once a minute) */
             last_invoked_at: string | null;
             /** @description Signed schemes: the signing secret, shown only in this response */
             secret: string | null;
@@ -1987,6 +1992,7 @@ export interface components {
              * @description ISO 8601 UTC timestamp
              */
             updated_at: string;
+            /** @description When this trigger last started a run, to the minute (stamped at most once a minute) */
             last_invoked_at: string | null;
         };
         TriggerTestResult: {

@@ -31,7 +31,7 @@ export interface TokenUrlKind<T extends TokenUrlTarget> {
   calls: string;
   windowSeconds(config: Config): number;
   findLive(db: Db, tokenHash: string): Promise<T | undefined>;
-  markUsed(db: Db, id: string, now: Date): Promise<void>;
+  markUsed(db: Db, target: T, now: Date): Promise<void>;
 }
 
 export const webhookTokens: TokenUrlKind<InboundWebhook> = {
@@ -86,5 +86,5 @@ export async function admitCall<T extends TokenUrlTarget>(deps: Pick<AppDeps, 'd
 
 /** The target started a run: stamp its last use. */
 export async function markUsed<T extends TokenUrlTarget>(deps: Pick<AppDeps, 'db' | 'clock'>, kind: TokenUrlKind<T>, target: T): Promise<void> {
-  await kind.markUsed(deps.db, target.id, deps.clock());
+  await kind.markUsed(deps.db, target, deps.clock());
 }

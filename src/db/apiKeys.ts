@@ -1,3 +1,4 @@
+import { lastUsedIsCurrent, lastUsedStaleBefore } from '../domain/lastUsed.js';
 import type { Db } from './executor.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { ApiKey } from './schema.js';
@@ -33,13 +34,14 @@ export async function findActiveApiKeyByHash(db: Db, hash: string) {
 }
 
 /**
- * Records a key's use at most once a minute, so authentication is not a write per request. `lastUsedAt` is what the caller just read: a key
- * used within the minute costs no write at all (the common case on a busy key), and the WHERE
- * keeps concurrent requests from writing twice.
+ * Records a key's use at most once a minute (src/domain/lastUsed.ts), so authentication is not a
+ * write per request. `lastUsedAt` is what the caller just read: a key used within the minute costs
+ * no write at all (the common case on a busy key), and the WHERE keeps concurrent requests from
+ * writing twice.
  */
 export async function touchApiKey(db: Db, id: string, lastUsedAt: Date | null, now: Date) {
-  const staleBefore = new Date(now.getTime() - 60_000);
-  if (lastUsedAt && lastUsedAt >= staleBefore) return;
+  if (lastUsedIsCurrent(lastUsedAt, now)) return;
+  const staleBefore = lastUsedStaleBefore(now);
   await db
     .updateTable('api_keys')
     .set({ last_used_at: now })

@@ -1,4 +1,5 @@
 import type { Insertable, Updateable } from 'kysely';
+import { lastUsedIsCurrent, lastUsedStaleBefore } from '../domain/lastUsed.js';
 import type { Db } from './executor.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { Trigger, TriggersTable } from './triggerSchema.js';
@@ -44,9 +45,16 @@ export async function deleteTrigger(db: Db, id: string) {
   await db.deleteFrom('triggers').where('id', '=', id).execute();
 }
 
-/** A trigger started a run. */
-export async function touchTrigger(db: Db, id: string, now: Date) {
-  await db.updateTable('triggers').set({ last_invoked_at: now }).where('id', '=', id).execute();
+/** A trigger started a run: its stamp, to the minute as an API key's (src/domain/lastUsed.ts). */
+export async function touchTrigger(db: Db, trigger: { id: string; last_invoked_at: Date | null }, now: Date) {
+  if (lastUsedIsCurrent(trigger.last_invoked_at, now)) return;
+  const staleBefore = lastUsedStaleBefore(now);
+  await db
+    .updateTable('triggers')
+    .set({ last_invoked_at: now })
+    .where('id', '=', trigger.id)
+    .where((eb) => eb.or([eb('last_invoked_at', 'is', null), eb('last_invoked_at', '<', staleBefore)]))
+    .execute();
 }
 
 /** Every stored trigger secret (secrets reseal). */

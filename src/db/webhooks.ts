@@ -1,4 +1,5 @@
 import type { Insertable, Updateable } from 'kysely';
+import { lastUsedIsCurrent, lastUsedStaleBefore } from '../domain/lastUsed.js';
 import type { Db } from './executor.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { InboundWebhook, InboundWebhooksTable } from './schema.js';
@@ -37,9 +38,16 @@ export async function updateWebhook(db: Db, id: string, set: Updateable<InboundW
   return db.updateTable('inbound_webhooks').set(set).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
 }
 
-/** A token URL started a run. */
-export async function touchWebhook(db: Db, id: string, now: Date) {
-  await db.updateTable('inbound_webhooks').set({ last_used_at: now }).where('id', '=', id).execute();
+/** A token URL started a run: its stamp, to the minute as an API key's (src/domain/lastUsed.ts). */
+export async function touchWebhook(db: Db, webhook: { id: string; last_used_at: Date | null }, now: Date) {
+  if (lastUsedIsCurrent(webhook.last_used_at, now)) return;
+  const staleBefore = lastUsedStaleBefore(now);
+  await db
+    .updateTable('inbound_webhooks')
+    .set({ last_used_at: now })
+    .where('id', '=', webhook.id)
+    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', staleBefore)]))
+    .execute();
 }
 
 /** An agent's live inbound webhooks, newest first. */

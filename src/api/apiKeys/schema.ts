@@ -29,7 +29,7 @@ export const ApiKeySchema = z
     agent_id: Uuid.nullable(),
     scopes: z.array(ScopeSchema),
     created_at: Timestamp,
-    last_used_at: Timestamp.nullable(),
+    last_used_at: Timestamp.nullable().describe('When this key last authenticated a request, to the minute (stamped at most once a minute)'),
     revoked_at: Timestamp.nullable(),
   })
   .meta({ id: 'ApiKey' });

@@ -126,7 +126,7 @@ export const TriggerSchema = z
     token_prefix: z.string().nullable().describe('scheme none: the token\'s first characters, e.g. trg_AbCd1234...'),
     created_at: Timestamp,
     updated_at: Timestamp,
-    last_invoked_at: Timestamp.nullable(),
+    last_invoked_at: Timestamp.nullable().describe('When this trigger last started a run, to the minute (stamped at most once a minute)'),
   })
   .meta({ id: 'Trigger' });
 

@@ -49,7 +49,7 @@ export const WebhookSchema = z
     sync_timeout_status: z.union([z.literal(202), z.literal(504)]),
     created_at: Timestamp,
     updated_at: Timestamp,
-    last_used_at: Timestamp.nullable(),
+    last_used_at: Timestamp.nullable().describe('When this token URL last started a run, to the minute (stamped at most once a minute)'),
   })
   .meta({ id: 'Webhook' });
 
