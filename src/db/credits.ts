@@ -138,8 +138,29 @@ export async function captureRunCredits(trx: Transaction<Database>, run: { id: s
  * (FOR UPDATE, e.g. lockRunForBookkeeping): its hold as read is taken without reading it again.
  */
 export async function captureLockedRunCredits(trx: Transaction<Database>, run: { id: string; org_id: string; credits_held: number | null }, used: number): Promise<Capture> {
-  if (run.credits_held) await trx.updateTable('runs').set({ credits_held: 0 }).where('id', '=', run.id).execute();
-  return captureHold(trx, run, used, run.credits_held);
+  const hold = run.credits_held;
+  // Captured already or released (0), or accepted before holds existed (null): as captureRunCredits.
+  if (!hold) return captureHold(trx, run, used, hold);
+  // The common case in ONE statement: the run's hold taken, the ledger entry, and the org's
+  // balance and held moved only when the entry is new (its unique run_id: exactly once).
+  const charged = Math.min(used, hold);
+  const org = await trx
+    .with('hold_taken', (qb) => qb.updateTable('runs').set({ credits_held: 0 }).where('id', '=', run.id))
+    .with('entry', (qb) =>
+      qb
+        .insertInto('credit_entries')
+        .values({ id: newRowId(), org_id: run.org_id, kind: 'charge', amount: -charged, reason: `Run ${run.id}`, run_id: run.id })
+        .onConflict((oc) => oc.column('run_id').doNothing())
+        .returning('id'),
+    )
+    .updateTable('orgs')
+    .set({ balance: sql<string>`balance - ${charged}`, held: sql<string>`held - ${hold}` })
+    .where('id', '=', run.org_id)
+    .where((eb) => eb.exists(eb.selectFrom('entry').select('entry.id')))
+    .returning(['balance', 'low_balance_threshold'])
+    .executeTakeFirst();
+  if (!org) return chargedBefore(trx, run, hold);
+  return { charged, captured: true, balance: Number(org.balance), lowBalanceThreshold: Number(org.low_balance_threshold) };
 }
 
 async function captureHold(trx: Transaction<Database>, run: { id: string; org_id: string }, used: number, hold: number | null): Promise<Capture> {
@@ -160,11 +181,7 @@ async function captureHold(trx: Transaction<Database>, run: { id: string; org_id
     .returning('id')
     .executeTakeFirst();
   const released = hold ?? 0;
-  if (!entry) {
-    if (released) await trx.updateTable('orgs').set({ held: sql<string>`held - ${released}` }).where('id', '=', run.org_id).execute();
-    const existing = await trx.selectFrom('credit_entries').select('amount').where('run_id', '=', run.id).executeTakeFirst();
-    return { charged: -Number(existing?.amount ?? 0), captured: false, balance: (await readWallet(trx, run.org_id)).balance };
-  }
+  if (!entry) return chargedBefore(trx, run, released);
   const org = await trx
     .updateTable('orgs')
     .set({ balance: sql<string>`balance - ${charged}`, held: sql<string>`held - ${released}` })
@@ -172,6 +189,13 @@ async function captureHold(trx: Transaction<Database>, run: { id: string; org_id
     .returning(['balance', 'low_balance_threshold'])
     .executeTakeFirstOrThrow();
   return { charged, captured: true, balance: Number(org.balance), lowBalanceThreshold: Number(org.low_balance_threshold) };
+}
+
+/** The run's ledger entry existed already (charged before its hold was taken): the hold is released, the earlier charge reported. */
+async function chargedBefore(trx: Transaction<Database>, run: { id: string; org_id: string }, released: number): Promise<Capture> {
+  if (released) await trx.updateTable('orgs').set({ held: sql<string>`held - ${released}` }).where('id', '=', run.org_id).execute();
+  const existing = await trx.selectFrom('credit_entries').select('amount').where('run_id', '=', run.id).executeTakeFirst();
+  return { charged: -Number(existing?.amount ?? 0), captured: false, balance: (await readWallet(trx, run.org_id)).balance };
 }
 
 /** The org's ledger, newest first; for an agent-scoped caller, grants plus its own agent's charges only. */

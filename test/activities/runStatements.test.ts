@@ -7,7 +7,7 @@ import { createRunActivities } from '../../activities/runs.js';
 import type { Database } from '../../src/db/schema.js';
 import { createLogger } from '../../src/logger.js';
 import { activityDeps } from '../../src/temporal/activityDeps.js';
-import { startTestStack, type TestStack } from '../support/stack.js';
+import { request, startTestStack, type TestStack } from '../support/stack.js';
 
 /**
  * SQL statements a run's worker side sends to Postgres (BEGIN and COMMIT included), counted on
@@ -17,8 +17,9 @@ import { startTestStack, type TestStack } from '../support/stack.js';
  *
  * Observed (2026-11-30, PostgreSQL 15): 50 statements per run before issue 16's worker pass
  * (17 + 3 + 30: a read per row, a transaction of 7 per run-stream event), 13 after it (4 + 2 + 7:
- * per step one locked read and one statement for the step's writes and announcements). The budget
- * leaves room for one more, so a return to per-event round trips fails.
+ * per step one locked read and one statement for the step's writes and announcements), 11 once
+ * the charge became one statement (4 + 2 + 5, src/db/credits.ts captureLockedRunCredits). The
+ * budget leaves room for a few more, so a return to per-event round trips fails.
  */
 const BUDGET = 16;
 let stack: TestStack;
@@ -81,5 +82,32 @@ describe('SQL statements per run (worker side)', () => {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     console.log(`[statements] per run ${total}: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     expect(total).toBeLessThanOrEqual(BUDGET);
+  });
+});
+
+/**
+ * The API side of the same run: accepting an async trigger is the key's look-up, the agent's,
+ * and one statement for the hold with the run, its conversation and its first event
+ * (src/db/runs.ts insertAcceptedRunHoldingCredits). Observed (2026-11-30): 7 before (the limits
+ * read, BEGIN, the inserts, the hold, COMMIT), 3 after.
+ */
+describe('SQL statements per accepted run (API side)', () => {
+  it('accepts an async trigger in 3 statements', async () => {
+    const api = await stack.startSecondApi({ db });
+    try {
+      const trigger = () => request(api.baseUrl, `/v1/agents/${agentId}/runs`, { key, body: { message: 'Hello from the benchmark' } });
+      // Warm: the pool's connections, and the key's last-use stamp (written at most once a minute).
+      expect((await trigger()).status).toBe(202);
+      statements = [];
+      const accepted = await trigger();
+      expect(accepted.status).toBe(202);
+      if (process.env.SHOW_STATEMENTS) console.log(statements.map((s) => s.replace(/\s+/g, ' ').slice(0, 160)).join('\n'));
+      console.log(`[statements] per accepted run ${statements.length}`);
+      expect(statements).toHaveLength(3);
+      const stored = await db.selectFrom('runs').select(['status', 'credits_held']).where('id', '=', accepted.body.run_id).executeTakeFirstOrThrow();
+      expect(stored).toEqual({ status: 'processing', credits_held: expect.any(Number) });
+    } finally {
+      api.close();
+    }
   });
 });

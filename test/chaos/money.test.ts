@@ -5,6 +5,7 @@ import { openDatabase, type DatabaseHandle } from '../../src/db/connect.js';
 import { freePort } from '../../src/temporal/devServer.js';
 import { count } from '../support/figures.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
+import { ownDatabase } from '../support/ownDatabase.js';
 import { eventually, request } from '../support/stack.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 
@@ -23,10 +24,16 @@ let database: DatabaseHandle;
 let temporal: Client;
 let temporalProxy: TcpProxy;
 let worker: ReturnType<typeof spawnEntry>;
+let own: Awaited<ReturnType<typeof ownDatabase>> | undefined;
 
 beforeAll(async () => {
-  const databaseUrl = inject('sharedPostgresUrl');
-  if (!databaseUrl) throw new Error('the money test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  const sharedUrl = inject('sharedPostgresUrl');
+  if (!sharedUrl) throw new Error('the money test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  // A database of its own: its worker sweeps every second for runs older than 6 s, and in the
+  // shared database it started another file's deliberately unstarted run
+  // (test/integration/creditHolds.test.ts, which watches that run stay unstarted for 5.5 s).
+  own = await ownDatabase(sharedUrl);
+  const databaseUrl = own.url;
   database = await openDatabase({ url: databaseUrl, poolSize: 3 });
   const address = inject('temporalAddress');
   temporal = new Client({ connection: await Connection.connect({ address }), namespace: 'default' });
@@ -56,6 +63,7 @@ afterAll(async () => {
   await temporalProxy?.close();
   await temporal?.connection.close();
   await database?.close();
+  await own?.drop();
 });
 
 function startWorker() {
