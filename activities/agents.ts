@@ -1,6 +1,6 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { conversationHistory } from '../src/db/conversations.js';
-import { findRunWithAgent } from '../src/db/runs.js';
+import { findRunWithAgent, type RunWithAgent } from '../src/db/runs.js';
 import { findTaskById } from '../src/db/tasks.js';
 import type { AgentProvider } from '../src/db/schema.js';
 import { openHeaders } from '../src/secrets/box.js';
@@ -38,9 +38,12 @@ export async function echoAgent(provider: Extract<AgentProvider, { kind: 'echo' 
   return { text, usage: { input_tokens: Math.max(1, estimateTokens(prompt)), output_tokens: Math.max(1, estimateTokens(text)) }, actions: [] };
 }
 
-/** Loads what the agent needs for this run: instructions, task, context and the conversation so far. */
-async function loadAgentContext(deps: ActivityDeps, runId: string) {
-  const found = await findRunWithAgent(deps.db, runId);
+/**
+ * Loads what the agent needs for this run: instructions, task, context and the conversation so
+ * far. `known`: the run and its agent as the caller already read them (runToEnd's begin step).
+ */
+async function loadAgentContext(deps: ActivityDeps, runId: string, known?: RunWithAgent) {
+  const found = known ?? (await findRunWithAgent(deps.db, runId));
   if (!found) throw ApplicationFailure.create({ type: 'RunNotFound', message: `run ${runId} not found`, nonRetryable: true });
   const { run, agent } = found;
   if (!agent) throw ApplicationFailure.create({ type: 'AgentNotFound', message: `agent ${run.agent_id} not found`, nonRetryable: true });
@@ -68,8 +71,8 @@ async function loadAgentContext(deps: ActivityDeps, runId: string) {
 export function createAgentActivities(deps: ActivityDeps) {
   const provided = {
     /** Runs the run's agent on its message; input is the run id only, so no prompt lands in workflow history. */
-    async runAgent(runId: string): Promise<AgentReply> {
-      const { agent, ctx } = await loadAgentContext(deps, runId);
+    async runAgent(runId: string, known?: RunWithAgent): Promise<AgentReply> {
+      const { agent, ctx } = await loadAgentContext(deps, runId, known);
       const activity = Context.current();
       const providerDeps: ProviderDeps = {
         http: deps.http,
@@ -90,9 +93,13 @@ export function createAgentActivities(deps: ActivityDeps) {
     },
   };
   return {
-    /** The provider's reply, checked and bounded in one place for every provider before it reaches history or the database. */
-    async runAgent(runId: string): Promise<AgentReply> {
-      return boundReply(await provided.runAgent(runId), deps.settings.maxActionsPerRun);
+    /**
+     * The provider's reply, checked and bounded in one place for every provider before it reaches
+     * history or the database. The workflow passes the run id only; `runToEnd` calls it in-process
+     * with the run and agent its begin step read (`known`), saving that read.
+     */
+    async runAgent(runId: string, known?: RunWithAgent): Promise<AgentReply> {
+      return boundReply(await provided.runAgent(runId, known), deps.settings.maxActionsPerRun);
     },
   };
 }

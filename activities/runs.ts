@@ -5,7 +5,7 @@ import { captureLockedRunCredits, captureRunCredits, releaseRunHold } from '../s
 import { findAgentById } from '../src/db/agents.js';
 import { conversationHadEarlierMessage, findConversationLabels, insertRunMessage, touchConversation } from '../src/db/conversations.js';
 import { findLowBalanceThreshold } from '../src/db/orgs.js';
-import { findRunById, lockRunForBookkeeping, markRunStarted, storeRunEnding, storeRunReply } from '../src/db/runs.js';
+import { findRunById, lockRunForBookkeeping, markRunStarted, storeRunEnding, storeRunReply, type RunWithAgent } from '../src/db/runs.js';
 import { creditsForUsage } from '../src/domain/credits.js';
 import { creditsChargedHere } from '../src/metrics.js';
 import type { Agent, Database, Run } from '../src/db/schema.js';
@@ -123,7 +123,8 @@ interface Charge {
 
 /** The agent step `runToEnd` runs between its bookkeeping (activities/agents.ts). */
 export interface RunsAgent {
-  runAgent(runId: string): Promise<AgentReply>;
+  /** `known`: the run and its agent as the begin step read them (the agent then reads only the rest). */
+  runAgent(runId: string, known?: RunWithAgent): Promise<AgentReply>;
 }
 
 export function createRunActivities(deps: ActivityDeps, agent: RunsAgent) {
@@ -254,26 +255,27 @@ export function createRunActivities(deps: ActivityDeps, agent: RunsAgent) {
    * run's locked row. Each part is idempotent by run id, so a retry or a second worker after a
    * crash repeats nothing. `ended`: how the run ended, when it already has.
    */
-  async function beginRun(runId: string): Promise<{ plan: RunPlan; ended?: RunOutcome }> {
-    const { plan, recorded, anyEndpoint, ended } = await inTransaction(deps.db, async (trx) => {
+  async function beginRun(runId: string): Promise<{ plan: RunPlan; ended?: RunOutcome; known: RunWithAgent }> {
+    const { plan, recorded, anyEndpoint, ended, known } = await inTransaction(deps.db, async (trx) => {
       const { run, agent, conversation, conversationHadEarlierMessage, audience } = await lockRunAndAgent(trx, runId);
       const emissions = startEmissions(run, agent, conversation, run.conversation_id !== null && !conversationHadEarlierMessage);
       const recorded = await recordEmissions(deps, trx, run, emissions, { message: run.message, result: run.result }, audience, {
         startedAt: deps.clock(),
         ...(run.conversation_id ? { message: { conversationId: run.conversation_id, role: 'user' as const, content: run.message } } : {}),
       });
-      return { plan: planOf(run, agent), recorded, anyEndpoint: audience.anyEndpoint, ended: isLiveRun(run.status) ? undefined : outcomeOf(run) };
+      const known = { run, agent };
+      return { plan: planOf(run, agent), recorded, anyEndpoint: audience.anyEndpoint, ended: isLiveRun(run.status) ? undefined : outcomeOf(run), known };
     });
-    if (!anyEndpoint) return ended ? { plan, ended } : { plan };
+    if (!anyEndpoint) return ended ? { plan, ended, known } : { plan, known };
     if (!ended) {
       await dispatchRecorded(deps, recorded);
-      return { plan };
+      return { plan, known };
     }
     // Ended by an earlier attempt, which may have died after its commit and before announcing
     // the ending: all its events (the start's among them) go out again, in order (a delivery
     // started twice is one delivery).
     for (const event of await findRunCustomerEvents(deps.db, runId)) await dispatchEvent(deps, event);
-    return { plan, ended };
+    return { plan, ended, known };
   }
 
   /**
@@ -420,10 +422,10 @@ export function createRunActivities(deps: ActivityDeps, agent: RunsAgent) {
      */
     async runToEnd(runId: string): Promise<{ outcome: RunOutcome; plan: RunPlan }> {
       const context = Context.current();
-      const { plan, ended } = await untilStored(context, () => beginRun(runId), 'cancel');
+      const { plan, ended, known } = await untilStored(context, () => beginRun(runId), 'cancel');
       if (ended) return { outcome: ended, plan };
       if (context.cancellationSignal.aborted) throw new CancelledFailure('run cancelled before the agent began');
-      const reply = await agent.runAgent(runId);
+      const reply = await agent.runAgent(runId, known);
       return { outcome: await untilStored(context, () => runActivities.completeRunAndAnnounce(runId, reply), 'gone'), plan };
     },
   };

@@ -100,8 +100,8 @@ export async function findRunIdByIdempotencyKey(db: Db, orgId: string, key: stri
 /** What a run's bookkeeping step knows after one read: the run, what its announcements name, and whether anyone may be listening. */
 export interface RunForBookkeeping {
   run: Run;
-  /** Undefined when the agent row is gone. */
-  agent: { id: string; name: string; run_timeout_seconds: number } | undefined;
+  /** Undefined when the agent row is gone. With what the agent call needs, so `runToEnd` reads it once (activities/agents.ts). */
+  agent: (Pick<Agent, 'id' | 'name' | 'run_timeout_seconds'> & RunAgentFields) | undefined;
   /** The run's conversation labels (undefined without a conversation). */
   conversation: { subject: string | null; external_user_id: string | null } | undefined;
   /** Whether the conversation had a message before this run's (it is new with this run otherwise). */
@@ -127,6 +127,8 @@ export async function lockRunForBookkeeping(trx: Transaction<Database>, runId: s
       'agents.id as agent_row_id',
       'agents.name as agent_name',
       'agents.run_timeout_seconds as agent_run_timeout_seconds',
+      'agents.instructions as agent_instructions',
+      'agents.provider as agent_provider',
       'conversations.id as conversation_row_id',
       'conversations.subject as conversation_subject',
       'conversations.external_user_id as conversation_external_user_id',
@@ -155,6 +157,8 @@ export async function lockRunForBookkeeping(trx: Transaction<Database>, runId: s
     agent_row_id,
     agent_name,
     agent_run_timeout_seconds,
+    agent_instructions,
+    agent_provider,
     conversation_row_id,
     conversation_subject,
     conversation_external_user_id,
@@ -165,15 +169,26 @@ export async function lockRunForBookkeeping(trx: Transaction<Database>, runId: s
   } = row;
   return {
     run: run as Run,
-    agent: agent_row_id ? { id: agent_row_id, name: agent_name!, run_timeout_seconds: agent_run_timeout_seconds! } : undefined,
+    agent: agent_row_id
+      ? { id: agent_row_id, name: agent_name!, run_timeout_seconds: agent_run_timeout_seconds!, instructions: agent_instructions!, provider: agent_provider! }
+      : undefined,
     conversation: conversation_row_id ? { subject: conversation_subject ?? null, external_user_id: conversation_external_user_id ?? null } : undefined,
     conversationHadEarlierMessage: Boolean(conversation_had_earlier_message),
     audience: { anyEndpoint: Boolean(any_endpoint), eventLog: org_event_log ?? null },
   };
 }
 
+/** What an agent call needs of the agent. */
+type RunAgentFields = Pick<Agent, 'id' | 'instructions' | 'provider'>;
+
+/** A run with what its agent call needs: from findRunWithAgent, or from the begin step's read (lockRunForBookkeeping). */
+export interface RunWithAgent {
+  run: Run;
+  agent: RunAgentFields | undefined;
+}
+
 /** A run and what its agent call needs of the agent (undefined when the agent row is gone), in one read. */
-export async function findRunWithAgent(db: Db, runId: string): Promise<{ run: Run; agent: Pick<Agent, 'id' | 'instructions' | 'provider'> | undefined } | undefined> {
+export async function findRunWithAgent(db: Db, runId: string): Promise<RunWithAgent | undefined> {
   const row = await db
     .selectFrom('runs')
     .leftJoin('agents', 'agents.id', 'runs.agent_id')
