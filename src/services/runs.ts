@@ -80,8 +80,8 @@ function replayOf(existing: Run, requestHash: string): StartedRun {
 }
 
 /**
- * Stores the run (its conversation, its run_queued event and its credit hold, in one
- * transaction), then starts its workflow. If Temporal refuses, the rows are removed (the hold
+ * Stores the run (its conversation, its run_queued event and its credit hold, atomically:
+ * acceptRun), then starts its workflow. If Temporal refuses, the rows are removed (the hold
  * released) and the caller gets a 503. If this process dies between the commit and the start,
  * the run reconciler (src/services/runReconciler.ts) starts the workflow: nothing accepted is
  * left without one. A delayed run (runAt) is stored `scheduled` and its workflow created now,
@@ -110,7 +110,8 @@ export async function startRun(deps: RunServiceDeps, input: StartRunInput, optio
 
 /**
  * The stored half of startRun: the run, its conversation, its first event and its credit hold
- * in one transaction, without starting its workflow (a schedule's firing starts it as a child
+ * in one statement (under a concurrency limit: one transaction that also decides whether the run
+ * waits `queued`), without starting its workflow (a schedule's firing starts it as a child
  * of its own workflow). With an Idempotency-Key seen before: the earlier run, created false.
  * Throws the 402 problem when the wallet cannot cover the hold.
  */
