@@ -8,6 +8,15 @@ import type { Agent, Database, NewRun, Run, RunStatus } from './schema.js';
 
 export type { NewRun, Run, RunSource, RunStatus, RunsTable } from './schema.js';
 
+/** An accepted run's first run-stream event: `run_queued`, sequence 1. */
+const queuedEventRow = (runId: string, payload: Record<string, unknown>) => ({
+  run_id: runId,
+  sequence: 1,
+  event_type: 'run_queued',
+  dedupe_key: 'run_queued',
+  payload: JSON.stringify(payload),
+});
+
 /**
  * An accepted run with its first event (`run_queued`, sequence 1) and, when the run starts one,
  * its new conversation, in ONE statement (data-modifying CTEs; the foreign keys are checked at
@@ -25,8 +34,7 @@ export async function insertAcceptedRun(
   db: Db,
   accepted: { run: NewRun & { id: string }; conversation: NewConversationInput | null; queuedEvent: Record<string, unknown> },
 ): Promise<Run> {
-  const event = { run_id: accepted.run.id, sequence: 1, event_type: 'run_queued', dedupe_key: 'run_queued', payload: JSON.stringify(accepted.queuedEvent) };
-  const withEvent = db.with('queued_event', (qb) => qb.insertInto('run_events').values(event));
+  const withEvent = db.with('queued_event', (qb) => qb.insertInto('run_events').values(queuedEventRow(accepted.run.id, accepted.queuedEvent)));
   if (!accepted.conversation) return withEvent.insertInto('runs').values(accepted.run).returningAll().executeTakeFirstOrThrow();
   const conversation = conversationRow(accepted.conversation);
   return withEvent
@@ -61,7 +69,7 @@ export async function insertAcceptedRunHoldingCredits(
   },
 ): Promise<Run | undefined> {
   const { amount, orgUnlimitedOnly } = accepted.hold;
-  const event = { run_id: accepted.run.id, sequence: 1, event_type: 'run_queued', dedupe_key: 'run_queued', payload: JSON.stringify(accepted.queuedEvent) };
+  const event = queuedEventRow(accepted.run.id, accepted.queuedEvent);
   const { rows } = await sql<Run>`
     with hold as (
       update orgs set held = held + ${amount}
