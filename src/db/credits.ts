@@ -92,12 +92,17 @@ export async function holdCredits(trx: Transaction<Database>, orgId: string, amo
   if (Number(placed.numUpdatedRows) !== 1) throw new CreditsUnavailable(await readWallet(trx, orgId), amount);
 }
 
-/** The run's remaining hold, its row locked for this transaction (run row before org row, always). */
-async function takeRunHold(trx: Transaction<Database>, runId: string): Promise<number | null> {
+/** The run's remaining hold as stored, its row locked for this transaction (run row before org row, always); 0 when the run is gone. */
+async function lockRunHold(trx: Transaction<Database>, runId: string): Promise<number | null> {
   const row = await trx.selectFrom('runs').select('credits_held').where('id', '=', runId).forNoKeyUpdate().executeTakeFirst();
-  if (!row) return 0;
-  if (row.credits_held) await trx.updateTable('runs').set({ credits_held: 0 }).where('id', '=', runId).execute();
-  return row.credits_held;
+  return row ? row.credits_held : 0;
+}
+
+/** The run's remaining hold, taken: its row locked and its hold set to 0 in this transaction. */
+async function takeRunHold(trx: Transaction<Database>, runId: string): Promise<number | null> {
+  const hold = await lockRunHold(trx, runId);
+  if (hold) await trx.updateTable('runs').set({ credits_held: 0 }).where('id', '=', runId).execute();
+  return hold;
 }
 
 /**
@@ -130,22 +135,23 @@ export interface Capture {
  * what it used, as far as the available balance goes.
  */
 export async function captureRunCredits(trx: Transaction<Database>, run: { id: string; org_id: string }, used: number): Promise<Capture> {
-  return captureHold(trx, run, used, await takeRunHold(trx, run.id));
+  return captureLockedRunCredits(trx, { ...run, credits_held: await lockRunHold(trx, run.id) }, used);
 }
 
 /**
  * `captureRunCredits` for a run whose row the caller's transaction has already locked and read
- * (FOR UPDATE, e.g. lockRunForBookkeeping): its hold as read is taken without reading it again.
+ * (FOR UPDATE, e.g. lockRunForBookkeeping), with its hold as read. The charge is ONE statement:
+ * the run's hold taken, the ledger entry, and the org's balance and held moved only when that
+ * entry is new (its unique run_id: exactly once).
  */
 export async function captureLockedRunCredits(trx: Transaction<Database>, run: { id: string; org_id: string; credits_held: number | null }, used: number): Promise<Capture> {
   const hold = run.credits_held;
-  // Captured already or released (0), or accepted before holds existed (null): as captureRunCredits.
-  if (!hold) return captureHold(trx, run, used, hold);
-  // The common case in ONE statement: the run's hold taken, the ledger entry, and the org's
-  // balance and held moved only when the entry is new (its unique run_id: exactly once).
-  const charged = Math.min(used, hold);
+  // Captured already (a retry) or released (the run ended otherwise): nothing more to charge.
+  if (hold === 0) return chargedBefore(trx, run, 0);
+  const charged = hold === null ? Math.max(0, Math.min(used, (await readWallet(trx, run.org_id)).available)) : Math.min(used, hold);
+  const released = hold ?? 0;
   const org = await trx
-    .with('hold_taken', (qb) => qb.updateTable('runs').set({ credits_held: 0 }).where('id', '=', run.id))
+    .with('hold_taken', (qb) => qb.updateTable('runs').set({ credits_held: 0 }).where('id', '=', run.id).where('credits_held', '<>', 0))
     .with('entry', (qb) =>
       qb
         .insertInto('credit_entries')
@@ -154,44 +160,19 @@ export async function captureLockedRunCredits(trx: Transaction<Database>, run: {
         .returning('id'),
     )
     .updateTable('orgs')
-    .set({ balance: sql<string>`balance - ${charged}`, held: sql<string>`held - ${hold}` })
+    .set({ balance: sql<string>`balance - ${charged}`, held: sql<string>`held - ${released}` })
     .where('id', '=', run.org_id)
     .where((eb) => eb.exists(eb.selectFrom('entry').select('entry.id')))
     .returning(['balance', 'low_balance_threshold'])
     .executeTakeFirst();
-  if (!org) return chargedBefore(trx, run, hold);
+  if (!org) return chargedBefore(trx, run, released);
   return { charged, captured: true, balance: Number(org.balance), lowBalanceThreshold: Number(org.low_balance_threshold) };
 }
 
-async function captureHold(trx: Transaction<Database>, run: { id: string; org_id: string }, used: number, hold: number | null): Promise<Capture> {
-  if (hold === 0) {
-    // Captured already (a retry) or released (the run ended otherwise): nothing more to charge.
-    const existing = await trx.selectFrom('credit_entries').select('amount').where('run_id', '=', run.id).executeTakeFirst();
-    return { charged: -Number(existing?.amount ?? 0), captured: false, balance: (await readWallet(trx, run.org_id)).balance };
-  }
-  let charged = Math.min(used, hold ?? used);
-  if (hold === null) {
-    const wallet = await readWallet(trx, run.org_id);
-    charged = Math.max(0, Math.min(used, wallet.available));
-  }
-  const entry = await trx
-    .insertInto('credit_entries')
-    .values({ id: newRowId(), org_id: run.org_id, kind: 'charge', amount: -charged, reason: `Run ${run.id}`, run_id: run.id })
-    .onConflict((oc) => oc.column('run_id').doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  const released = hold ?? 0;
-  if (!entry) return chargedBefore(trx, run, released);
-  const org = await trx
-    .updateTable('orgs')
-    .set({ balance: sql<string>`balance - ${charged}`, held: sql<string>`held - ${released}` })
-    .where('id', '=', run.org_id)
-    .returning(['balance', 'low_balance_threshold'])
-    .executeTakeFirstOrThrow();
-  return { charged, captured: true, balance: Number(org.balance), lowBalanceThreshold: Number(org.low_balance_threshold) };
-}
-
-/** The run's ledger entry existed already (charged before its hold was taken): the hold is released, the earlier charge reported. */
+/**
+ * Nothing new to charge: the run's ledger entry exists already (or its hold was released). The
+ * hold still `released` goes back to the org; the earlier charge is reported.
+ */
 async function chargedBefore(trx: Transaction<Database>, run: { id: string; org_id: string }, released: number): Promise<Capture> {
   if (released) await trx.updateTable('orgs').set({ held: sql<string>`held - ${released}` }).where('id', '=', run.org_id).execute();
   const existing = await trx.selectFrom('credit_entries').select('amount').where('run_id', '=', run.id).executeTakeFirst();
