@@ -1,5 +1,5 @@
-import { lastUsedIsCurrent, lastUsedStaleBefore } from '../domain/lastUsed.js';
 import type { Db } from './executor.js';
+import { stampLastUse } from './lastUse.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { ApiKey } from './schema.js';
 
@@ -33,21 +33,9 @@ export async function findActiveApiKeyByHash(db: Db, hash: string) {
     .executeTakeFirst();
 }
 
-/**
- * Records a key's use at most once a minute (src/domain/lastUsed.ts), so authentication is not a
- * write per request. `lastUsedAt` is what the caller just read: a key used within the minute costs
- * no write at all (the common case on a busy key), and the WHERE keeps concurrent requests from
- * writing twice.
- */
+/** Records a key's use at most once a minute (stampLastUse), so authentication is not a write per request. */
 export async function touchApiKey(db: Db, id: string, lastUsedAt: Date | null, now: Date) {
-  if (lastUsedIsCurrent(lastUsedAt, now)) return;
-  const staleBefore = lastUsedStaleBefore(now);
-  await db
-    .updateTable('api_keys')
-    .set({ last_used_at: now })
-    .where('id', '=', id)
-    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', staleBefore)]))
-    .execute();
+  await stampLastUse(db, { table: 'api_keys', column: 'last_used_at' }, { id, last: lastUsedAt }, now);
 }
 
 export async function listApiKeys(db: Db, orgId: string, filter: { agentId: string | null }, page: PageRequest): Promise<Page<ApiKey>> {

@@ -1,6 +1,6 @@
 import type { Insertable, Updateable } from 'kysely';
-import { lastUsedIsCurrent, lastUsedStaleBefore } from '../domain/lastUsed.js';
 import type { Db } from './executor.js';
+import { stampLastUse } from './lastUse.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { Trigger, TriggersTable } from './triggerSchema.js';
 
@@ -47,14 +47,7 @@ export async function deleteTrigger(db: Db, id: string) {
 
 /** A trigger started a run: its stamp, to the minute as an API key's (src/domain/lastUsed.ts). */
 export async function touchTrigger(db: Db, trigger: { id: string; last_invoked_at: Date | null }, now: Date) {
-  if (lastUsedIsCurrent(trigger.last_invoked_at, now)) return;
-  const staleBefore = lastUsedStaleBefore(now);
-  await db
-    .updateTable('triggers')
-    .set({ last_invoked_at: now })
-    .where('id', '=', trigger.id)
-    .where((eb) => eb.or([eb('last_invoked_at', 'is', null), eb('last_invoked_at', '<', staleBefore)]))
-    .execute();
+  await stampLastUse(db, { table: 'triggers', column: 'last_invoked_at' }, { id: trigger.id, last: trigger.last_invoked_at }, now);
 }
 
 /** Every stored trigger secret (secrets reseal). */

@@ -1,6 +1,6 @@
 import type { Insertable, Updateable } from 'kysely';
-import { lastUsedIsCurrent, lastUsedStaleBefore } from '../domain/lastUsed.js';
 import type { Db } from './executor.js';
+import { stampLastUse } from './lastUse.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { InboundWebhook, InboundWebhooksTable } from './schema.js';
 
@@ -40,14 +40,7 @@ export async function updateWebhook(db: Db, id: string, set: Updateable<InboundW
 
 /** A token URL started a run: its stamp, to the minute as an API key's (src/domain/lastUsed.ts). */
 export async function touchWebhook(db: Db, webhook: { id: string; last_used_at: Date | null }, now: Date) {
-  if (lastUsedIsCurrent(webhook.last_used_at, now)) return;
-  const staleBefore = lastUsedStaleBefore(now);
-  await db
-    .updateTable('inbound_webhooks')
-    .set({ last_used_at: now })
-    .where('id', '=', webhook.id)
-    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', staleBefore)]))
-    .execute();
+  await stampLastUse(db, { table: 'inbound_webhooks', column: 'last_used_at' }, { id: webhook.id, last: webhook.last_used_at }, now);
 }
 
 /** An agent's live inbound webhooks, newest first. */
