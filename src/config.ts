@@ -63,6 +63,8 @@ const ConfigSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
     .optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200),
+  /** false behind a pooler in transaction mode that cannot keep prepared statements (src/db/preparedStatements.ts). */
+  DATABASE_PREPARED_STATEMENTS: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
   TEMPORAL_ADDRESS: z
     .string()
     .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. localhost:7233')
@@ -216,6 +218,7 @@ const baseDefaults: Env = {
   HOST: '0.0.0.0',
   DATA_DIR: '.dev',
   DATABASE_POOL_SIZE: '10',
+  DATABASE_PREPARED_STATEMENTS: 'true',
   TEMPORAL_NAMESPACE: 'default',
   TEMPORAL_TASK_QUEUE: 'agent-webhooks',
   TEMPORAL_DEV_PORT: '7233',

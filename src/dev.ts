@@ -107,6 +107,7 @@ async function main() {
     url: config.DATABASE_URL,
     pgliteDir: join(dataDir, 'pglite'),
     poolSize: config.DATABASE_POOL_SIZE,
+    preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
   });
   cleanups.push(() => database.close());
   await migrateToLatest(database.db);

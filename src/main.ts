@@ -19,7 +19,7 @@ const log = createLogger(config.LOG_LEVEL, 'api');
 const tracing = startTracing('agent-webhooks-api'); // off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
 const databaseUrl = requireDatabaseUrl(config, 'npm run api');
 refuseUnencryptedInProduction(config);
-const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
+const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE, preparedStatements: config.DATABASE_PREPARED_STATEMENTS });
 // After the configuration checks: a process that refuses to start says only why.
 warnWhenUnencrypted(config, log);
 // Lazy: the API comes up (and /readyz says why it is not ready) even while Temporal is down.

@@ -22,7 +22,7 @@ const temporalOptions = temporalConnectionOptionsOrExit(config);
 const log = createLogger(config.LOG_LEVEL, 'worker');
 const tracing = startTracing('agent-webhooks-worker'); // off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
 installRuntime(log, config.METRICS_PORT ? { sdkMetricsAddress: sdkMetricsAddress(config.METRICS_PORT) } : {});
-const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE });
+const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE, preparedStatements: config.DATABASE_PREPARED_STATEMENTS });
 const started: { worker?: WorkerSet } = {};
 const metricsServer = config.METRICS_PORT
   ? await startMetricsServer(config.METRICS_PORT, log, {

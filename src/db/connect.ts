@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { Database } from './schema.js';
 import { RUN_EVENTS_CHANNEL } from './events.js';
 import { migrations } from './migrations/index.js';
+import { prepareStatements } from './preparedStatements.js';
 
 /** Channels the embedded database can notify on (see the PGlite branch of openDatabase). */
 const PGLITE_CHANNELS = [RUN_EVENTS_CHANNEL];
@@ -25,6 +26,8 @@ export interface DatabaseOptions {
   /** PGlite data folder, or `memory://` for a throwaway in-memory database. */
   pgliteDir?: string;
   poolSize?: number;
+  /** Name parameterised statements so Postgres plans each once per connection (src/db/preparedStatements.ts). Default true. */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -45,6 +48,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     // transaction) emits on itself, where node-postgres leaves no listener.
     pool.on('error', () => undefined);
     pool.on('connect', (client) => client.on('error', () => undefined));
+    if (options.preparedStatements !== false) pool.on('connect', (client) => prepareStatements(client));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const listener = new PgListener(options.url);
     return {
