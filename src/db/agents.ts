@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Db } from './executor.js';
+import { compiledOnce, type Db } from './executor.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { Agent, AgentProvider, Database } from './schema.js';
 
@@ -42,18 +42,18 @@ export async function insertAgent(
 
 /** An org's live agent; deleted agents and other orgs' agents are simply not found. */
 export async function findAgent(db: Db, orgId: string, id: string) {
-  return db
-    .selectFrom('agents')
-    .selectAll()
-    .where('id', '=', id)
-    .where('org_id', '=', orgId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+  return (await liveAgentOfOrg(db, orgId, id))[0];
 }
 
+const liveAgentOfOrg = compiledOnce((db: Db, orgId: string, id: string) =>
+  db.selectFrom('agents').selectAll().where('id', '=', id).where('org_id', '=', orgId).where('deleted_at', 'is', null),
+);
+
 export async function findAgentById(db: Db, id: string) {
-  return db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await agentById(db, id))[0];
 }
+
+const agentById = compiledOnce((db: Db, id: string) => db.selectFrom('agents').selectAll().where('id', '=', id));
 
 /** What a run's workflow start names (summary, search attributes). */
 export async function findAgentSummary(db: Db, id: string) {

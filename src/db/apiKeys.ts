@@ -1,4 +1,4 @@
-import type { Db } from './executor.js';
+import { compiledOnce, type Db } from './executor.js';
 import { stampLastUse } from './lastUse.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { ApiKey } from './schema.js';
@@ -25,13 +25,10 @@ export async function insertApiKey(
 }
 
 export async function findActiveApiKeyByHash(db: Db, hash: string) {
-  return db
-    .selectFrom('api_keys')
-    .selectAll()
-    .where('key_hash', '=', hash)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
+  return (await activeKeyByHash(db, hash))[0];
 }
+
+const activeKeyByHash = compiledOnce((db: Db, hash: string) => db.selectFrom('api_keys').selectAll().where('key_hash', '=', hash).where('revoked_at', 'is', null));
 
 /** Records a key's use at most once a minute (stampLastUse), so authentication is not a write per request. */
 export async function touchApiKey(db: Db, id: string, lastUsedAt: Date | null, now: Date) {

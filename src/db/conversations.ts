@@ -1,4 +1,4 @@
-import type { Db } from './executor.js';
+import { compiledOnce, type Db } from './executor.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { Message } from './schema.js';
 
@@ -75,15 +75,18 @@ export async function listConversationMessages(db: Db, conversationId: string, p
 
 /** The conversation's latest messages (newest first, at most `limit`), leaving out the run's own. */
 export async function conversationHistory(db: Db, conversationId: string, excludeRunId: string, limit: number) {
-  return db
+  return history(db, conversationId, excludeRunId, limit);
+}
+
+const history = compiledOnce((db: Db, conversationId: string, excludeRunId: string, limit: number) =>
+  db
     .selectFrom('messages')
     .select(['role', 'content'])
     .where('conversation_id', '=', conversationId)
     .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '!=', excludeRunId)]))
     .orderBy('created_at', 'desc')
-    .limit(limit)
-    .execute();
-}
+    .limit(limit),
+);
 
 /** Whether the conversation had a message before this run's (it is new with this run otherwise). */
 export async function conversationHadEarlierMessage(db: Db, conversationId: string, runId: string, before: Date): Promise<boolean> {

@@ -2,7 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { conversationRow, type NewConversationInput } from './conversations.js';
 import { releaseRunHold } from './credits.js';
 import type { EventAudience } from './events.js';
-import type { Db } from './executor.js';
+import { compiledOnce, type Db } from './executor.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { Agent, Database, NewRun, Run, RunStatus } from './schema.js';
 
@@ -118,15 +118,9 @@ export interface RunForBookkeeping {
   audience: EventAudience;
 }
 
-/**
- * The run with everything its start, completion or ending needs, in one statement, its row
- * locked for the caller's transaction (FOR UPDATE OF runs, as appending run events requires:
- * `writeRunStep` in src/db/runSteps.ts). The lock also orders the step against another attempt of itself (a
- * retried workflow task, a second worker after a crash) and against the run's other writers:
- * each sees the run as the one before left it.
- */
-export async function lockRunForBookkeeping(trx: Transaction<Database>, runId: string): Promise<RunForBookkeeping | undefined> {
-  const row = await trx
+/** lockRunForBookkeeping's read, compiled once (it runs twice per run). */
+const bookkeepingRead = compiledOnce((db: Db, runId: string) =>
+  db
     .selectFrom('runs')
     .leftJoin('agents', 'agents.id', 'runs.agent_id')
     .leftJoin('conversations', 'conversations.id', 'runs.conversation_id')
@@ -158,8 +152,18 @@ export async function lockRunForBookkeeping(trx: Transaction<Database>, runId: s
       eb.selectFrom('orgs').select('orgs.event_log').whereRef('orgs.id', '=', 'runs.org_id').as('org_event_log'),
     ])
     .where('runs.id', '=', runId)
-    .forUpdate('runs')
-    .executeTakeFirst();
+    .forUpdate('runs'),
+);
+
+/**
+ * The run with everything its start, completion or ending needs, in one statement, its row
+ * locked for the caller's transaction (FOR UPDATE OF runs, as appending run events requires:
+ * `writeRunStep` in src/db/runSteps.ts). The lock also orders the step against another attempt of itself (a
+ * retried workflow task, a second worker after a crash) and against the run's other writers:
+ * each sees the run as the one before left it.
+ */
+export async function lockRunForBookkeeping(trx: Transaction<Database>, runId: string): Promise<RunForBookkeeping | undefined> {
+  const [row] = await bookkeepingRead(trx, runId);
   if (!row) return undefined;
   const {
     agent_row_id,

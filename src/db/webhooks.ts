@@ -1,5 +1,5 @@
 import type { Insertable, Updateable } from 'kysely';
-import type { Db } from './executor.js';
+import { compiledOnce, type Db } from './executor.js';
 import { stampLastUse } from './lastUse.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
 import type { InboundWebhook, InboundWebhooksTable } from './schema.js';
@@ -8,16 +8,19 @@ export type { InboundWebhook, InboundWebhooksTable } from './schema.js';
 
 /** A token URL that can start runs now: active, not deleted, its agent not deleted. One indexed lookup. */
 export async function findLiveWebhookByTokenHash(db: Db, tokenHash: string): Promise<InboundWebhook | undefined> {
-  return db
+  return (await liveWebhookByTokenHash(db, tokenHash))[0];
+}
+
+const liveWebhookByTokenHash = compiledOnce((db: Db, tokenHash: string) =>
+  db
     .selectFrom('inbound_webhooks')
     .innerJoin('agents', 'agents.id', 'inbound_webhooks.agent_id')
     .selectAll('inbound_webhooks')
     .where('inbound_webhooks.token_hash', '=', tokenHash)
     .where('inbound_webhooks.is_active', '=', true)
     .where('inbound_webhooks.deleted_at', 'is', null)
-    .where('agents.deleted_at', 'is', null)
-    .executeTakeFirst();
-}
+    .where('agents.deleted_at', 'is', null),
+);
 
 /** The org's webhook, unless deleted (the caller checks the agent). */
 export async function findWebhook(db: Db, orgId: string, id: string) {

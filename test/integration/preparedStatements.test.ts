@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase } from '../../src/db/connect.js';
+import { compiledOnce } from '../../src/db/executor.js';
 import { prepareStatements } from '../../src/db/preparedStatements.js';
 
 /**
@@ -85,6 +86,37 @@ describe('openDatabase', () => {
       } finally {
         await database.close();
       }
+    }
+  });
+});
+
+describe('compiledOnce', () => {
+  it('compiles the query once and sends each call its own values, constants kept', async () => {
+    const database = await openDatabase({ url: url!, poolSize: 1 });
+    try {
+      let builds = 0;
+      const pick = compiledOnce((db, word: string, n: number) => {
+        builds++;
+        return db.selectNoFrom((eb) => [sql<string>`${word}::text`.as('word'), sql<number>`${n}::int`.as('n'), eb.val(true).as('flag')]);
+      });
+      expect(await pick(database.db, 'first', 1)).toEqual([{ word: 'first', n: 1, flag: 'true' }]);
+      expect(await pick(database.db, 'second', 2)).toEqual([{ word: 'second', n: 2, flag: 'true' }]);
+      await database.db.transaction().execute(async (trx) => expect(await pick(trx, 'third', 3)).toEqual([{ word: 'third', n: 3, flag: 'true' }]));
+      expect(builds).toBe(1);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('refuses a query whose shape depends on an argument', async () => {
+    const database = await openDatabase({ url: url!, poolSize: 1 });
+    try {
+      const shaped = compiledOnce((db, column: string) => db.selectNoFrom(sql.raw(`1 as ${column}`).as('x')));
+      await expect(shaped(database.db, 'n')).rejects.toThrow(/written into the SQL text/);
+      const transformed = compiledOnce((db, word: string) => db.selectNoFrom((eb) => eb.val(JSON.stringify({ word })).as('x')));
+      await expect(transformed(database.db, 'w')).rejects.toThrow(/transformed into a parameter/);
+    } finally {
+      await database.close();
     }
   });
 });
