@@ -17,7 +17,7 @@ import type { Activities } from '../activities/index.js';
 import type { RunPlan } from '../activities/runs.js';
 import { agentRunV1 } from './agentRunV1.js';
 import { runOutcomeUpdate, type RunOutcome } from './definitions.js';
-import { closeRun, describeFailure, type AgentRunResult, type Ending, type RunState } from './runEnding.js';
+import { closeRun, describeFailure, showRunStatus, type AgentRunResult, type Ending, type RunState } from './runEnding.js';
 import { waitForRunSlot } from './runQueue.js';
 
 export type { AgentRunResult } from './runEnding.js';
@@ -196,10 +196,16 @@ async function closeAndReport(
 ): Promise<AgentRunResult> {
   // The update's answer goes out with the workflow task that recorded the ending.
   state.outcome = stored;
-  await CancellationScope.nonCancellable(async () => {
-    await closeRun(runId, stored.status, plan);
-    await condition(allHandlersFinished);
-  });
+  // With no callback to start and no update waiting (an async run), nothing is awaited: the
+  // same commands without a cancellation scope and the promises around it, which every run's
+  // workflow thread pays for (the SDK records a stack trace per promise).
+  if (!plan.hasCallback && allHandlersFinished()) showRunStatus(stored.status);
+  else {
+    await CancellationScope.nonCancellable(async () => {
+      await closeRun(runId, stored.status, plan);
+      await condition(allHandlersFinished);
+    });
+  }
   if (stored.status === 'completed') return { runId, status: 'completed', credits_used: stored.credits_used };
   // A cancellation closes the workflow as Canceled; other endings as Failed.
   if (stored.status === 'cancelled') throw cancellation ?? new CancelledFailure(stored.detail ?? 'cancelled on request');

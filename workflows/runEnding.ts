@@ -24,8 +24,7 @@ export interface RunState {
  * when the run has a callback_url, the callback as an abandoned child on the deliveries queue.
  */
 export async function closeRun(runId: string, status: string, plan: Pick<RunPlan, 'hasCallback' | 'callbackAttempts'>): Promise<void> {
-  upsertSearchAttributes([{ key: RunStatusKey, value: status }]);
-  setCurrentDetails(`Run ${status}`);
+  showRunStatus(status);
   if (!plan.hasCallback) return;
   // The callback keeps retrying on its own schedule (possibly for hours); the run is over.
   await startChild(runCallback, {
@@ -35,6 +34,12 @@ export async function closeRun(runId: string, status: string, plan: Pick<RunPlan
     parentClosePolicy: ParentClosePolicy.ABANDON,
     staticSummary: `Callback of run ${runId} (${status})`,
   });
+}
+
+/** RunStatus for operators (one search-attribute upsert) and the workflow's current details. */
+export function showRunStatus(status: string): void {
+  upsertSearchAttributes([{ key: RunStatusKey, value: status }]);
+  setCurrentDetails(`Run ${status}`);
 }
 
 export function describeFailure(err: unknown): string {
