@@ -74,11 +74,7 @@ export async function listConversationMessages(db: Db, conversationId: string, p
 }
 
 /** The conversation's latest messages (newest first, at most `limit`), leaving out the run's own. */
-export async function conversationHistory(db: Db, conversationId: string, excludeRunId: string, limit: number) {
-  return history(db, conversationId, excludeRunId, limit);
-}
-
-const history = compiledOnce((db: Db, conversationId: string, excludeRunId: string, limit: number) =>
+export const conversationHistory = compiledOnce((db: Db, conversationId: string, excludeRunId: string, limit: number) =>
   db
     .selectFrom('messages')
     .select(['role', 'content'])

@@ -15,6 +15,8 @@ export function inTransaction<T>(db: Db, work: (trx: Transaction<Database>) => P
  * look-ups (a run's bookkeeping read, an API key, an agent) that was most of their cost in the
  * API and the worker (issue 16). `build` must use its arguments as values only, never to choose
  * the query's shape; the first compile checks that each argument became a parameter of its own.
+ * The SQL is kept per process, for every database handle: they all speak Postgres through the
+ * same dialect, without plugins.
  */
 export function compiledOnce<A extends unknown[], R>(build: (db: Db, ...args: A) => Compilable<R>): (db: Db, ...args: A) => Promise<R[]> {
   let compiled: { sql: string; slots: Array<{ arg: number } | { value: unknown }> } | undefined;
