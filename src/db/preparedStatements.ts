@@ -10,7 +10,8 @@ type Query = (...args: unknown[]) => unknown;
  * Postgres parses, analyses and plans it once per connection instead of on every call. Kysely
  * keeps a statement's text fixed per query shape (values travel as parameters), so a connection
  * prepares a few dozen. Measured on the bench's async run (issue 16): Postgres CPU per run
- * 5.6–7.8 ms → 3.1–3.5 ms; the big CTEs (a trigger's accept, a run's charge) were mostly planning.
+ * 5.6–7.8 ms → 3.1–3.5 ms: parsing and planning (the big CTEs above all: a trigger's accept, a
+ * run's charge) were about half of Postgres' work per run.
  *
  * A schema change under a running process (a rolling deploy's migration adding a column) makes
  * Postgres refuse a prepared statement whose result type changed ("cached plan must not change
