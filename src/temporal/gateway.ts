@@ -15,6 +15,7 @@ import { AgentIdKey, EndpointIdKey, EventTypeKey, OrgIdKey, RunSourceKey, RunSta
 import { deliveriesTaskQueue } from '../../workflows/taskQueues.js';
 import type { Agent, EventRow, Run } from '../db/schema.js';
 import { AppError, serviceUnavailable } from '../errors.js';
+import { EngineDeadlineExceeded, withinDeadline } from './deadline.js';
 
 /**
  * The only way the API and the services reach Temporal. Every workflow is started by its
@@ -40,8 +41,8 @@ export function engineUnavailable(cause?: unknown): AppError {
 
 export const isEngineUnavailable = (err: unknown): err is AppError => err instanceof AppError && err.status === 503 && err.code === 'SERVICE_UNAVAILABLE';
 
-/** One call bounded by the deadline (DEADLINE_EXCEEDED past it). */
-const bounded = <T>(engine: Engine, fn: () => Promise<T>, deadlineMs = ENGINE_CALL_DEADLINE_MS) => engine.temporal.withDeadline(Date.now() + deadlineMs, fn);
+/** One call bounded by the deadline (abandoned, EngineDeadlineExceeded, when it passes). */
+const bounded = <T>(engine: Engine, fn: () => Promise<T>, deadlineMs = ENGINE_CALL_DEADLINE_MS) => withinDeadline(engine.temporal, Date.now() + deadlineMs, fn);
 
 /** One bounded call; any failure but the ones `expected` lets through is the engine's unavailability. */
 async function call<T>(engine: Engine, fn: () => Promise<T>, expected: (err: unknown) => boolean = () => false, deadlineMs = ENGINE_CALL_DEADLINE_MS): Promise<T> {
@@ -116,9 +117,11 @@ export async function startAgentRun(
  *
  * A run with no outcome after half of ENGINE_CALL_DEADLINE_MS (or a shorter wait that
  * elapses) costs one extra call, a plain start with the asynchronous path's deadline: it tells
- * a slow agent (the workflow exists) from an unreachable engine, which answers 503 within
- * 1.5 × ENGINE_CALL_DEADLINE_MS. The probe gets the whole deadline, not the rest of it: on a busy
- * engine a start may take seconds, and the token URL must not refuse a run the API would accept.
+ * a slow agent (the workflow exists) from an unreachable engine. There is only ever that one
+ * probe, and every call is abandoned at its deadline, so an unreachable engine answers 503
+ * within 1.5 × ENGINE_CALL_DEADLINE_MS (or waitMs + ENGINE_CALL_DEADLINE_MS for a shorter
+ * wait). The probe gets the whole deadline, not the rest of it: on a busy engine a start may
+ * take seconds, and the token URL must not refuse a run the API would accept.
  */
 export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, agent: AgentRef, waitMs: number): Promise<RunOutcome | undefined> {
   const startWorkflowOperation = new WithStartWorkflowOperation(agentRun, {
@@ -129,10 +132,12 @@ export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, 
   const deadline = Date.now() + waitMs;
   // Given up on (503), the call is abandoned rather than left waiting out its deadline.
   const abandon = new AbortController();
-  const update = engine.temporal
-    .withAbortSignal(abandon.signal, () =>
-      engine.temporal.withDeadline(deadline, () => engine.temporal.workflow.executeUpdateWithStart(runOutcomeUpdate, { startWorkflowOperation })),
-    )
+  const update = withinDeadline(
+    engine.temporal,
+    deadline,
+    () => engine.temporal.workflow.executeUpdateWithStart(runOutcomeUpdate, { startWorkflowOperation }),
+    abandon,
+  )
     .then(
       (outcome) => ({ outcome }),
       (err: unknown) => ({ err }),
@@ -141,20 +146,21 @@ export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, 
       settled = true;
     });
 
-  // Still waiting halfway through the start deadline: is it the agent, or the engine?
-  const half = ENGINE_CALL_DEADLINE_MS / 2;
+  // The one probe: started halfway through the start deadline while still waiting, or when
+  // the update fails unconfirmed; true when this call started the workflow, false when it existed.
+  let probing: Promise<boolean> | undefined;
+  const probe = () => (probing ??= startAgentRun(engine, run, agent));
   let timer: NodeJS.Timeout | undefined;
-  const probe = new Promise<'confirmed'>((resolve, reject) => {
+  const confirmation = new Promise<'confirmed'>((resolve, reject) => {
     timer = setTimeout(() => {
-      if (settled) return;
-      startAgentRun(engine, run, agent).then(() => resolve('confirmed'), reject);
-    }, Math.min(waitMs, half));
+      if (!settled) probe().then(() => resolve('confirmed'), reject);
+    }, Math.min(waitMs, ENGINE_CALL_DEADLINE_MS / 2));
   });
-  probe.catch(() => undefined); // raced below, or moot once the update settled
+  confirmation.catch(() => undefined); // raced below, or moot once the update settled
   let confirmed = false;
   try {
     for (;;) {
-      const first = confirmed ? await update : await Promise.race([update, probe]);
+      const first = confirmed ? await update : await Promise.race([update, confirmation]);
       if (first === 'confirmed') {
         confirmed = true;
         continue;
@@ -163,14 +169,15 @@ export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, 
       // The workflow already closed (its reuse policy rejects a second start): the run has ended.
       if (alreadyStarted(first.err)) return undefined;
       if (confirmed) return undefined; // the wait elapsed on a running workflow
-      // No answer and no confirmation: one plain start decides (false = it exists).
-      await startAgentRun(engine, run, agent);
-      if (first.err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || Date.now() >= deadline) return undefined;
+      // No answer and no confirmation: the probe decides (the one in flight, or one now).
+      await probe();
+      const timedOut = first.err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || first.err instanceof EngineDeadlineExceeded;
+      if (timedOut || Date.now() >= deadline) return undefined;
       // Refused rather than timed out (e.g. a server with ExecuteMultiOperation disabled): the
       // run is started, so wait the rest of the time the two-call way.
-      return await engine.temporal
-        .withDeadline(deadline, () => engine.temporal.workflow.getHandle(runWorkflowId(run.id)).executeUpdate(runOutcomeUpdate))
-        .catch(() => undefined);
+      return await withinDeadline(engine.temporal, deadline, () => engine.temporal.workflow.getHandle(runWorkflowId(run.id)).executeUpdate(runOutcomeUpdate)).catch(
+        () => undefined,
+      );
     }
   } catch (err) {
     abandon.abort();

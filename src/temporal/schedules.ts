@@ -3,6 +3,7 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type Schedul
 import type { ScheduledRunInput, scheduledRun } from '../../workflows/index.js';
 import { AgentIdKey, OrgIdKey, RunSourceKey } from '../../workflows/searchAttributes.js';
 import type { Schedule, ScheduleOverlapPolicyName } from '../db/schema.js';
+import { withinDeadline } from './deadline.js';
 
 /**
  * Every call the API makes to Temporal Schedules, in one place (the gateway's style): one
@@ -56,7 +57,7 @@ function optionsOf(deps: ScheduleGatewayDeps, schedule: Described, agentName: st
   } satisfies Omit<ScheduleOptions<typeof action>, 'scheduleId'>;
 }
 
-const bounded = <T>(deps: ScheduleGatewayDeps, call: () => Promise<T>) => deps.temporal.withDeadline(Date.now() + DEADLINE_MS, call);
+const bounded = <T>(deps: ScheduleGatewayDeps, call: () => Promise<T>, deadlineMs = DEADLINE_MS) => withinDeadline(deps.temporal, Date.now() + deadlineMs, call);
 
 /** Creates the Temporal Schedule, findable in the Web UI by OrgId and AgentId. */
 export async function createTemporalSchedule(deps: ScheduleGatewayDeps, schedule: Described, agentName: string): Promise<void> {
@@ -99,7 +100,7 @@ export async function deleteTemporalSchedule(deps: ScheduleGatewayDeps, schedule
 /** The next firing times Temporal computed (empty when paused or past end_at); null when Temporal cannot say now. */
 export async function nextFiringsOf(deps: ScheduleGatewayDeps, scheduleId: string): Promise<Date[] | null> {
   try {
-    const description = await deps.temporal.withDeadline(Date.now() + 2_000, () => deps.temporal.schedule.getHandle(temporalScheduleId(scheduleId)).describe());
+    const description = await bounded(deps, () => deps.temporal.schedule.getHandle(temporalScheduleId(scheduleId)).describe(), 2_000);
     return description.info.nextActionTimes;
   } catch {
     return null;

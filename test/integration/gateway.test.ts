@@ -1,7 +1,7 @@
 import type { InterceptingCall, Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import { eventDelivery } from '../../workflows/index.js';
+import { agentRun, eventDelivery } from '../../workflows/index.js';
 import { deliveriesTaskQueue } from '../../workflows/taskQueues.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { checkEventData, emit } from '../../src/domain/eventTypes.js';
@@ -10,6 +10,8 @@ import { callbackRetryWorkflowId, callbackWorkflowId, eventWorkflowId, redeliver
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, request, startTestStack, type TestStack } from '../support/stack.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
+import { freePort } from '../../src/temporal/devServer.js';
+import { withinDeadline } from '../../src/temporal/deadline.js';
 
 let stack: TestStack;
 let key: string;
@@ -191,6 +193,48 @@ describe('an unreachable workflow engine', () => {
     const cancel = await request(frozen.baseUrl, `/v1/runs/${running.body.run_id}/cancel`, { key, method: 'POST' });
     expect([409, 503]).toContain(cancel.status);
     if (cancel.status === 503) expect(cancel.body.code).toBe('SERVICE_UNAVAILABLE');
+  });
+});
+
+describe('a workflow engine that refuses connections', () => {
+  let connection: Connection;
+  let client: Client;
+  let refused: { baseUrl: string; close(): void };
+
+  beforeAll(async () => {
+    // Nothing listens on this port: every call fails at once and the SDK's retry interceptor
+    // backs off between attempts (sleeps a gRPC deadline does not cut short).
+    connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}` });
+    client = new Client({ connection, namespace: 'default' });
+    refused = await stack.startSecondApi({ temporal: client });
+  });
+  afterAll(async () => {
+    refused?.close();
+    await connection?.close().catch(() => undefined);
+  });
+
+  it('gives up on a call at its deadline, not when the retry backoff next wakes', async () => {
+    const overruns: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      await expect(withinDeadline(client, started + 1_000, () => client.workflow.start(agentRun, { workflowId: `refused-${i}`, taskQueue: 'nowhere', args: [] as never }))).rejects.toThrow();
+      overruns.push(Date.now() - started - 1_000);
+    }
+    // The backoff sleeps end 0.3–0.8 s past a 1 s deadline (0.95 s, then 1.79 s cumulated).
+    for (const overrun of overruns) expect(overrun).toBeLessThan(250);
+  });
+
+  it('answers the token URL with the 503 problem within 1.5× the start deadline: one probe, never a second start', async () => {
+    const hook = await tokenUrl();
+    const started = Date.now();
+    // A wait as long as the start deadline: the update fails at 5 s with the probe (from 2.5 s) in flight.
+    const response = await request(refused.baseUrl, `/api/webhook/${hook.token}`, { body: { message: 'refused?' }, headers: { Prefer: 'wait=5' } });
+    const tookMs = Date.now() - started;
+    expect(response.status).toBe(503);
+    expect(response.body).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
+    expect(response.headers.get('retry-after')).toBe('5');
+    // 7.5 s and the database work; awaiting a fresh start after the failed update took 10.5–12 s.
+    expect(tookMs).toBeLessThan(9_000);
   });
 });
 
