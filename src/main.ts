@@ -9,6 +9,7 @@ import { databaseReachable } from './db/health.js';
 import { temporalReachable } from './temporal/client.js';
 import { startTracing, stopTracing, temporalClientInterceptors } from './telemetry.js';
 import { describeConnection, exitOnTlsFailure, temporalConnectionOptionsOrExit } from './temporal/connection.js';
+import { retryWithinDeadline } from './temporal/deadline.js';
 import { outboundClient } from './outbound/fromConfig.js';
 import { refuseUnencryptedInProduction, secretBoxFromConfig, warnWhenUnencrypted } from './secrets/box.js';
 
@@ -23,7 +24,8 @@ const database = await openDatabase({ url: databaseUrl, poolSize: config.DATABAS
 // After the configuration checks: a process that refuses to start says only why.
 warnWhenUnencrypted(config, log);
 // Lazy: the API comes up (and /readyz says why it is not ready) even while Temporal is down.
-const connection = Connection.lazy(temporalOptions);
+// Its retries end at each call's deadline: a caller gets its 503 on time.
+const connection = Connection.lazy({ ...temporalOptions, interceptors: [retryWithinDeadline()] });
 if (temporalOptions.tls) {
   // A refused TLS handshake is a configuration mismatch, not an outage: say so and stop.
   connection.workflowService.getSystemInfo({}).catch((err: unknown) => exitOnTlsFailure(err, temporalOptions));

@@ -11,7 +11,7 @@ import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, request, startTestStack, type TestStack } from '../support/stack.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { freePort } from '../../src/temporal/devServer.js';
-import { withinDeadline } from '../../src/temporal/deadline.js';
+import { EngineDeadlineExceeded, retryWithinDeadline, withinDeadline } from '../../src/temporal/deadline.js';
 
 let stack: TestStack;
 let key: string;
@@ -153,7 +153,7 @@ describe('an unreachable workflow engine', () => {
   beforeAll(async () => {
     const [host, port] = inject('temporalAddress').split(':');
     proxy = await startTcpProxy({ host: host!, port: Number(port) });
-    connection = await Connection.connect({ address: `127.0.0.1:${proxy.port}` });
+    connection = await Connection.connect({ address: `127.0.0.1:${proxy.port}`, interceptors: [retryWithinDeadline()] });
     client = new Client({ connection, namespace: 'default' });
     frozen = await stack.startSecondApi({ temporal: client });
     proxy.freeze();
@@ -204,7 +204,7 @@ describe('a workflow engine that refuses connections', () => {
   beforeAll(async () => {
     // Nothing listens on this port: every call fails at once and the SDK's retry interceptor
     // backs off between attempts (sleeps a gRPC deadline does not cut short).
-    connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}` });
+    connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [retryWithinDeadline()] }); // as src/main.ts
     client = new Client({ connection, namespace: 'default' });
     refused = await stack.startSecondApi({ temporal: client });
   });
@@ -213,15 +213,25 @@ describe('a workflow engine that refuses connections', () => {
     await connection?.close().catch(() => undefined);
   });
 
-  it('gives up on a call at its deadline, not when the retry backoff next wakes', async () => {
+  it('fails a call at its deadline, not when the retry backoff next wakes', async () => {
     const overruns: number[] = [];
     for (let i = 0; i < 3; i++) {
       const started = Date.now();
-      await expect(withinDeadline(client, started + 1_000, () => client.workflow.start(agentRun, { workflowId: `refused-${i}`, taskQueue: 'nowhere', args: [] as never }))).rejects.toThrow();
+      await expect(client.withDeadline(started + 1_000, () => client.workflow.start(agentRun, { workflowId: `refused-${i}`, taskQueue: 'nowhere', args: [] as never }))).rejects.toThrow();
       overruns.push(Date.now() - started - 1_000);
     }
-    // The backoff sleeps end 0.3–0.8 s past a 1 s deadline (0.95 s, then 1.79 s cumulated).
+    // With the SDK's own retry interceptor the backoff sleeps end 0.3–0.8 s past a 1 s deadline
+    // (0.95 s, then 1.79 s cumulated).
     for (const overrun of overruns) expect(overrun).toBeLessThan(250);
+  });
+
+  it('withinDeadline gives up on calls that outlive their deadline, whatever the transport, and abandons them', async () => {
+    const abandon = new AbortController();
+    const started = Date.now();
+    const never = withinDeadline(client, started + 300, () => new Promise<never>(() => undefined), abandon);
+    await expect(never).rejects.toBeInstanceOf(EngineDeadlineExceeded);
+    expect(Date.now() - started).toBeLessThan(300 + 250);
+    expect(abandon.signal.aborted).toBe(true);
   });
 
   it('answers the token URL with the 503 problem within 1.5× the start deadline: one probe, never a second start', async () => {

@@ -15,6 +15,7 @@ import { secretBoxFromConfig, type SecretBox } from '../../src/secrets/box.js';
 import { createOrgWithKey } from '../../src/services/orgs.js';
 import { temporalReachable } from '../../src/temporal/client.js';
 import { activityDeps } from '../../src/temporal/activityDeps.js';
+import { retryWithinDeadline } from '../../src/temporal/deadline.js';
 import { createWorker, installRuntime, type WorkerSet } from '../../src/temporal/worker.js';
 import { request, type ApiResponse } from './http.js';
 
@@ -110,7 +111,7 @@ export async function startTestStack(
   const config = testConfig({ TEMPORAL_TASK_QUEUE: taskQueue, PUBLIC_URL: baseUrl, ...options.config });
   const address = inject('temporalAddress');
   const database = options.privateDatabase ? await openPrivateDatabase() : options.postgres ? await openSharedPostgres() : await openTestDatabase();
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address, interceptors: [retryWithinDeadline()] }); // as src/main.ts
   const temporal = new Client({ connection, namespace: 'default' });
 
   let worker: WorkerSet | undefined;
