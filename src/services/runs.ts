@@ -261,10 +261,11 @@ const engineOf = (deps: Pick<RunServiceDeps, 'temporal' | 'taskQueue'>) => ({ te
 export async function startRunWorkflow(
   deps: Pick<RunServiceDeps, 'db' | 'temporal' | 'taskQueue'>,
   run: Pick<Run, 'id' | 'org_id' | 'agent_id' | 'source'> & { run_at?: Date | null; status?: RunStatus },
-  knownAgent?: Pick<Agent, 'id' | 'name' | 'run_timeout_seconds'>,
-  /** Started by a cancel: the workflow records the cancellation without running the agent. */
-  cancelRequested = false,
+  options: {
+    /** Started by a cancel: the workflow records the cancellation without running the agent. */
+    cancelRequested?: boolean;
+  } = {},
 ): Promise<boolean> {
-  const agent = knownAgent ?? (await findAgentSummary(deps.db, run.agent_id));
-  return startAgentRun(engineOf(deps), run, agent, undefined, cancelRequested);
+  const agent = await findAgentSummary(deps.db, run.agent_id);
+  return startAgentRun(engineOf(deps), run, agent, options);
 }

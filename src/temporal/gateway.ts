@@ -90,12 +90,13 @@ export async function startAgentRun(
   engine: Engine,
   run: RunRef,
   agent: AgentRef,
-  deadlineMs = ENGINE_CALL_DEADLINE_MS,
-  /** A cancel of a run no workflow started: the workflow records the cancellation and nothing else. */
-  cancelRequested = false,
+  options: {
+    /** A cancel of a run no workflow started: the workflow records the cancellation and nothing else. */
+    cancelRequested?: boolean;
+  } = {},
 ): Promise<boolean> {
   try {
-    await call(engine, () => engine.temporal.workflow.start(agentRun, agentRunOptions(engine, run, agent, cancelRequested)), alreadyStarted, deadlineMs);
+    await call(engine, () => engine.temporal.workflow.start(agentRun, agentRunOptions(engine, run, agent, options.cancelRequested ?? false)), alreadyStarted);
     return true;
   } catch (err) {
     if (alreadyStarted(err)) return false;

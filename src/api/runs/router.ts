@@ -220,7 +220,7 @@ export function runRoutes(deps: AppDeps): RouteSpec[] {
           let cancelled = await cancelRun(engine, run.id);
           if (cancelled === 'not_found' && !run.started_at) {
             const dueNow = run.status === 'processing';
-            const startedHere = await startRunWorkflow({ db: deps.db, ...engine }, run, undefined, dueNow);
+            const startedHere = await startRunWorkflow({ db: deps.db, ...engine }, run, { cancelRequested: dueNow });
             cancelled = startedHere && dueNow ? 'requested' : await cancelRun(engine, run.id);
           }
           // No workflow (it closed meanwhile, or is gone): answered below from the stored run.
