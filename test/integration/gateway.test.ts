@@ -1,5 +1,5 @@
 import type { InterceptingCall, Interceptor } from '@grpc/grpc-js';
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { agentRun, eventDelivery } from '../../workflows/index.js';
 import { deliveriesTaskQueue } from '../../workflows/taskQueues.js';
@@ -10,6 +10,7 @@ import { callbackRetryWorkflowId, callbackWorkflowId, eventWorkflowId, redeliver
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, request, startTestStack, type TestStack } from '../support/stack.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
+import { createServer, connect as connectTcp, type Socket } from 'node:net';
 import { freePort } from '../../src/temporal/devServer.js';
 import { EngineDeadlineExceeded, retryWithinDeadline, withinDeadline } from '../../src/temporal/deadline.js';
 
@@ -32,7 +33,7 @@ async function countingClient(address: string) {
     calls.push(options.method_definition.path.split('/').pop()!);
     return nextCall(options) as InterceptingCall;
   };
-  const connection = await Connection.connect({ address, interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), count] });
+  const connection = await Connection.connect({ address, interceptors: [retryWithinDeadline(), count] }); // retries as src/main.ts
   return { client: new Client({ connection, namespace: 'default' }), connection, calls };
 }
 
@@ -232,6 +233,63 @@ describe('a workflow engine that refuses connections', () => {
     await expect(never).rejects.toBeInstanceOf(EngineDeadlineExceeded);
     expect(Date.now() - started).toBeLessThan(300 + 250);
     expect(abandon.signal.aborted).toBe(true);
+  });
+
+  it('ends a retry backoff when the call is cancelled, instead of sleeping on', async () => {
+    // A call with no deadline: against a closed port the retries back off for many seconds.
+    const abandon = new AbortController();
+    const started = Date.now();
+    const cancelled = client.withAbortSignal(abandon.signal, () => client.workflow.start(agentRun, { workflowId: 'refused-cancel', taskQueue: 'nowhere', args: [] as never }));
+    const outcome = cancelled.then(() => 'started', (error: Error) => error.message);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // in the second or third backoff
+    abandon.abort();
+    const abortedAt = Date.now();
+    expect(await outcome).not.toBe('started');
+    // The SDK's interceptor ignores the cancel: its retries went on for the next 10 attempts' sleeps.
+    expect(Date.now() - abortedAt).toBeLessThan(250);
+    expect(abortedAt - started).toBeGreaterThanOrEqual(400);
+  });
+
+  it('settles a call whose connection closes during a retry backoff', async () => {
+    const own = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [retryWithinDeadline()] });
+    const closing = new Client({ connection: own, namespace: 'default' });
+    const pending = closing.workflow.start(agentRun, { workflowId: 'refused-close', taskQueue: 'nowhere', args: [] as never }).then(
+      () => 'started',
+      (error: Error) => error.message,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await own.close();
+    // The SDK's interceptor opened its next attempt on the closed channel from a timer: an uncaught
+    // "Channel has been shut down", and the call never settled.
+    const settled = await Promise.race([pending, new Promise((resolve) => setTimeout(() => resolve('unsettled after 6 s'), 6_000))]);
+    expect(settled).not.toBe('started');
+    expect(settled).not.toBe('unsettled after 6 s');
+  });
+
+  it('passes on the answer of a retry that succeeds after refused attempts', async () => {
+    // The port refuses until, 300 ms in, a relay to the real engine starts listening on it.
+    const port = await freePort();
+    const sockets = new Set<Socket>();
+    const relay = createServer((socket) => {
+      const [host, upstreamPort] = inject('temporalAddress').split(':');
+      const upstream = connectTcp(Number(upstreamPort), host);
+      for (const end of [socket, upstream]) sockets.add(end.on('error', () => undefined));
+      socket.pipe(upstream).pipe(socket);
+    });
+    const late = Connection.lazy({ address: `127.0.0.1:${port}`, interceptors: [retryWithinDeadline()] });
+    try {
+      const lateClient = new Client({ connection: late, namespace: 'default' });
+      const listening = new Promise<void>((resolve) => setTimeout(() => relay.listen(port, '127.0.0.1', resolve), 300));
+      const started = Date.now();
+      const namespace = await lateClient.withDeadline(started + 10_000, () => late.workflowService.describeNamespace({ namespace: 'default' }));
+      await listening;
+      expect(namespace.namespaceInfo?.name).toBe('default');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    } finally {
+      await late.close();
+      for (const s of sockets) s.destroy();
+      relay.close();
+    }
   });
 
   it('answers the token URL with the 503 problem within 1.5× the start deadline: one probe, never a second start', async () => {

@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { retryWithinDeadline } from '../../src/temporal/deadline.js';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { startTestStack, eventually, request, testConfig, type TestStack } from '../support/stack.js';
 import { AgentIdKey, OrgIdKey, RunSourceKey, RunStatusKey } from '../../workflows/searchAttributes.js';
@@ -72,7 +73,7 @@ describe('an agent run, HTTP → Temporal → Postgres → HTTP', () => {
 
   it('answers 503 and keeps no run when the workflow engine is unreachable', async () => {
     const agent = await stack.api('/v1/agents', { key, body: { name: 'Unlucky' } });
-    const deadConnection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
+    const deadConnection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500, interceptors: [retryWithinDeadline()] }); // as src/main.ts
     const server = await stack.startSecondApi({
       config: testConfig({ TEMPORAL_TASK_QUEUE: stack.taskQueue }),
       temporal: new Client({ connection: deadConnection }),
