@@ -154,16 +154,44 @@ async function rawTemporal(c: number, limit: { durationMs?: number; amount?: num
  * a closed loop at concurrency c — the least an accepted run costs. The started workflows are
  * then left to finish before anything else is measured.
  */
-async function rawTemporalStarts(c: number, amount: number): Promise<Figures> {
+async function rawTemporalStarts(c: number, amount: number, held?: Held): Promise<Figures> {
   const started: string[] = [];
-  const result = await closedLoop(c, { amount }, async () => {
-    const workflowId = `noop-start-${randomUUID()}`;
-    await stack!.client.workflow.start('benchNoop', { taskQueue: stack!.noopTaskQueue, workflowId, args: [] });
-    started.push(workflowId);
-  });
+  const result = await holding(held, () =>
+    closedLoop(c, { amount }, async () => {
+      const workflowId = `noop-start-${randomUUID()}`;
+      await stack!.client.workflow.start('benchNoop', { taskQueue: stack!.noopTaskQueue, workflowId, args: [] });
+      started.push(workflowId);
+    }),
+  );
   if (result.errors) notes.push(`raw Temporal starts c=${c}: ${result.errors} errors (${result.firstError})`);
+  if (held) held.cpu.count += started.length;
   for (const id of started) await stack!.client.workflow.getHandle(id).result().catch(() => undefined);
   return { rate: result.rate, p50: result.p50, p99: result.p99 };
+}
+
+/**
+ * Runs `fn` with the process `pid` (a worker) held still (SIGSTOP), then lets it go on
+ * (SIGCONT): accepting measured without that worker running what was accepted. Its open polls
+ * get their tasks after it resumes (or, past the task timeout, again); nothing is lost.
+ */
+async function holding<T>(held: Held | undefined, fn: () => Promise<T>): Promise<T> {
+  if (held === undefined) return fn();
+  process.kill(held.pid, 'SIGSTOP');
+  const before = await cpuSnapshot();
+  const clientBefore = process.cpuUsage();
+  try {
+    return await fn();
+  } finally {
+    const client = process.cpuUsage(clientBefore);
+    addCpu(held.cpu, { ...cpuUse(before, await cpuSnapshot()), client: (client.user + client.system) / 1000 });
+    process.kill(held.pid, 'SIGCONT');
+  }
+}
+
+/** A worker held still while its side is measured, and the CPU the other processes (and this client) used meanwhile. */
+interface Held {
+  pid: number;
+  cpu: CpuUse & { client: number; count: number };
 }
 
 const triggerBody = JSON.stringify({ message: 'Hello from the benchmark' });
@@ -180,18 +208,21 @@ interface IngestFigures extends Figures {
   completionRate: number;
 }
 
-async function ingestion(org: { key: string }, c: number, amount: number, label: string, keepRunIds?: string[]): Promise<IngestFigures> {
+async function ingestion(org: { key: string }, c: number, amount: number, label: string, keepRunIds?: string[], held?: Held): Promise<IngestFigures> {
   const agentId = await newAgent(org.key, `ingest ${label}`);
   const t0 = Date.now();
-  const load = await httpLoad({
-    url: `${stack!.apiUrl}/v1/agents/${agentId}/runs`,
-    connections: c,
-    amount,
-    headers: { authorization: `Bearer ${org.key}` },
-    body: triggerBody,
-    okStatus: 202,
-  });
+  const load = await holding(held, () =>
+    httpLoad({
+      url: `${stack!.apiUrl}/v1/agents/${agentId}/runs`,
+      connections: c,
+      amount,
+      headers: { authorization: `Bearer ${org.key}` },
+      body: triggerBody,
+      okStatus: 202,
+    }),
+  );
   const loadEnd = Date.now();
+  if (held) held.cpu.count += load.ok;
   const other = describeStatuses(load, 202);
   if (other) notes.push(`async trigger ${label}:${other}`);
   const settled = await runsSettled(agentId, org.key, load.ok);
@@ -381,8 +412,8 @@ function cpuUse(before: CpuSnapshot, after: CpuSnapshot): CpuUse {
   return { api: d('api'), worker: stack!.pids.worker === stack!.pids.api ? 0 : d('worker'), temporal: d('temporal'), noopWorker: d('noopWorker'), postgres };
 }
 
-function addCpu(total: CpuUse, more: CpuUse): void {
-  for (const k of Object.keys(total) as Array<keyof CpuUse>) total[k] += more[k];
+function addCpu<T extends CpuUse>(total: T, more: Partial<T>): void {
+  for (const k of Object.keys(more) as Array<keyof T & string>) (total[k] as number) += more[k] as number;
 }
 
 /** The database's footprint (bench/lib/footprint.ts, the measure test/integration/runFootprint.test.ts takes too); none on PGlite. */
@@ -585,6 +616,27 @@ async function main() {
     }
   }
   const dbAfter = await tableSizes();
+
+  // A'. The same, with what is accepted not run meanwhile: on two cores the runs executing
+  // during the load take CPU from accepting, on both sides. Each side's worker is held still
+  // while its side is measured (separate processes only; in PGlite mode API and worker are one).
+  const heldStartRounds = per<Figures>();
+  const heldIngestRounds = per<IngestFigures>();
+  const separateWorker = stack.pids.worker !== stack.pids.api;
+  const heldRaw: Held = { pid: stack.pids.noopWorker, cpu: { ...zeroCpu(), client: 0, count: 0 } };
+  const heldOurs: Held = { pid: stack.pids.worker, cpu: { ...zeroCpu(), client: 0, count: 0 } };
+  if (separateWorker) {
+    for (let r = 1; r <= R; r++) {
+      for (const c of profile.levels) {
+        const order = r % 2 ? ['raw', 'ours'] : ['ours', 'raw'];
+        for (const side of order) {
+          if (side === 'raw') heldStartRounds[c]!.push(await rawTemporalStarts(c, profile.ingest[c]!, heldRaw));
+          else heldIngestRounds[c]!.push(await ingestion(ingestOrg, c, profile.ingest[c]!, `c=${c} r${r} held`, undefined, heldOurs));
+        }
+        log(`[A' r${r}/${R} c=${c}] workers held: raw Temporal starts ${fmt(heldStartRounds[c]!.at(-1)!.rate)}/s | trigger ${fmt(heldIngestRounds[c]!.at(-1)!.rate)} 202/s p50 ${fmt(heldIngestRounds[c]!.at(-1)!.p50)} ms`);
+      }
+    }
+  } else notes.push("A': not measured in PGlite mode (the API and the worker are one process)");
   const ingestedRuns = profile.levels.reduce((a, c) => a + ingestRounds[c]!.reduce((b, x) => b + x.accepted, 0), 0);
 
   // B. Raw Temporal (a) vs the sync webhook, interleaved.
@@ -675,6 +727,17 @@ async function main() {
     const raw = temporalRounds[c]!;
     add(A, `c=${c}: accepted 202/s`, med(ours, (x) => x.rate), '/s', `raw Koa req/s c=${c}`, med(koa, (x) => x.rate), 'higher');
     add(A, `c=${c}: accepted 202/s vs the engine's start rate (goal ≥ 0.8×)`, med(ours, (x) => x.rate), '/s', `raw Temporal workflow starts/s c=${c}`, med(startRounds[c]!, (x) => x.rate), 'higher');
+    if (separateWorker) {
+      add(
+        A,
+        `c=${c}: accepted 202/s vs the engine's start rate, both workers held (accepting alone)`,
+        med(heldIngestRounds[c]!, (x) => x.rate),
+        '/s',
+        `raw Temporal starts/s c=${c}, its worker held`,
+        med(heldStartRounds[c]!, (x) => x.rate),
+        'higher',
+      );
+    }
     add(A, `c=${c}: 202 latency p50`, med(ours, (x) => x.p50), ' ms', `raw Koa p50 c=${c}`, med(koa, (x) => x.p50), 'lower');
     add(A, `c=${c}: 202 latency p99`, med(ours, (x) => x.p99), ' ms', `raw Koa p99 c=${c}`, med(koa, (x) => x.p99), 'lower');
     add(A, `c=${c}: runs completed/s (first request → last run completed; goal ≥ 0.75×)`, med(ours, (x) => x.completionRate), '/s', `raw Temporal wf/s c=${c}`, med(raw, (x) => x.rate), 'higher');
@@ -734,6 +797,21 @@ async function main() {
     noopCpu,
     'lower',
   );
+  if (!same && heldOurs.cpu.count && heldRaw.cpu.count) {
+    // Section A' (workers held): what accepting alone costs, every process but the held worker.
+    const o = heldOurs.cpu;
+    const w = heldRaw.cpu;
+    const per = (ms: number, n: number) => ms / n;
+    add(
+      E,
+      `CPU per accepted run, workers held (api ${fmt(per(o.api, o.count))} + Temporal ${fmt(per(o.temporal, o.count))} + Postgres ≈${fmt(per(o.postgres, o.count))} + bench client ${fmt(per(o.client, o.count))} ms)`,
+      per(o.api + o.temporal + o.postgres + o.client, o.count),
+      ' ms',
+      `CPU per raw start, its worker held (Temporal ${fmt(per(w.temporal, w.count))} + bench client ${fmt(per(w.client, w.count))} ms)`,
+      per(w.temporal + w.client, w.count),
+      'lower',
+    );
+  }
   if (!same) add(E, 'CPU per async run, worker + Temporal only (goal ≤ 1.3×)', perRun(cpuIngest.worker + cpuIngest.temporal), ' ms', 'CPU per no-op wf (worker + Temporal)', noopCpu, 'lower');
   const perEvent = (ms: number) => ms / deliveredEvents;
   add(
@@ -794,6 +872,9 @@ async function main() {
     raw: {
       rawKoa: koaRounds,
       rawTemporalStarts: startRounds,
+      rawTemporalStartsWorkerHeld: heldStartRounds,
+      ingestionWorkerHeld: heldIngestRounds,
+      cpuWorkersHeld: { ours: heldOurs.cpu, raw: heldRaw.cpu },
       rawTemporal: temporalRounds,
       rawPost: postRounds,
       ingestion: ingestRounds,
