@@ -121,8 +121,9 @@ export async function startAgentRun(
  * a slow agent (the workflow exists) from an unreachable engine. There is only ever that one
  * probe, and every call ends by its deadline (withinDeadline: 100 ms later at most), so an
  * unreachable engine answers 503 within 1.5 × ENGINE_CALL_DEADLINE_MS (or waitMs +
- * ENGINE_CALL_DEADLINE_MS for a shorter wait). The probe gets the whole deadline, not the rest of it: on a busy engine a start may
- * take seconds, and the token URL must not refuse a run the API would accept.
+ * ENGINE_CALL_DEADLINE_MS for a shorter wait). The probe gets the whole deadline, not the rest
+ * of it: on a busy engine a start may take seconds, and the token URL must not refuse a run the
+ * API would accept.
  */
 export async function startAgentRunAndAwaitOutcome(engine: Engine, run: RunRef, agent: AgentRef, waitMs: number): Promise<RunOutcome | undefined> {
   const startWorkflowOperation = new WithStartWorkflowOperation(agentRun, {
