@@ -1,5 +1,5 @@
 import { addDeliveryThrottle, takeSendTurn } from '../src/db/endpointRateLimits.js';
-import { countEndpointFailure, disableEndpoint, findEndpointById, findEndpointsByIds, recordEndpointAttempt } from '../src/db/endpoints.js';
+import { disableEndpoint, findEndpointById, findEndpointsByIds } from '../src/db/endpoints.js';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ensureDelivery, findCallbackDelivery, findDeliveryById, nextAttemptNumber } from '../src/db/deliveries.js';
@@ -26,13 +26,12 @@ export interface PlannedDelivery {
 export type DeliveryResult = 'succeeded' | 'skipped';
 
 export function createDeliveryActivities(deps: ActivityDeps) {
-  /** A delivery gave up for good: count it against the endpoint, and disable a hopeless one. */
-  async function recordFinalFailure(endpoint: Endpoint, reason: string, forceDisable: boolean) {
+  /** A delivery gave up for good (`endpoint`: with that failure counted): disable a hopeless endpoint. */
+  async function disableIfHopeless(endpoint: Endpoint, reason: string, forceDisable: boolean) {
     const now = deps.clock();
-    const updated = await countEndpointFailure(deps.db, endpoint.id, now);
-    const failingForADay = updated.failing_since !== null && now.getTime() - updated.failing_since.getTime() >= 24 * 3_600_000;
-    if (!forceDisable && updated.consecutive_failures < deps.settings.disableAfterFailures && !failingForADay) return;
-    const why = forceDisable ? reason : `${updated.consecutive_failures} deliveries in a row failed (last: ${reason})`;
+    const failingForADay = endpoint.failing_since !== null && now.getTime() - endpoint.failing_since.getTime() >= 24 * 3_600_000;
+    if (!forceDisable && endpoint.consecutive_failures < deps.settings.disableAfterFailures && !failingForADay) return;
+    const why = forceDisable ? reason : `${endpoint.consecutive_failures} deliveries in a row failed (last: ${reason})`;
     if (!(await disableEndpoint(deps.db, endpoint.id, why, now))) return;
     // The activity logger carries the workflow id, run id and activity type with the line.
     Context.current().log.warn('endpoint disabled', { endpoint_id: endpoint.id, reason: why });
@@ -122,7 +121,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       const context = Context.current();
       const attempt = attemptOf(plan, context.info.attempt);
       if (endpoint.rate_limit_per_second) await waitForSendTurn(endpoint.id, delivery.id, context);
-      const { response, outcome, startedAt, final, error } = await sendSignedAttempt(
+      const { response, outcome, final, error, endpoint: counted } = await sendSignedAttempt(
         deps,
         {
           kind: 'endpoint',
@@ -134,17 +133,14 @@ export function createDeliveryActivities(deps: ActivityDeps) {
           customHeaders: openHeaders(deps.secrets, endpoint.headers),
           timeoutMs: endpoint.timeout_seconds * 1000,
           verifyTls: endpoint.verify_ssl,
-          log: { deliveryId: delivery.id, attempt: attempt.number, lastAttempt: attempt.last },
+          log: { deliveryId: delivery.id, attempt: attempt.number, lastAttempt: attempt.last, endpoint: { id: endpoint.id, countsFailures: !manual } },
         },
         context,
       );
 
-      if (outcome === 'succeeded') {
-        await recordEndpointAttempt(deps.db, endpoint.id, startedAt, true);
-        return 'succeeded';
-      }
+      // The attempt's record has already reset or counted the endpoint's failures, in its transaction.
+      if (outcome === 'succeeded') return 'succeeded';
       const why = error ?? 'failed';
-      await recordEndpointAttempt(deps.db, endpoint.id, startedAt, false);
       if (manual) {
         // A manual retry is the customer checking their receiver: whatever it answers, it never
         // disables the endpoint nor counts toward ENDPOINT_DISABLE_AFTER_FAILURES.
@@ -152,7 +148,7 @@ export function createDeliveryActivities(deps: ActivityDeps) {
       }
       if (final) {
         // 410 Gone is the receiver saying "never again": disable at once.
-        await recordFinalFailure(endpoint, why, response.status === 410);
+        if (counted) await disableIfHopeless(counted, why, response.status === 410);
         throw ApplicationFailure.create({ type: 'DeliveryFailed', message: `delivery gave up: ${why}`, nonRetryable: true });
       }
       throw ApplicationFailure.create({

@@ -11,7 +11,7 @@ import { creditsChargedHere } from '../src/metrics.js';
 import type { Agent, Database, Run } from '../src/db/schema.js';
 import type { ActivityDeps } from './deps.js';
 import { isLiveRun } from '../src/domain/runStatus.js';
-import { whileHeartbeating } from './heartbeat.js';
+import { untilStored } from './heartbeat.js';
 import { findEventByDedupeKey, findRunCustomerEvents, storeEvent } from '../src/db/events.js';
 import { newRowId } from '../src/db/ids.js';
 import type { EventRow } from '../src/db/schema.js';
@@ -422,7 +422,7 @@ export function createRunActivities(deps: ActivityDeps, agent: RunsAgent) {
      */
     async runToEnd(runId: string): Promise<{ outcome: RunOutcome; plan: RunPlan }> {
       const context = Context.current();
-      const { plan, ended, known } = await untilStored(context, () => beginRun(runId), 'cancel');
+      const { plan, ended, known } = await untilStored(context, () => beginRun(runId), 'cancel', 'run cancelled while its start was being recorded');
       if (ended) return { outcome: ended, plan };
       if (context.cancellationSignal.aborted) throw new CancelledFailure('run cancelled before the agent began');
       const reply = await agent.runAgent(runId, known);
@@ -430,25 +430,4 @@ export function createRunActivities(deps: ActivityDeps, agent: RunsAgent) {
     },
   };
   return runActivities;
-}
-
-/**
- * Runs a bookkeeping step of `runToEnd`, heartbeating meanwhile, until the database takes it:
- * a failure that can never succeed (a non-retryable ApplicationFailure) is thrown at once, any
- * other (the database unreachable) is retried with backoff up to 5 s. It stops retrying when
- * the activity is cancelled (`until: 'cancel'`) or only once its attempt is gone (`'gone'`:
- * timed out, or its worker shutting down): the step after the agent's answer outlives a cancel.
- */
-async function untilStored<T>(context: Context, step: () => Promise<T>, until: 'cancel' | 'gone'): Promise<T> {
-  for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 5_000)) {
-    try {
-      return await whileHeartbeating(step());
-    } catch (err) {
-      if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
-      const details = context.cancellationDetails;
-      const stop = until === 'cancel' ? context.cancellationSignal.aborted : Boolean(details && (details.timedOut || details.notFound || details.workerShutdown || details.reset));
-      if (stop) throw until === 'cancel' ? new CancelledFailure('run cancelled while its start was being recorded') : err;
-      await whileHeartbeating(new Promise((resolve) => setTimeout(resolve, delayMs)));
-    }
-  }
 }

@@ -6,7 +6,9 @@ import { webhookHeaders } from '../src/outbound/signing.js';
 import type { OutboundResponse } from '../src/outbound/types.js';
 import { secretsForSigning } from '../src/services/signingSecrets.js';
 import type { ActivityDeps } from './deps.js';
-import { whileHeartbeating } from './heartbeat.js';
+import { untilStored, whileHeartbeating } from './heartbeat.js';
+import type { EndpointAttemptEffect } from '../src/db/endpoints.js';
+import type { Endpoint } from '../src/db/schema.js';
 
 /**
  * What a delivery workflow hands each attempt activity: the single source of the attempt's
@@ -54,6 +56,12 @@ export interface SignedAttempt {
     attempt: number;
     /** No attempt follows this one if it fails (the retry budget is spent). */
     lastAttempt: boolean;
+    /**
+     * The endpoint it delivers to, recorded with the attempt: a success resets its failure
+     * count, and the last failure of a delivery counts one unless `countsFailures` is false (a
+     * customer's manual retry never counts toward disabling).
+     */
+    endpoint?: { id: string; countsFailures: boolean };
   };
 }
 
@@ -65,6 +73,8 @@ export interface AttemptResult {
   final: boolean;
   /** Why it failed, in the attempt log's words; null when it succeeded. */
   error: string | null;
+  /** The endpoint as the recorded attempt left it (`log.endpoint` given). */
+  endpoint?: Endpoint;
 }
 
 export type SignedAttemptDeps = Pick<ActivityDeps, 'db' | 'secrets' | 'http' | 'clock'>;
@@ -73,7 +83,8 @@ export type SignedAttemptDeps = Pick<ActivityDeps, 'db' | 'secrets' | 'http' | '
  * One attempt at a Standard Webhooks POST, what endpoint deliveries, run callbacks and the
  * endpoint test ping share: signed with the owner's current secrets, sent, classified and,
  * when it belongs to a delivery, counted and logged as an attempt of it. Inside an activity
- * (`activity` given) it heartbeats while waiting and stops when the activity is cancelled.
+ * (`activity` given) it heartbeats while waiting and stops when the activity is cancelled, and
+ * once the POST has gone out, retries the attempt's record while the database refuses it.
  * What follows (retry delay, disabling) is the caller's.
  */
 export async function sendSignedAttempt(deps: SignedAttemptDeps, a: SignedAttempt, activity?: Context): Promise<AttemptResult> {
@@ -92,19 +103,30 @@ export async function sendSignedAttempt(deps: SignedAttemptDeps, a: SignedAttemp
   const outcome = classify(response);
   const final = outcome !== 'retry' || (a.log?.lastAttempt ?? true);
   const error = describeOutcome(response, a.url);
+  let endpoint: Endpoint | undefined;
   if (a.log) {
     deliveryAttempts.inc({ kind: a.kind, outcome });
-    await recordAttempt(deps.db, {
-      deliveryId: a.log.deliveryId,
-      attempt: a.log.attempt,
-      startedAt,
-      statusCode: response.status,
-      latencyMs: Math.round(response.latencyMs),
-      responseExcerpt: response.body ? response.body.slice(0, 2048) : null,
-      error,
-      succeeded: outcome === 'succeeded',
-      status: outcome === 'succeeded' ? 'succeeded' : final ? 'failed' : 'pending',
-    });
+    const { log } = a;
+    const effect: EndpointAttemptEffect = outcome === 'succeeded' ? 'succeeded' : final && log.endpoint?.countsFailures ? 'gave_up' : 'failed';
+    const record = () =>
+      recordAttempt(
+        deps.db,
+        {
+          deliveryId: log.deliveryId,
+          attempt: log.attempt,
+          startedAt,
+          statusCode: response.status,
+          latencyMs: Math.round(response.latencyMs),
+          responseExcerpt: response.body ? response.body.slice(0, 2048) : null,
+          error,
+          succeeded: outcome === 'succeeded',
+          status: outcome === 'succeeded' ? 'succeeded' : final ? 'failed' : 'pending',
+          at: deps.clock(),
+        },
+        log.endpoint && { id: log.endpoint.id, effect },
+      );
+    // The POST went out: its record is retried until the database takes it, never sent again.
+    endpoint = activity ? await untilStored(activity, record, 'gone') : await record();
   }
-  return { response, outcome, startedAt, final, error };
+  return { response, outcome, startedAt, final, error, endpoint };
 }

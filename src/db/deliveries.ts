@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Database, Delivery, DeliveryAttempt, DeliveryStatus } from './schema.js';
+import type { Database, Delivery, DeliveryAttempt, DeliveryStatus, Endpoint } from './schema.js';
+import { findEndpointById, recordEndpointAttempt, type EndpointAttemptEffect } from './endpoints.js';
 import type { Db } from './executor.js';
 import { newRowId } from './ids.js';
 import { keysetPage, type Page, type PageRequest } from './pagination.js';
@@ -32,6 +33,13 @@ export async function ensureDelivery(
   return (await existing.executeTakeFirstOrThrow()).id;
 }
 
+/**
+ * One attempt into the delivery log, the delivery's status after it and, for an endpoint's
+ * delivery, the attempt's effect on the endpoint: one transaction, so a delivery never shows
+ * `failed` without its failure counted. The effect is applied once per attempt: a recording
+ * retried after its commit (the answer lost) finds the attempt stored and leaves the endpoint as
+ * it is. Returns the endpoint as it is afterwards.
+ */
 export async function recordAttempt(
   db: Kysely<Database>,
   attempt: {
@@ -45,10 +53,13 @@ export async function recordAttempt(
     succeeded: boolean;
     /** The delivery's status after this attempt. */
     status: DeliveryStatus;
+    /** When it was recorded. */
+    at: Date;
   },
-): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx
+  endpoint?: { id: string; effect: EndpointAttemptEffect },
+): Promise<Endpoint | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const inserted = await trx
       .insertInto('delivery_attempts')
       .values({
         delivery_id: attempt.deliveryId,
@@ -61,17 +72,21 @@ export async function recordAttempt(
         succeeded: attempt.succeeded,
       })
       .onConflict((oc) => oc.columns(['delivery_id', 'attempt']).doNothing())
-      .execute();
+      .returning('attempt')
+      .executeTakeFirst();
     await trx
       .updateTable('deliveries')
       .set((eb) => ({
         status: attempt.status,
         attempts: eb.fn<number>('greatest', ['attempts', eb.val(attempt.attempt)]),
         last_attempt_at: attempt.startedAt,
-        updated_at: new Date(),
+        updated_at: attempt.at,
       }))
       .where('id', '=', attempt.deliveryId)
       .execute();
+    if (!endpoint) return undefined;
+    if (!inserted) return findEndpointById(trx, endpoint.id);
+    return recordEndpointAttempt(trx, endpoint.id, attempt.startedAt, endpoint.effect);
   });
 }
 

@@ -147,20 +147,6 @@ export async function findEndpointsByIds(db: Db, ids: readonly string[]): Promis
   return db.selectFrom('endpoints').selectAll().where('id', 'in', [...ids]).execute();
 }
 
-/** A delivery gave up for good: one more consecutive failure (failing_since set on the first). */
-export async function countEndpointFailure(db: Db, id: string, now: Date): Promise<Endpoint> {
-  return db
-    .updateTable('endpoints')
-    .set((eb) => ({
-      consecutive_failures: eb('consecutive_failures', '+', 1),
-      failing_since: eb.fn.coalesce('failing_since', eb.val(now)),
-      updated_at: now,
-    }))
-    .where('id', '=', id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
-
 /** Disables an enabled endpoint; false when it was not enabled (someone else disabled it first). */
 export async function disableEndpoint(db: Db, id: string, reason: string, now: Date): Promise<boolean> {
   const disabled = await db
@@ -172,11 +158,25 @@ export async function disableEndpoint(db: Db, id: string, reason: string, now: D
   return Number(disabled.numUpdatedRows) === 1;
 }
 
-/** An attempt reached the endpoint: success resets its failure count; any answer stamps last_triggered_at. */
-export async function recordEndpointAttempt(db: Db, id: string, at: Date, succeeded: boolean): Promise<void> {
-  await db
+/**
+ * What an attempt did to its endpoint. `succeeded` resets the failure count; `failed` only
+ * stamps last_triggered_at; `gave_up` (a delivery's last scheduled attempt failed) also counts
+ * one more consecutive failure, with failing_since set on the first.
+ */
+export type EndpointAttemptEffect = 'succeeded' | 'failed' | 'gave_up';
+
+/** An attempt reached (or tried to reach) the endpoint: its effect, as the endpoint is afterwards. */
+export async function recordEndpointAttempt(db: Db, id: string, at: Date, effect: EndpointAttemptEffect): Promise<Endpoint> {
+  return db
     .updateTable('endpoints')
-    .set(succeeded ? { consecutive_failures: 0, failing_since: null, last_triggered_at: at } : { last_triggered_at: at })
+    .set((eb) =>
+      effect === 'succeeded'
+        ? { consecutive_failures: 0, failing_since: null, last_triggered_at: at }
+        : effect === 'gave_up'
+          ? { consecutive_failures: eb('consecutive_failures', '+', 1), failing_since: eb.fn.coalesce('failing_since', eb.val(at)), last_triggered_at: at, updated_at: at }
+          : { last_triggered_at: at },
+    )
     .where('id', '=', id)
-    .execute();
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }

@@ -1,8 +1,10 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeliveryActivities } from '../../activities/deliveries.js';
+import { eventually } from '../support/http.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { deliveryFixtures } from './deliveryFixtures.js';
@@ -97,6 +99,44 @@ describe('deliverEvent', () => {
       expect(own.received).toHaveLength(2);
       expect(own.connections).toBe(1);
     } finally {
+      await own.close();
+    }
+  });
+
+  it("records a delivery's last failure and the endpoint's count in one transaction, retried until the database takes it, without sending again", async () => {
+    const own = await startReceiver();
+    const endpoint = await f.endpoint(own.url, { max_retries: 0 });
+    const deliveryId = await f.delivery(endpoint.id, own.url);
+    // The endpoint's row refuses the failure count: the database failing between the two writes.
+    const refuse = `refuse_count_${endpoint.id.replaceAll('-', '')}`;
+    await sql.raw(`create function ${refuse}() returns trigger language plpgsql as $$ begin if new.consecutive_failures > old.consecutive_failures then raise exception 'count refused'; end if; return new; end $$`).execute(f.deps.db);
+    await sql.raw(`create trigger ${refuse} before update on endpoints for each row when (new.id = '${endpoint.id}') execute function ${refuse}()`).execute(f.deps.db);
+    let dropped = false;
+    const drop = async () => {
+      if (dropped) return;
+      dropped = true;
+      await sql.raw(`drop trigger ${refuse} on endpoints`).execute(f.deps.db);
+      await sql.raw(`drop function ${refuse}()`).execute(f.deps.db);
+    };
+    try {
+      own.answer(500);
+      const gaveUp = failureOf(env(1).run(activities.deliverEvent, { deliveryId, trigger: 'scheduled' as const, attempt: 1, maxAttempts: 1 }));
+      await eventually(async () => (own.received.length === 1 ? true : undefined), 'the POST');
+      // Recordings are refused (retried after 200, 400, 800 ms): nothing of the attempt is stored,
+      // not the failed status without its count.
+      await new Promise((r) => setTimeout(r, 700));
+      expect((await f.deliveryRow(deliveryId)).status).toBe('pending');
+      expect(await f.attempts(deliveryId)).toEqual([]);
+      expect(await f.endpointRow(endpoint.id)).toMatchObject({ enabled: true, consecutive_failures: 0 });
+
+      await drop();
+      expect(await gaveUp).toMatchObject({ type: 'DeliveryFailed', nonRetryable: true });
+      expect(await f.attempts(deliveryId)).toEqual([{ attempt: 1, status_code: 500, succeeded: false }]);
+      expect((await f.deliveryRow(deliveryId)).status).toBe('failed');
+      expect(await f.endpointRow(endpoint.id)).toMatchObject({ enabled: false, consecutive_failures: 1 }); // ENDPOINT_DISABLE_AFTER_FAILURES=1
+      expect(own.received).toHaveLength(1);
+    } finally {
+      await drop();
       await own.close();
     }
   });
