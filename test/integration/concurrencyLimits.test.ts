@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../src/temporal/devServer.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/connect.js';
+import { ownDatabase, type CreatedDatabase } from '../support/ownDatabase.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
 import { readSse } from '../support/sse.js';
 import { eventually, request, startTestStack, type TestStack } from '../support/stack.js';
@@ -203,12 +204,16 @@ describe('two APIs, two workers, one killed mid-way', () => {
   const children: Array<ReturnType<typeof spawnEntry>> = [];
   let apis: string[] = [];
   let database: DatabaseHandle;
+  let own: CreatedDatabase | undefined;
   let temporal: Client;
   let connection: Connection;
 
   beforeAll(async () => {
-    const databaseUrl = inject('sharedPostgresUrl');
-    if (!databaseUrl) throw new Error('this test needs PostgreSQL');
+    const sharedUrl = inject('sharedPostgresUrl');
+    if (!sharedUrl) throw new Error('this test needs PostgreSQL');
+    // Its workers sweep their database for unstarted runs: not the one other test files' stacks share.
+    own = await ownDatabase(sharedUrl);
+    const databaseUrl = own.url;
     database = await openDatabase({ url: databaseUrl, poolSize: 3 });
     connection = await Connection.connect({ address: inject('temporalAddress') });
     temporal = new Client({ connection, namespace: 'default' });
@@ -240,6 +245,7 @@ describe('two APIs, two workers, one killed mid-way', () => {
     await Promise.all(children.map((c) => exitOf(c)));
     await connection?.close();
     await database?.close();
+    await own?.drop();
   });
 
   it('keeps at most 3 processing and arrival order while a worker dies', async () => {

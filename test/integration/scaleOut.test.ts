@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it, inject } from 'vitest';
 import { freePort } from '../../src/temporal/devServer.js';
+import { ownDatabase, type CreatedDatabase } from '../support/ownDatabase.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { readSse } from '../support/sse.js';
@@ -15,10 +16,14 @@ const ADMIN_TOKEN = `admin-${randomUUID()}`;
 const children: Array<ReturnType<typeof spawnEntry>> = [];
 let apis: string[] = [];
 let receiver: Receiver;
+let own: CreatedDatabase | undefined;
 
 beforeAll(async () => {
-  const databaseUrl = inject('sharedPostgresUrl');
-  if (!databaseUrl) throw new Error('the scale-out test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  const sharedUrl = inject('sharedPostgresUrl');
+  if (!sharedUrl) throw new Error('the scale-out test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  // Its workers sweep their database for unstarted runs: not the one other test files' stacks share.
+  own = await ownDatabase(sharedUrl);
+  const databaseUrl = own.url;
   receiver = await startReceiver();
   const common = {
     DATABASE_URL: databaseUrl,
@@ -50,6 +55,7 @@ afterAll(async () => {
   for (const child of children) child.kill('SIGTERM');
   await Promise.all(children.map((c) => exitOf(c)));
   await receiver?.close();
+  await own?.drop();
 });
 
 it('runs a mixed workload across two APIs and two workers: every run ends once, charged once, delivered', async () => {

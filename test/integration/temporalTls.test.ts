@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { freePort } from '../../src/temporal/devServer.js';
+import { ownDatabase, type CreatedDatabase } from '../support/ownDatabase.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, request } from '../support/stack.js';
@@ -17,11 +18,14 @@ let pki: TestPki;
 let proxy: GrpcTlsProxy;
 let receiver: Receiver;
 let databaseUrl: string;
+let own: CreatedDatabase | undefined;
 
 beforeAll(async () => {
   const shared = inject('sharedPostgresUrl');
   if (!shared) throw new Error('this test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
-  databaseUrl = shared;
+  // Its workers sweep their database for unstarted runs: not the one other test files' stacks share.
+  own = await ownDatabase(shared);
+  databaseUrl = own.url;
   pki = makeTestPki();
   proxy = await startGrpcTlsProxy(pki, inject('temporalAddress'));
   receiver = await startReceiver();
@@ -31,6 +35,7 @@ afterAll(async () => {
   await proxy?.stop();
   await receiver?.close();
   if (pki) rmSync(pki.dir, { recursive: true, force: true });
+  await own?.drop();
 });
 
 function env(extra: Record<string, string>) {

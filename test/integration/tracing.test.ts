@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, expect, it, inject } from 'vitest';
 import { freePort } from '../../src/temporal/devServer.js';
+import { ownDatabase } from '../support/ownDatabase.js';
 import { exitOf, spawnEntry } from '../support/processes.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, request } from '../support/stack.js';
@@ -59,11 +60,13 @@ afterAll(async () => {
 });
 
 it('one trace links POST /v1/agents/{id}/runs → workflow start → agentRun → runToEnd (the agent) → the signed POST, and the request logs carry its trace_id', async () => {
-  const databaseUrl = inject('sharedPostgresUrl');
-  if (!databaseUrl) throw new Error('this test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  const sharedUrl = inject('sharedPostgresUrl');
+  if (!sharedUrl) throw new Error('this test needs PostgreSQL: set DATABASE_URL or run a server on 127.0.0.1:5432');
+  // Its worker sweeps its database for unstarted runs: not the one other test files' stacks share.
+  const own = await ownDatabase(sharedUrl);
   const port = await freePort();
   const env = {
-    DATABASE_URL: databaseUrl,
+    DATABASE_URL: own.url,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     TEMPORAL_TASK_QUEUE: `otel-${randomUUID()}`,
     WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
@@ -155,5 +158,6 @@ it('one trace links POST /v1/agents/{id}/runs → workflow start → agentRun �
     api.kill('SIGTERM');
     worker.kill('SIGTERM');
     await Promise.all([exitOf(api), exitOf(worker)]);
+    await own.drop();
   }
 });
