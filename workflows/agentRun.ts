@@ -69,14 +69,17 @@ const bookkeeping = proxyLocalActivities<Activities>({
  * Provider errors (429, 5xx, network) are retried with backoff; 4xx are non-retryable. The
  * run's deadline (the agent's run_timeout_seconds) is the activity's schedule-to-close
  * timeout: it bounds queueing, every attempt and every backoff, and Temporal enforces it
- * without a timer of ours.
+ * without a timer of ours. A worker's death also costs an attempt (its heartbeat times out),
+ * so the budget is 10, not 5: five crash-looping worker incarnations in a row (the chaos
+ * suite's kills, on a slow machine) failed runs that no provider had refused. 10 attempts
+ * spend ≈ 2.5 min in backoff, within the default 300 s deadline.
  */
 const agentWithin = (timeoutSeconds: number) =>
   proxyActivities<Activities>({
     scheduleToCloseTimeout: timeoutSeconds * 1000,
     startToCloseTimeout: '10 minutes',
     heartbeatTimeout: '5 seconds',
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
   });
 
 /**
